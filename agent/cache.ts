@@ -1,0 +1,115 @@
+/**
+ * The blob cache `{cache_dir}/{sha256}`: checked on read (a file whose bytes no longer hash to
+ * its name is dropped), kept under a size threshold by removing the least recently used blobs
+ * down to 90% of it, at start and every 5 minutes. Blobs over 10% of the threshold are not kept.
+ */
+import { mkdir, readdir, rm, stat, utimes } from "node:fs/promises";
+import { join } from "node:path";
+import { formatBytes, isNotFound, sha256File } from "./fsutil.js";
+import type { Logger } from "./log.js";
+
+export const CLEANUP_INTERVAL_MS = 5 * 60 * 1000;
+const RETENTION = 0.9;
+const MAX_SHARE = 0.1;
+
+export interface CleanupResult {
+  sizeBefore: number;
+  sizeAfter: number;
+  removed: number;
+}
+
+export class BlobCache {
+  constructor(
+    readonly dir: string,
+    readonly thresholdBytes: number,
+    readonly enabled: boolean,
+    private readonly log: Logger,
+  ) {}
+
+  path(sha256: string): string {
+    return join(this.dir, sha256);
+  }
+
+  /** Where partial downloads of cacheable blobs live until verified. */
+  get partialDir(): string {
+    return join(this.dir, ".partial");
+  }
+
+  accepts(size: number): boolean {
+    return this.enabled && size <= this.thresholdBytes * MAX_SHARE;
+  }
+
+  /** The cached blob's path if present and intact; a corrupt entry is removed. */
+  async get(sha256: string): Promise<string | null> {
+    if (!this.enabled) return null;
+    const path = this.path(sha256);
+    try {
+      if ((await sha256File(path)) !== sha256) {
+        this.log.warn("cached file is corrupt, removing it", { sha256, path });
+        await rm(path, { force: true });
+        return null;
+      }
+      const now = new Date();
+      await utimes(path, now, now); // least recently *used* goes first
+      return path;
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw err;
+    }
+  }
+
+  /** Removes oldest blobs (by last use) until the cache is at most 90% of the threshold. */
+  async cleanup(): Promise<CleanupResult> {
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch (err) {
+      if (isNotFound(err)) return { sizeBefore: 0, sizeAfter: 0, removed: 0 };
+      throw err;
+    }
+    const entries: { path: string; size: number; mtimeMs: number }[] = [];
+    for (const name of names) {
+      if (!/^[0-9a-f]{64}$/.test(name)) continue;
+      try {
+        const s = await stat(join(this.dir, name));
+        if (s.isFile()) entries.push({ path: join(this.dir, name), size: s.size, mtimeMs: s.mtimeMs });
+      } catch {
+        /* removed meanwhile */
+      }
+    }
+    const sizeBefore = entries.reduce((sum, e) => sum + e.size, 0);
+    this.log.info("calculate current cache directory size", { cacheDir: this.dir, currentSize: formatBytes(sizeBefore) });
+    let size = sizeBefore;
+    let removed = 0;
+    if (size > this.thresholdBytes) {
+      entries.sort((a, b) => a.mtimeMs - b.mtimeMs);
+      const target = this.thresholdBytes * RETENTION;
+      for (const entry of entries) {
+        if (size <= target) break;
+        await rm(entry.path, { force: true });
+        size -= entry.size;
+        removed++;
+      }
+      this.log.info("cache cleaned up", { cacheDir: this.dir, removed, sizeBefore: formatBytes(sizeBefore), sizeAfter: formatBytes(size) });
+    }
+    return { sizeBefore, sizeAfter: size, removed };
+  }
+
+  /** Cleans now and then every interval; the timer does not keep the process alive. */
+  async startAutoCleanup(intervalMs = CLEANUP_INTERVAL_MS): Promise<() => void> {
+    if (!this.enabled) return () => undefined;
+    await mkdir(this.dir, { recursive: true });
+    this.log.info("start auto cleanup file cache", {
+      cacheDir: this.dir,
+      cleanupIntervalSeconds: `${intervalMs / 1000}s`,
+      thresholdGB: `${+(this.thresholdBytes / 1024 ** 3).toFixed(3)}GB`,
+      retentionRate: "90%",
+    });
+    await this.cleanup();
+    const timer = setInterval(() => {
+      this.cleanup().catch((err) => this.log.warn("cache cleanup failed", { error: (err as Error).message }));
+    }, intervalMs);
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+}

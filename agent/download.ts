@@ -1,0 +1,135 @@
+/**
+ * The fetcher: makes every blob a release needs available locally and verified. A blob comes
+ * from the cache when intact, else it is downloaded to a partial file (resumed with `Range`
+ * after an interrupted transfer), its SHA-256 checked, and renamed into the cache, or into the
+ * service's staging folder when it is too big to cache.
+ */
+import { createHash } from "node:crypto";
+import { createReadStream, createWriteStream } from "node:fs";
+import { mkdir, rename, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { pipeline } from "node:stream/promises";
+import { Transform } from "node:stream";
+import type { BlobCache } from "./cache.js";
+import type { FeedClient } from "./feed.js";
+import { isNotFound, mapLimit } from "./fsutil.js";
+import { readBody } from "./http.js";
+import type { Logger } from "./log.js";
+
+export class IntegrityError extends Error {}
+
+export interface BlobNeed {
+  sha256: string;
+  size: number;
+}
+
+export interface FetchResult {
+  /** sha256 → a local path holding exactly those bytes. */
+  sources: Map<string, string>;
+  bytesDownloaded: number;
+  fromCache: number;
+  downloaded: number;
+}
+
+export interface FetcherOptions {
+  feed: Pick<FeedClient, "openBlob">;
+  cache: BlobCache;
+  concurrency: number;
+  log: Logger;
+  attempts?: number;
+}
+
+export class Fetcher {
+  /** Downloads in flight by destination, so two services needing one blob share the transfer. */
+  private readonly inflight = new Map<string, Promise<{ path: string; bytes: number }>>();
+
+  constructor(private readonly options: FetcherOptions) {}
+
+  /** Fetches `needs` (deduplicated by hash) with bounded parallelism. */
+  async fetchAll(needs: BlobNeed[], stagingDir: string, signal?: AbortSignal): Promise<FetchResult> {
+    const unique = [...new Map(needs.map((n) => [n.sha256, n])).values()];
+    const result: FetchResult = { sources: new Map(), bytesDownloaded: 0, fromCache: 0, downloaded: 0 };
+    await mapLimit(unique, this.options.concurrency, async (need) => {
+      const cached = await this.options.cache.get(need.sha256);
+      if (cached) {
+        result.sources.set(need.sha256, cached);
+        result.fromCache++;
+        return;
+      }
+      const key = this.options.cache.accepts(need.size) ? need.sha256 : join(stagingDir, need.sha256);
+      let pending = this.inflight.get(key);
+      const owner = !pending;
+      if (!pending) {
+        pending = this.download(need, stagingDir, signal).finally(() => this.inflight.delete(key));
+        this.inflight.set(key, pending);
+      }
+      const { path, bytes } = await pending;
+      result.sources.set(need.sha256, path);
+      if (owner) result.bytesDownloaded += bytes;
+      result.downloaded++;
+    });
+    return result;
+  }
+
+  private async download(need: BlobNeed, stagingDir: string, signal?: AbortSignal): Promise<{ path: string; bytes: number }> {
+    const { cache, log } = this.options;
+    const cacheable = cache.accepts(need.size);
+    const dest = cacheable ? cache.path(need.sha256) : join(stagingDir, need.sha256);
+    const partialDir = cacheable ? cache.partialDir : stagingDir;
+    const partial = join(partialDir, `${need.sha256}.partial`);
+    await mkdir(partialDir, { recursive: true });
+    const attempts = this.options.attempts ?? 3;
+    let bytes = 0;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        bytes += await this.transfer(need, partial, signal);
+        await rename(partial, dest);
+        log.debug("download file success", { sha256: need.sha256, size: need.size, cached: cacheable });
+        return { path: dest, bytes };
+      } catch (err) {
+        if (err instanceof IntegrityError) await rm(partial, { force: true });
+        if (attempt >= attempts || signal?.aborted) throw err;
+        log.warn("download failed, retrying", { sha256: need.sha256, attempt, error: (err as Error).message });
+      }
+    }
+  }
+
+  /**
+   * Appends to the partial file from where it stopped, hashing the bytes already there first,
+   * then checks size and SHA-256 of the whole. Returns the bytes received over the network.
+   */
+  private async transfer(need: BlobNeed, partial: string, signal?: AbortSignal): Promise<number> {
+    let offset = 0;
+    try {
+      offset = (await stat(partial)).size;
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    if (offset > need.size) offset = 0;
+    const res = await this.options.feed.openBlob(need.sha256, offset, signal);
+    if (res.statusCode === 200) offset = 0; // no Range (or ignored): start over
+    else if (res.statusCode !== 206) {
+      const body = await readBody(res).catch(() => Buffer.alloc(0));
+      throw new Error(`blob ${need.sha256}: HTTP ${res.statusCode} ${body.toString("utf8").slice(0, 200)}`);
+    }
+    const hash = createHash("sha256");
+    if (offset > 0) {
+      for await (const chunk of createReadStream(partial, { end: offset - 1, highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+    }
+    let received = 0;
+    const tap = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        hash.update(chunk);
+        received += chunk.length;
+        done(null, chunk);
+      },
+    });
+    await pipeline(res, tap, createWriteStream(partial, offset > 0 ? { flags: "r+", start: offset } : { flags: "w" }));
+    const total = offset + received;
+    const digest = hash.digest("hex");
+    if (total !== need.size || digest !== need.sha256) {
+      throw new IntegrityError(`blob ${need.sha256}: received ${total} bytes hashing to ${digest}, expected ${need.size} bytes`);
+    }
+    return received;
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * A small HTTP client on `node:http`/`node:https`. Global `fetch` (undici) costs ~40 MB of
+ * resident memory in an otherwise idle agent; these modules do not.
+ */
+import http, { type IncomingMessage } from "node:http";
+import https from "node:https";
+
+export interface RequestOptions {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string | Buffer;
+  /** Socket idle timeout: no byte for this long aborts the request. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface BufferedResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
+
+export class HttpError extends Error {
+  constructor(
+    message: string,
+    readonly status?: number,
+  ) {
+    super(message);
+  }
+}
+
+const agents = {
+  http: new http.Agent({ keepAlive: true, maxSockets: 32 }),
+  https: new https.Agent({ keepAlive: true, maxSockets: 32 }),
+};
+
+/** Closes idle keep-alive sockets so the process can exit. */
+export function closeIdleSockets(): void {
+  agents.http.destroy();
+  agents.https.destroy();
+}
+
+/** Starts a request and resolves with the response head; the caller consumes the body. */
+export function openRequest(url: string, options: RequestOptions = {}): Promise<IncomingMessage> {
+  const target = new URL(url);
+  const secure = target.protocol === "https:";
+  const mod = secure ? https : http;
+  return new Promise((resolve, reject) => {
+    if (options.signal?.aborted) return reject(new HttpError("aborted"));
+    const req = mod.request(target, {
+      method: options.method ?? "GET",
+      headers: options.headers,
+      agent: secure ? agents.https : agents.http,
+      signal: options.signal,
+    });
+    req.setTimeout(options.timeoutMs ?? 30_000, () => req.destroy(new HttpError(`timeout after ${options.timeoutMs ?? 30_000} ms`)));
+    req.on("error", (err) => reject(options.signal?.aborted ? new HttpError("aborted") : err));
+    req.on("response", (res) => {
+      // Keep the idle timeout on the body stream too.
+      res.on("error", () => undefined);
+      resolve(res);
+    });
+    req.end(options.body);
+  });
+}
+
+export function readBody(res: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    res.on("data", (chunk: Buffer) => chunks.push(chunk));
+    res.on("end", () => resolve(Buffer.concat(chunks)));
+    res.on("error", reject);
+    res.on("aborted", () => reject(new HttpError("response aborted")));
+  });
+}
+
+export async function request(url: string, options: RequestOptions = {}): Promise<BufferedResponse> {
+  const res = await openRequest(url, options);
+  const body = await readBody(res);
+  return { status: res.statusCode ?? 0, headers: res.headers, body };
+}
+
+/** Reads `{error:{code,message}}` from an error answer, falling back to the raw text. */
+export function errorMessage(res: BufferedResponse): string {
+  const text = res.body.toString("utf8");
+  try {
+    const parsed = JSON.parse(text) as { error?: { code?: string; message?: string } };
+    if (parsed.error) return `${res.status} ${parsed.error.code ?? ""}: ${parsed.error.message ?? ""}`.trim();
+  } catch {
+    /* not JSON */
+  }
+  return `${res.status} ${text.slice(0, 200)}`.trim();
+}

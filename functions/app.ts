@@ -1,0 +1,88 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { sql } from "drizzle-orm";
+import type { Context } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { createMiddleware } from "hono/factory";
+import { requireBiz } from "./core/bizs";
+import type { AppDeps } from "./core/ports";
+import type { AppEnv } from "./env";
+import { requireAdmin } from "./http/auth";
+import { ApiError, renderError } from "./http/errors";
+import { router } from "./http/openapi";
+import { referencePage } from "./http/reference";
+import { auditRoutes } from "./routes/audit";
+import { bizRoutes } from "./routes/bizs";
+import { credentialRoutes } from "./routes/credentials";
+import { scriptRoutes } from "./routes/scripts";
+
+/** Deps for a request: fixed on Node, built per request on Workers (a Postgres pool per request). */
+export type DepsSource = AppDeps | ((c: Context<AppEnv>) => AppDeps | Promise<AppDeps>);
+
+/** Raw-body upload routes get the file limit; everything else the JSON limit. */
+const isUpload = (path: string) => /\/blobs$|\/files\/content$/.test(path);
+
+export function createApp(source: DepsSource) {
+  const app = new OpenAPIHono<AppEnv>();
+
+  app.use("*", async (c, next) => {
+    c.set("requestId", c.req.header("x-request-id")?.slice(0, 64) || crypto.randomUUID());
+    c.set("deps", typeof source === "function" ? await source(c) : source);
+    await next();
+    c.header("X-Request-Id", c.var.requestId);
+  });
+
+  app.use(
+    "*",
+    createMiddleware<AppEnv>(async (c, next) => {
+      if (c.req.method === "GET" || c.req.method === "HEAD") return next();
+      const { limits } = c.var.deps;
+      const maxSize = isUpload(c.req.path) ? limits.maxFileBytes : limits.maxJsonBytes;
+      return bodyLimit({
+        maxSize,
+        onError: () => {
+          throw new ApiError("payload_too_large", `request body is larger than ${maxSize} bytes`);
+        },
+      })(c, next);
+    }),
+  );
+
+  app.get("/healthz", async (c) => {
+    try {
+      await c.var.deps.db.execute(sql`select 1`);
+      return c.json({ status: "ok" });
+    } catch {
+      return c.json({ status: "unavailable", error: { code: "internal", message: "database does not answer" } }, 503);
+    }
+  });
+
+  const api = router();
+  api.use("*", async (c, next) => {
+    // Signed webhook deliveries carry no bearer token; the docs are public.
+    if (/^\/api\/v1\/(webhooks\/[^/]+|openapi\.json|reference)$/.test(c.req.path)) return next();
+    return requireAdmin(c, next);
+  });
+  api.use("/bizs/:biz/*", async (c, next) => {
+    const biz = Number(c.req.param("biz"));
+    if (!Number.isInteger(biz) || biz <= 0) throw new ApiError("invalid_argument", "biz: must be a positive integer");
+    await requireBiz(c.var.deps.db, biz);
+    await next();
+  });
+  api.route("/", bizRoutes);
+  api.route("/", scriptRoutes);
+  api.route("/", credentialRoutes);
+  api.route("/", auditRoutes);
+
+  api.doc31("/openapi.json", {
+    openapi: "3.1.0",
+    info: { title: "edgeconf", version: "1.0.0", description: "Configuration releases with versioned pre/post scripts." },
+  });
+  api.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
+  api.get("/reference", (c) => c.html(referencePage));
+  app.route("/api/v1", api);
+
+  app.notFound((c) => c.json({ error: { code: "not_found", message: `no route for ${c.req.method} ${c.req.path}`, requestId: c.var.requestId ?? "" } }, 404));
+  app.onError((err, c) => renderError(err, c));
+  return app;
+}
+
+export type App = ReturnType<typeof createApp>;

@@ -1,0 +1,106 @@
+import { and, count, desc, eq, isNull } from "drizzle-orm";
+import { credentials } from "../../db/schema/index";
+import { recordAudit, type Actor } from "./audit";
+import { constantTimeEqual, randomToken, sha256Hex } from "./crypto";
+import { invalid, notFound } from "./errors";
+import type { Db } from "./ports";
+
+export type CredentialKind = "admin" | "agent";
+export type CredentialInput = { name: string; kind: CredentialKind; bizId?: number | null; apps?: string[] };
+
+const TOKEN_PREFIX = { admin: "eca_", agent: "ecg_" } as const;
+
+function publicView(row: typeof credentials.$inferSelect) {
+  return {
+    id: row.id,
+    name: row.name,
+    kind: row.kind,
+    bizId: row.bizId,
+    apps: row.apps,
+    tokenPrefix: row.tokenPrefix,
+    createdBy: row.createdBy,
+    createdAt: row.createdAt.toISOString(),
+    lastUsedAt: row.lastUsedAt?.toISOString() ?? null,
+    revokedAt: row.revokedAt?.toISOString() ?? null,
+  };
+}
+export type CredentialView = ReturnType<typeof publicView>;
+
+/** Creates a token; the plain token is returned once and only its SHA-256 is stored. */
+export async function createCredential(
+  db: Db,
+  actor: Actor,
+  input: CredentialInput,
+  plainToken?: string,
+): Promise<CredentialView & { token: string }> {
+  if (input.kind === "agent" && input.bizId == null) throw invalid("bizId", "an agent token needs a biz");
+  const token = plainToken ?? TOKEN_PREFIX[input.kind] + randomToken(24);
+  const tokenHash = await sha256Hex(token);
+  return db.transaction(async (tx) => {
+    const [row] = await tx
+      .insert(credentials)
+      .values({
+        name: input.name,
+        kind: input.kind,
+        bizId: input.bizId ?? null,
+        apps: input.kind === "agent" ? (input.apps?.length ? input.apps : ["*"]) : [],
+        tokenHash,
+        tokenPrefix: token.slice(0, 8),
+        createdBy: actor.name,
+      })
+      .returning();
+    await recordAudit(tx, actor, { bizId: row.bizId, action: "credential.create", resourceType: "credential", resourceId: row.id, after: publicView(row) });
+    return { ...publicView(row), token };
+  });
+}
+
+export async function listCredentials(db: Db) {
+  const rows = await db.select().from(credentials).orderBy(desc(credentials.id));
+  return rows.map(publicView);
+}
+
+export async function revokeCredential(db: Db, actor: Actor, id: number, now: Date) {
+  return db.transaction(async (tx) => {
+    const [row] = await tx
+      .update(credentials)
+      .set({ revokedAt: now })
+      .where(and(eq(credentials.id, id), isNull(credentials.revokedAt)))
+      .returning();
+    if (!row) throw notFound(`credential ${id}`);
+    await recordAudit(tx, actor, { bizId: row.bizId, action: "credential.revoke", resourceType: "credential", resourceId: id, after: publicView(row) });
+    return publicView(row);
+  });
+}
+
+/** Resolves a bearer token to its actor, or null. The lookup is by hash; the final compare is constant-time. */
+export async function authenticate(db: Db, token: string): Promise<Actor | null> {
+  if (!token || token.length > 200) return null;
+  const hash = await sha256Hex(token);
+  const [row] = await db.select().from(credentials).where(eq(credentials.tokenHash, hash)).limit(1);
+  if (!row || row.revokedAt || !constantTimeEqual(row.tokenHash, hash)) return null;
+  return { credentialId: row.id, name: row.name, kind: row.kind, bizId: row.bizId, apps: row.apps };
+}
+
+/**
+ * First start: make the first admin token from `preset` (EDGECONF_ADMIN_TOKEN) or at random.
+ * Returns the plain token when one was created, null when an admin token already exists.
+ */
+export async function ensureFirstAdmin(db: Db, actor: Actor, preset?: string): Promise<string | null> {
+  const [{ n }] = await db.select({ n: count() }).from(credentials).where(and(eq(credentials.kind, "admin"), isNull(credentials.revokedAt)));
+  if (n > 0) return null;
+  const created = await createCredential(db, actor, { name: "first-admin", kind: "admin" }, preset || undefined);
+  return created.token;
+}
+
+/** Service-name glob as in `service_*`: `*` any run, `?` one character. */
+export function globMatch(glob: string, name: string): boolean {
+  const re = new RegExp("^" + glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".") + "$");
+  return re.test(name);
+}
+
+/** Whether an actor may read the feed of a service. */
+export function mayReadService(actor: Actor, bizId: number, serviceName: string): boolean {
+  if (actor.kind === "admin") return true;
+  if (actor.kind !== "agent" || actor.bizId !== bizId) return false;
+  return actor.apps.some((g) => globMatch(g, serviceName));
+}

@@ -1,0 +1,34 @@
+/** Domain errors know nothing of HTTP; the app maps `code` to a status in one place. */
+export type ErrorCode =
+  | "invalid_argument"
+  | "unauthenticated"
+  | "permission_denied"
+  | "not_found"
+  | "already_exists"
+  | "failed_precondition"
+  | "payload_too_large"
+  | "conflict"
+  | "internal";
+
+export class DomainError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+    this.name = "DomainError";
+  }
+}
+
+export const invalid = (field: string, message: string) => new DomainError("invalid_argument", `${field}: ${message}`, field);
+export const notFound = (what: string) => new DomainError("not_found", `${what} not found`);
+export const alreadyExists = (field: string, message: string) => new DomainError("already_exists", `${field}: ${message}`, field);
+export const precondition = (message: string, field?: string) => new DomainError("failed_precondition", message, field);
+
+/** Postgres unique violation (23505), as raised by pg, PGlite and Neon alike. */
+export function isUniqueViolation(err: unknown): boolean {
+  let e: any = err;
+  for (let i = 0; e && i < 4; i++, e = e.cause) if (e.code === "23505") return true;
+  return false;
+}

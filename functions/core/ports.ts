@@ -1,0 +1,49 @@
+import type { Db } from "../../db/types";
+
+export type { Db };
+
+/** Bytes addressed by key (`{biz}/{sha256}`). Adapters: fs (Node), S3, R2. */
+export interface BlobStore {
+  put(key: string, body: Uint8Array): Promise<void>;
+  /** `range.end` is inclusive, as in HTTP. Returns null when the key is absent. */
+  get(key: string, range?: { start: number; end?: number }): Promise<BlobObject | null>;
+  head(key: string): Promise<{ size: number } | null>;
+  delete(key: string): Promise<void>;
+}
+
+export type BlobObject = { body: ReadableStream<Uint8Array>; size: number };
+
+/**
+ * Wakes long-polls when a publish changes a service's targets.
+ * Adapters: in-process, Postgres LISTEN/NOTIFY (+ in-process), Durable Object per service.
+ */
+export interface ReleaseNotifier {
+  notify(serviceId: number): Promise<void>;
+  /** Resolves true when notified, false on timeout or abort. */
+  wait(serviceId: number, timeoutMs: number, signal?: AbortSignal): Promise<boolean>;
+}
+
+export type AppLimits = {
+  /** Largest JSON body, bytes. */
+  maxJsonBytes: number;
+  /** Largest uploaded config file, bytes. */
+  maxFileBytes: number;
+  /** Largest script content, bytes. */
+  maxScriptBytes: number;
+};
+
+export type AppDeps = {
+  db: Db;
+  blobs: BlobStore;
+  notifier: ReleaseNotifier;
+  clock: () => Date;
+  limits: AppLimits;
+  /** Server key from which webhook secrets are derived (never stored in the database). */
+  secretKey: string;
+};
+
+export const defaultLimits: AppLimits = {
+  maxJsonBytes: 2 * 1024 * 1024,
+  maxFileBytes: 100 * 1024 * 1024,
+  maxScriptBytes: 1024 * 1024,
+};

@@ -1,0 +1,49 @@
+/** Node entry: embedded default (PGlite + local blobs) or self-hosted (DATABASE_URL, S3). */
+import { serve } from "@hono/node-server";
+import { z } from "zod";
+import { createApp } from "../app";
+import { systemActor } from "../core/audit";
+import { ensureFirstAdmin } from "../core/credentials";
+import { buildNodeRuntime } from "../node/deps";
+
+const env = z
+  .object({
+    HOST: z.string().default("127.0.0.1"),
+    PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+    EDGECONF_DATA_DIR: z.string().default(".edgeconf"),
+    DATABASE_URL: z.string().optional(),
+    EDGECONF_ADMIN_TOKEN: z.string().min(16).optional(),
+    EDGECONF_SECRET_KEY: z.string().min(16).optional(),
+    EDGECONF_MAX_FILE_BYTES: z.coerce.number().int().positive().optional(),
+  })
+  .parse(process.env);
+
+const started = performance.now();
+const runtime = await buildNodeRuntime({
+  databaseUrl: env.DATABASE_URL,
+  dataDir: env.EDGECONF_DATA_DIR,
+  secretKey: env.EDGECONF_SECRET_KEY,
+  maxFileBytes: env.EDGECONF_MAX_FILE_BYTES,
+});
+const firstToken = await ensureFirstAdmin(runtime.deps.db, systemActor, env.EDGECONF_ADMIN_TOKEN);
+const app = createApp(runtime.deps);
+
+const server = serve({ fetch: app.fetch, hostname: env.HOST, port: env.PORT }, (info) => {
+  const url = `http://${env.HOST.includes(":") ? `[${env.HOST}]` : env.HOST}:${info.port}`;
+  const store = env.DATABASE_URL ? "postgres (DATABASE_URL)" : `pglite (${env.EDGECONF_DATA_DIR})`;
+  console.log(`edgeconf listening on ${url} database=${store} started_ms=${Math.round(performance.now() - started)}`);
+  console.log(`console: ${url}/`);
+  console.log(`api reference: ${url}/api/v1/reference`);
+  if (firstToken) console.log(`admin token: ${firstToken}`);
+});
+// Long-polls are held up to 60 s; keep the socket open past that.
+server.setTimeout?.(0);
+if ("requestTimeout" in server) (server as { requestTimeout: number }).requestTimeout = 0;
+
+const stop = async () => {
+  server.close();
+  await runtime.close();
+  process.exit(0);
+};
+process.on("SIGTERM", stop);
+process.on("SIGINT", stop);

@@ -1,0 +1,52 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { openNodeDatabase, type NodeDatabase } from "../../db/drivers/node";
+import { fsBlobStore } from "../adapters/fs-blobs";
+import { inProcessNotifier } from "../adapters/in-process-notifier";
+import { randomToken } from "../core/crypto";
+import { defaultLimits, type AppDeps, type BlobStore, type ReleaseNotifier } from "../core/ports";
+
+export type NodeConfig = {
+  /** Postgres URL; without it, PGlite in `dataDir`. */
+  databaseUrl?: string;
+  /** Data folder: PGlite files, local blobs, the secret key. "memory://" keeps the database in memory. */
+  dataDir: string;
+  /** Blob folder; defaults to `{dataDir}/blobs`. */
+  blobDir?: string;
+  secretKey?: string;
+  maxFileBytes?: number;
+  /** Overrides for tests and other blob/notifier back ends. */
+  blobs?: BlobStore;
+  notifier?: ReleaseNotifier;
+};
+
+export type NodeRuntime = { deps: AppDeps; database: NodeDatabase; close(): Promise<void> };
+
+/** The secret key lives outside the database: EDGECONF_SECRET_KEY, else a file in the data folder. */
+function loadSecretKey(dataDir: string, preset?: string): string {
+  if (preset) return preset;
+  if (dataDir === "memory://") return randomToken(32);
+  const file = path.join(dataDir, "secret.key");
+  if (existsSync(file)) return readFileSync(file, "utf8").trim();
+  mkdirSync(dataDir, { recursive: true });
+  const key = randomToken(32);
+  writeFileSync(file, key + "\n", { mode: 0o600 });
+  return key;
+}
+
+/** Builds the Node runtime: database (migrated), blobs, notifier. */
+export async function buildNodeRuntime(cfg: NodeConfig): Promise<NodeRuntime> {
+  const database = await openNodeDatabase({ databaseUrl: cfg.databaseUrl, dataDir: cfg.dataDir === "memory://" ? "memory://" : path.join(cfg.dataDir) });
+  await database.migrate();
+  const blobDir = cfg.blobDir ?? (cfg.dataDir === "memory://" ? path.join(process.cwd(), ".edgeconf-test-blobs", randomToken(6)) : path.join(cfg.dataDir, "blobs"));
+  const notifier = cfg.notifier ?? inProcessNotifier();
+  const deps: AppDeps = {
+    db: database.db,
+    blobs: cfg.blobs ?? fsBlobStore(blobDir),
+    notifier,
+    clock: () => new Date(),
+    limits: { ...defaultLimits, ...(cfg.maxFileBytes ? { maxFileBytes: cfg.maxFileBytes } : {}) },
+    secretKey: loadSecretKey(cfg.dataDir, cfg.secretKey),
+  };
+  return { deps, database, close: () => database.close() };
+}
