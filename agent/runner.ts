@@ -194,8 +194,7 @@ export class Runner {
     const log = this.deps.log.with({ app });
     const env = this.env(attempt, release.name, release.id);
     let message = "";
-    let status: EventStatus = "SUCCESS";
-    let files: ApplyResult | null = null;
+    let status: "SUCCESS" | "FAILED" = "SUCCESS";
     try {
       if (manifest.configType && manifest.configType !== "file") {
         throw new StepError(`service ${app} is of type ${manifest.configType}; the agent applies file services only`);
@@ -209,7 +208,7 @@ export class Runner {
         if (pre && pre.exitCode !== 0) throw new StepError(this.hookFailure("pre", pre));
       }
       if (phase !== "post") {
-        files = await this.fetchAndApply(attempt, previous);
+        await this.fetchAndApply(attempt, previous);
         await writeJournal(paths, { phase: "post", manifest, previous, startedAt: this.now().toISOString() });
       }
       const t = Date.now();
@@ -225,7 +224,6 @@ export class Runner {
       status = "FAILED";
       message = (err as Error).message;
       if (!(err instanceof StepError)) log.error("apply failed", { releaseID: release.id, error: message });
-      if (files === null && phase === "pre") await clearJournal(paths);
     }
     await rm(paths.stagingDir, { recursive: true, force: true });
     return this.record(attempt, status, message);
@@ -316,7 +314,7 @@ export class Runner {
   }
 
   /** metadata.json (both files), the journal cleared, the event sent to the server. */
-  private async record(attempt: Attempt, status: EventStatus, message: string): Promise<Outcome> {
+  private async record(attempt: Attempt, status: "SUCCESS" | "FAILED", message: string): Promise<Outcome> {
     const { config, log: rootLog, metrics } = this.deps;
     const { app, manifest, paths } = attempt;
     const log = rootLog.with({ app });

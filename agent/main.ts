@@ -1,0 +1,187 @@
+/**
+ * edgeconf-agent: `pull` (init container) and `watch` (sidecar).
+ *
+ * Exit codes: 0 every service applied (or already was); 1 an apply failed (pre/post script,
+ * download, verification, disk); 2 bad usage or configuration; 3 the feed could not be reached
+ * or refused the request (auth, unknown service); 4 no release is published for this client.
+ */
+import { BlobCache } from "./cache.js";
+import { ConfigError, banner, loadConfig, parseArgs, usage, AGENT_VERSION, type AgentConfig } from "./config.js";
+import { Fetcher } from "./download.js";
+import { Backoff, FeedClient, abortableSleep, watchService, type Mode } from "./feed.js";
+import { closeIdleSockets } from "./http.js";
+import { createLogger, parseLevel, type Logger } from "./log.js";
+import { Metrics } from "./metrics.js";
+import { Runner, type Outcome } from "./runner.js";
+
+export const EXIT = { OK: 0, APPLY_FAILED: 1, USAGE: 2, FEED: 3, NO_RELEASE: 4 } as const;
+
+const PULL_ATTEMPTS = 3;
+
+interface Agent {
+  config: AgentConfig;
+  log: Logger;
+  feed: FeedClient;
+  cache: BlobCache;
+  runner: Runner;
+  metrics: Metrics;
+}
+
+function build(config: AgentConfig, mode: Mode, log: Logger): Agent {
+  const feed = new FeedClient({ addrs: config.feedAddrs, token: config.token, biz: config.biz, uid: config.uid, labels: config.labels, mode, log });
+  const cache = new BlobCache(config.cacheDir, config.cacheThresholdBytes, config.cacheEnabled, log);
+  const fetcher = new Fetcher({ feed, cache, concurrency: config.downloadConcurrency, log });
+  const metrics = new Metrics();
+  const runner = new Runner({ config, feed, fetcher, log, mode, metrics });
+  return { config, log, feed, cache, runner, metrics };
+}
+
+/** One pass for one service: finish an interrupted apply, ask for the target, apply it. */
+async function pullService(agent: Agent, app: string): Promise<number> {
+  const { runner, feed, log } = agent;
+  await runner.start(app);
+  const backoff = new Backoff();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const answer = await feed.release(app, { current: null, wait: 0 });
+      if (!answer.changed) throw new Error("unexpected 304 without a current release");
+      const outcome: Outcome = await runner.apply(app, answer.manifest);
+      await feed.heartbeat(app, runner.currentRelease(app)).catch(() => undefined);
+      if (outcome.status === "NONE") {
+        log.error("pull failed: no release is published for this client", { app });
+        return EXIT.NO_RELEASE;
+      }
+      return outcome.status === "FAILED" ? EXIT.APPLY_FAILED : EXIT.OK;
+    } catch (err) {
+      const message = (err as Error).message;
+      const status = (err as { status?: number }).status;
+      if ((status !== undefined && status < 500) || attempt >= PULL_ATTEMPTS) {
+        log.error("pull failed: cannot get the release from the feed", { app, error: message });
+        return EXIT.FEED;
+      }
+      const delay = backoff.next();
+      log.warn("feed request failed, retrying", { app, attempt, error: message, retryInMs: delay });
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+}
+
+async function pull(agent: Agent): Promise<number> {
+  await agent.cache.cleanup().catch((err) => agent.log.warn("cache cleanup failed", { error: (err as Error).message }));
+  const codes = await Promise.all(agent.config.apps.map((app) => pullService(agent, app)));
+  const failed = codes.find((code) => code !== EXIT.OK);
+  if (failed === undefined) agent.log.info("pull finished", { apps: agent.config.apps.join(",") });
+  else agent.log.error("pull finished with failures", { apps: agent.config.apps.join(","), exitCode: failed });
+  return failed ?? EXIT.OK;
+}
+
+async function watch(agent: Agent): Promise<number> {
+  const { config, log, runner, feed, metrics } = agent;
+  const controller = new AbortController();
+  const stopCleanup = await agent.cache.startAutoCleanup();
+  let server: { port: number; close: () => Promise<void> } | null = null;
+  if (config.port > 0) {
+    server = await metrics.serve(config.port);
+    log.info("serving /healthz and /metrics", { port: server.port });
+  }
+  metrics.describe("edgeconf_agent_polls_total", "counter", "Feed long-poll answers");
+  metrics.describe("edgeconf_agent_feed_errors_total", "counter", "Failed feed requests");
+  metrics.describe("edgeconf_agent_applies_total", "counter", "Apply attempts by status");
+  metrics.describe("edgeconf_agent_current_release", "gauge", "Release id applied");
+  metrics.describe("edgeconf_agent_downloaded_bytes_total", "counter", "Blob bytes downloaded");
+  metrics.describe("edgeconf_agent_last_apply_timestamp_seconds", "gauge", "Time of the last apply attempt");
+  const onSignal = (signal: string) => {
+    if (controller.signal.aborted) return;
+    log.info(`received ${signal}, finishing the apply in hand`);
+    controller.abort();
+  };
+  process.on("SIGTERM", () => onSignal("SIGTERM"));
+  process.on("SIGINT", () => onSignal("SIGINT"));
+  const heartbeat = setInterval(() => {
+    for (const app of config.apps) {
+      feed.heartbeat(app, runner.currentRelease(app)).catch((err) => log.debug("heartbeat failed", { app, error: (err as Error).message }));
+    }
+  }, 60_000);
+  heartbeat.unref();
+  await Promise.all(
+    config.apps.map(async (app) => {
+      await runner.start(app);
+      await watchService({
+        app,
+        feed,
+        log,
+        signal: controller.signal,
+        waitSeconds: config.waitSeconds,
+        recheckMs: config.recheckMs,
+        current: () => runner.currentRelease(app),
+        onPoll: () => {
+          metrics.inc("edgeconf_agent_polls_total", { app });
+          metrics.setHealth(true);
+        },
+        onError: (err) => {
+          metrics.inc("edgeconf_agent_feed_errors_total", { app });
+          metrics.setHealth(true, err.message);
+        },
+        onManifest: async (manifest, recheck) => {
+          const outcome = await runner.apply(app, manifest);
+          if (!recheck || outcome.status !== "SKIPPED") {
+            feed.heartbeat(app, runner.currentRelease(app)).catch(() => undefined);
+          }
+          return outcome.status !== "FAILED";
+        },
+        sleep: abortableSleep,
+      });
+    }),
+  );
+  await runner.idle();
+  clearInterval(heartbeat);
+  stopCleanup();
+  await server?.close();
+  log.info("watch stopped");
+  return EXIT.OK;
+}
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  let config: AgentConfig;
+  let command: string | undefined;
+  try {
+    const parsed = parseArgs(argv);
+    command = parsed.command;
+    if (parsed.flags.has("version")) {
+      process.stdout.write(`edgeconf-agent v${AGENT_VERSION}\n`);
+      return EXIT.OK;
+    }
+    if (parsed.flags.has("help") || command === "help") {
+      process.stdout.write(usage() + "\n");
+      return EXIT.OK;
+    }
+    if (command !== "pull" && command !== "watch") throw new ConfigError(command ? `unknown command "${command}"` : "missing command");
+    config = loadConfig(parsed.flags, env);
+    parseLevel(config.logLevel);
+  } catch (err) {
+    if (!(err instanceof ConfigError) && !(err as Error).message.startsWith("unknown log level")) throw err;
+    process.stderr.write(`edgeconf-agent: ${(err as Error).message}\n\n${usage()}\n`);
+    return EXIT.USAGE;
+  }
+  const log = createLogger({ level: parseLevel(config.logLevel) });
+  process.stderr.write(banner(config, command) + "\n");
+  log.info("instance fingerprint", { fingerprint: config.uid });
+  const agent = build(config, command, log);
+  try {
+    return command === "pull" ? await pull(agent) : await watch(agent);
+  } finally {
+    closeIdleSockets();
+  }
+}
+
+// Run when executed directly (tsx agent/main.ts or the dist bundle), not when imported by tests.
+const entry = process.argv[1] ?? "";
+if (/(agent\/main\.ts|agent\.mjs|edgeconf-agent)$/.test(entry)) {
+  main(process.argv.slice(2), process.env).then(
+    (code) => process.exit(code),
+    (err) => {
+      process.stderr.write(`edgeconf-agent: ${(err as Error).stack ?? err}\n`);
+      process.exit(1);
+    },
+  );
+}
