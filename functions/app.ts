@@ -74,6 +74,7 @@ export function createApp(source: DepsSource) {
 
   api.doc31("/openapi.json", {
     openapi: "3.1.0",
+    servers: [{ url: "/api/v1" }],
     info: { title: "edgeconf", version: "1.0.0", description: "Configuration releases with versioned pre/post scripts." },
   });
   api.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });

@@ -1,0 +1,106 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { createTestDatabase } from "./helpers/database";
+
+const repo = path.resolve(import.meta.dirname, "..");
+const running: ChildProcess[] = [];
+
+/** `npm start` as a user runs it; resolves with the printed URL and token (if printed). */
+function npmStart(env: Record<string, string>): Promise<{ url: string; token?: string; output: string; proc: ChildProcess }> {
+  const proc = spawn("npm", ["start", "--silent"], { cwd: repo, env: { ...process.env, HOST: "127.0.0.1", PORT: "0", ...env }, detached: true });
+  running.push(proc);
+  let output = "";
+  return new Promise((resolve, reject) => {
+    const onData = (d: Buffer) => {
+      output += d.toString();
+      const url = /listening on (http:\/\/\S+)/.exec(output)?.[1];
+      if (url && /console: /.test(output) && /api reference: .*\n/.test(output)) {
+        setTimeout(() => resolve({ url, token: /admin token: (\S+)/.exec(output)?.[1], output, proc }), 50);
+      }
+    };
+    proc.stdout!.on("data", onData);
+    proc.stderr!.on("data", onData);
+    proc.on("exit", (code) => reject(new Error(`npm start exited ${code}: ${output}`)));
+  });
+}
+
+async function stop(proc: ChildProcess) {
+  process.kill(-proc.pid!, "SIGTERM");
+  // npm exits at once; wait for the whole process group (the server closes its database first).
+  for (let i = 0; i < 200; i++) {
+    try {
+      process.kill(-proc.pid!, 0);
+    } catch {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error("server did not stop within 10 s of SIGTERM");
+}
+
+afterAll(() => {
+  for (const p of running) if (p.exitCode === null) try { process.kill(-p.pid!, "SIGKILL"); } catch { /* gone */ }
+});
+
+async function exercise(env: Record<string, string>) {
+  const first = await npmStart(env);
+  expect(first.token).toMatch(/^eca_/);
+  expect(first.output).toContain("console: ");
+  const auth = { authorization: `Bearer ${first.token}`, "content-type": "application/json" };
+  const created = await fetch(`${first.url}/api/v1/bizs`, { method: "POST", headers: auth, body: JSON.stringify({ id: 10, name: "demo" }) });
+  expect(created.status).toBe(201);
+  const script = await fetch(`${first.url}/api/v1/bizs/10/scripts`, { method: "POST", headers: auth, body: JSON.stringify({ name: "tag", type: "shell", content: "echo ok" }) });
+  expect(script.status).toBe(201);
+  await stop(first.proc);
+
+  const second = await npmStart(env);
+  expect(second.token).toBeUndefined(); // printed once, on the first start only
+  const list = await fetch(`${second.url}/api/v1/bizs/10/scripts`, { headers: auth });
+  expect(list.status).toBe(200);
+  expect((await list.json()).items.map((s: { name: string }) => s.name)).toEqual(["tag"]);
+  await stop(second.proc);
+}
+
+describe("npm start", () => {
+  it("runs on the embedded default, prints the token once, and keeps data across a restart", async () => {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), "edgeconf-start-"));
+    try {
+      await exercise({ EDGECONF_DATA_DIR: dataDir, DATABASE_URL: "" });
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it("uses DATABASE_URL when set", async (ctx) => {
+    const db = await createTestDatabase();
+    if (!db) {
+      console.log("skipped: DATABASE_URL is not set, so there is no PostgreSQL server to point npm start at");
+      ctx.skip();
+      return;
+    }
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), "edgeconf-start-"));
+    try {
+      await exercise({ EDGECONF_DATA_DIR: dataDir, DATABASE_URL: db.url });
+    } finally {
+      await db.drop();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it("takes the first admin token from EDGECONF_ADMIN_TOKEN", async () => {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), "edgeconf-start-"));
+    try {
+      const preset = "eca_preset-token-for-the-test-0123456789";
+      const s = await npmStart({ EDGECONF_DATA_DIR: dataDir, DATABASE_URL: "", EDGECONF_ADMIN_TOKEN: preset });
+      expect(s.token).toBe(preset);
+      const res = await fetch(`${s.url}/api/v1/bizs`, { headers: { authorization: `Bearer ${preset}` } });
+      expect(res.status).toBe(200);
+      await stop(s.proc);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
