@@ -14,6 +14,9 @@ import { auditRoutes } from "./routes/audit";
 import { bizRoutes } from "./routes/bizs";
 import { credentialRoutes } from "./routes/credentials";
 import { scriptRoutes } from "./routes/scripts";
+import { serviceRoutes } from "./routes/services";
+import { blobRoutes } from "./routes/blobs";
+import { fileRoutes } from "./routes/files";
 
 /** Deps for a request: fixed on Node, built per request on Workers (a Postgres pool per request). */
 export type DepsSource = AppDeps | ((c: Context<AppEnv>) => AppDeps | Promise<AppDeps>);
@@ -69,6 +72,9 @@ export function createApp(source: DepsSource) {
   });
   api.route("/", bizRoutes);
   api.route("/", scriptRoutes);
+  api.route("/", serviceRoutes);
+  api.route("/", blobRoutes);
+  api.route("/", fileRoutes);
   api.route("/", credentialRoutes);
   api.route("/", auditRoutes);
 
