@@ -44,8 +44,10 @@ async function pullService(agent: Agent, app: string): Promise<number> {
   for (let attempt = 1; ; attempt++) {
     try {
       const answer = await feed.release(app, { current: null, wait: 0 });
-      if (!answer.changed) throw new Error("unexpected 304 without a current release");
-      const outcome: Outcome = await runner.apply(app, answer.manifest);
+      // Asked without a current release, "not modified" means: no release targets this client.
+      const outcome: Outcome = answer.changed
+        ? await runner.apply(app, answer.manifest)
+        : { app, status: "NONE", releaseId: null, message: "no release is published for this client" };
       await feed.heartbeat(app, runner.currentRelease(app)).catch(() => undefined);
       if (outcome.status === "NONE") {
         log.error("pull failed: no release is published for this client", { app });

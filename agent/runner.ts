@@ -259,7 +259,8 @@ export class Runner {
       files: manifest.files,
       sources: fetched.sources,
       previous: records,
-      backupDir: paths.previousDir,
+      // Hard links of replaced files: what a rollback restores byte for byte.
+      backupDir: this.deps.config.onPostFailure === "rollback" ? paths.previousDir : undefined,
       log,
     });
     attempt.timings.applyMs = Date.now() - t;
@@ -323,6 +324,7 @@ export class Runner {
     await appendMetadata(config.tempDir, config.biz, app, event);
     log.info("append event metadata to metadata.json success", { event: JSON.stringify(event) });
     await clearJournal(paths);
+    await rm(paths.previousDir, { recursive: true, force: true });
     const state = await readState(paths);
     this.current.set(app, state?.releaseId ?? null);
     attempt.timings.totalMs = Date.now() - attempt.started;

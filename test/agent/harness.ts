@@ -1,0 +1,276 @@
+/**
+ * End-to-end harness for the agent: a real edgeconf server process (embedded default: PGlite and
+ * local blobs in a temp folder), the agent bundle built once with esbuild, and agent processes.
+ * Each test file seeds its own biz and services through the admin API.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import http from "node:http";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { build } from "esbuild";
+
+export const ROOT = resolve(import.meta.dirname, "../..");
+export const ADMIN_TOKEN = "agent-e2e-admin-token-0123456789";
+export const sha256 = (data: string | Buffer) => createHash("sha256").update(data).digest("hex");
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `check` until it returns a truthy value (no timing assertion: only a generous cap). */
+export async function until<T>(check: () => Promise<T> | T, what: string, timeoutMs = 30_000): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value) return value as NonNullable<T>;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
+    await sleep(50);
+  }
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolvePort(port));
+    });
+  });
+}
+
+/** Builds agent/main.ts to a single ESM file, as `npm run build:agent` does. */
+export async function buildAgent(outDir: string): Promise<string> {
+  const outfile = join(outDir, "agent.mjs");
+  await build({
+    entryPoints: [join(ROOT, "agent/main.ts")],
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    outfile,
+    banner: { js: "#!/usr/bin/env node" },
+    logLevel: "silent",
+  });
+  return outfile;
+}
+
+export interface ServerHandle {
+  url: string;
+  port: number;
+  dataDir: string;
+  output: () => string;
+  stop(): Promise<void>;
+}
+
+/** Starts `functions/entries/node.ts` as a process and waits for its URL line. */
+export async function startServer(options: { dataDir: string; port?: number }): Promise<ServerHandle> {
+  const port = options.port ?? (await freePort());
+  const child = spawn(join(ROOT, "node_modules/.bin/tsx"), [join(ROOT, "functions/entries/node.ts")], {
+    cwd: ROOT,
+    env: { ...process.env, PORT: String(port), HOST: "127.0.0.1", EDGECONF_DATA_DIR: options.dataDir, EDGECONF_ADMIN_TOKEN: ADMIN_TOKEN },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout!.on("data", (d) => (output += d));
+  child.stderr!.on("data", (d) => (output += d));
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  await until(() => {
+    if (child.exitCode !== null) throw new Error(`server exited: ${output}`);
+    return /listening on http/.test(output);
+  }, "the server to listen", 90_000);
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    dataDir: options.dataDir,
+    output: () => output,
+    async stop() {
+      if (child.exitCode === null) {
+        child.kill("SIGTERM");
+        const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+        await exited;
+        clearTimeout(timer);
+      }
+    },
+  };
+}
+
+/** The admin API, as a user would call it with curl. */
+export class Admin {
+  constructor(
+    readonly url: string,
+    readonly token = ADMIN_TOKEN,
+  ) {}
+
+  async call<T = any>(method: string, path: string, body?: unknown, expectStatus?: number): Promise<T> {
+    const raw = Buffer.isBuffer(body) || typeof body === "string";
+    const res = await fetch(this.url + path, {
+      method,
+      headers: { authorization: `Bearer ${this.token}`, ...(body !== undefined && !raw ? { "content-type": "application/json" } : {}) },
+      body: body === undefined ? undefined : raw ? (body as string) : JSON.stringify(body),
+    });
+    const text = await res.text();
+    if (expectStatus ? res.status !== expectStatus : res.status >= 300) {
+      throw new Error(`${method} ${path} -> ${res.status} ${text}`);
+    }
+    return (text ? JSON.parse(text) : null) as T;
+  }
+
+  async biz(id: number): Promise<void> {
+    const res = await fetch(`${this.url}/api/v1/bizs`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${this.token}`, "content-type": "application/json" },
+      body: JSON.stringify({ id, name: `agent-e2e-${id}` }),
+    });
+    if (res.status >= 300 && res.status !== 409) throw new Error(`create biz -> ${res.status} ${await res.text()}`);
+  }
+
+  service(biz: number, name: string): Promise<{ id: number }> {
+    return this.call("POST", `/api/v1/bizs/${biz}/apps`, { name, configType: "file", memo: "agent e2e" });
+  }
+
+  /** Uploads content and adds or updates the draft file at `fullPath`. */
+  async file(biz: number, app: string, fullPath: string, content: string | Buffer, perm: { privilege?: string; user?: string; group?: string } = {}): Promise<{ id: number }> {
+    const query = new URLSearchParams({ path: fullPath, ...perm });
+    return this.call("PUT", `/api/v1/bizs/${biz}/apps/${app}/files/content?${query}`, content);
+  }
+
+  async removeFile(biz: number, app: string, fullPath: string): Promise<void> {
+    const list = await this.call<{ items: { id: number; path: string; name: string }[] }>("GET", `/api/v1/bizs/${biz}/apps/${app}/files?limit=1000`);
+    const file = list.items.find((f) => `${f.path.replace(/\/$/, "")}/${f.name}` === fullPath);
+    if (!file) throw new Error(`no draft file ${fullPath}`);
+    await this.call("DELETE", `/api/v1/bizs/${biz}/apps/${app}/files/${file.id}`);
+  }
+
+  async script(biz: number, name: string, type: "shell" | "python", content: string): Promise<number> {
+    const script = await this.call<{ id: number }>("POST", `/api/v1/bizs/${biz}/scripts`, { name, type, content });
+    return script.id;
+  }
+
+  hooks(biz: number, app: string, pre: number | null, post: number | null): Promise<unknown> {
+    return this.call("PUT", `/api/v1/bizs/${biz}/apps/${app}/hooks`, {
+      pre: pre === null ? null : { scriptId: pre },
+      post: post === null ? null : { scriptId: post },
+    });
+  }
+
+  /** Creates a version from the draft and publishes it to every client; returns its id. */
+  async release(biz: number, app: string, name: string): Promise<number> {
+    const version = await this.call<{ id: number }>("POST", `/api/v1/bizs/${biz}/apps/${app}/versions`, { name, memo: "" });
+    await this.call("POST", `/api/v1/bizs/${biz}/apps/${app}/publishes`, { versionId: version.id });
+    return version.id;
+  }
+
+  async agentToken(biz: number, apps: string[]): Promise<string> {
+    const cred = await this.call<{ token: string }>("POST", `/api/v1/credentials`, { name: `agent-${biz}-${Date.now()}`, kind: "agent", bizId: biz, apps });
+    return cred.token;
+  }
+
+  clients(biz: number, app: string): Promise<any> {
+    return this.call("GET", `/api/v1/bizs/${biz}/apps/${app}/clients`);
+  }
+}
+
+export interface AgentRun {
+  code: number | null;
+  output: string;
+}
+
+export interface AgentProcess {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<AgentRun>;
+  stop(signal?: NodeJS.Signals): Promise<AgentRun>;
+}
+
+export function startAgent(agentPath: string, args: string[], env: Record<string, string> = {}): AgentProcess {
+  const child = spawn(process.execPath, [agentPath, ...args], {
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout!.on("data", (d) => (output += d));
+  child.stderr!.on("data", (d) => (output += d));
+  const exited = new Promise<AgentRun>((r) => child.once("exit", (code) => r({ code, output })));
+  return {
+    child,
+    output: () => output,
+    exited,
+    async stop(signal = "SIGTERM") {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+export function runAgent(agentPath: string, args: string[], env: Record<string, string> = {}): Promise<AgentRun> {
+  return startAgent(agentPath, args, env).exited;
+}
+
+export async function readLines(path: string): Promise<any[]> {
+  try {
+    return (await readFile(path, "utf8")).trim().split("\n").filter(Boolean).map((l) => JSON.parse(l));
+  } catch {
+    return [];
+  }
+}
+
+export async function tempDir(prefix: string): Promise<{ path: string; remove: () => Promise<void> }> {
+  const path = await mkdtemp(join(tmpdir(), prefix));
+  return { path, remove: () => rm(path, { recursive: true, force: true }) };
+}
+
+/**
+ * A man-in-the-middle between agent and server, to test what the server never sends: a manifest
+ * with `../`, bytes that do not match their hash. `tamper` may rewrite a release body or blob.
+ */
+export async function startProxy(
+  target: string,
+  tamper: { release?: (body: any) => any; blob?: (sha: string, body: Buffer) => Buffer } = {},
+): Promise<{ addr: string; close: () => Promise<void> }> {
+  const upstream = new URL(target);
+  const server = http.createServer((req, res) => {
+    const isRelease = /\/release(\?|$)/.test(req.url ?? "");
+    const blobMatch = /\/blobs\/([0-9a-f]{64})/.exec(req.url ?? "");
+    const headers = { ...req.headers };
+    if (tamper.blob && blobMatch) delete headers.range;
+    const up = http.request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers }, (upRes) => {
+      const rewrite = (isRelease && tamper.release && upRes.statusCode === 200) || (blobMatch && tamper.blob && upRes.statusCode === 200);
+      if (!rewrite) {
+        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+        upRes.pipe(res);
+        return;
+      }
+      const chunks: Buffer[] = [];
+      upRes.on("data", (c) => chunks.push(c));
+      upRes.on("end", () => {
+        let body: Buffer = Buffer.concat(chunks);
+        if (isRelease) body = Buffer.from(JSON.stringify(tamper.release!(JSON.parse(body.toString("utf8")))));
+        else body = tamper.blob!(blobMatch![1], body);
+        const outHeaders = { ...upRes.headers, "content-length": String(body.length) };
+        delete outHeaders["transfer-encoding"];
+        res.writeHead(upRes.statusCode!, outHeaders);
+        res.end(body);
+      });
+    });
+    up.on("error", () => {
+      res.writeHead(502).end();
+    });
+    req.pipe(up);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  const port = (server.address() as { port: number }).port;
+  return {
+    addr: `127.0.0.1:${port}`,
+    close: () =>
+      new Promise((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
