@@ -12,7 +12,9 @@ import { router } from "./http/openapi";
 import { referencePage } from "./http/reference";
 import { auditRoutes } from "./routes/audit";
 import { bizRoutes } from "./routes/bizs";
+import { clientRoutes } from "./routes/clients";
 import { credentialRoutes } from "./routes/credentials";
+import { feedRoutes } from "./routes/feed";
 import { scriptRoutes } from "./routes/scripts";
 import { serviceRoutes } from "./routes/services";
 import { blobRoutes } from "./routes/blobs";
@@ -76,6 +78,7 @@ export function createApp(source: DepsSource) {
   api.route("/", blobRoutes);
   api.route("/", fileRoutes);
   api.route("/", credentialRoutes);
+  api.route("/", clientRoutes);
   api.route("/", auditRoutes);
 
   api.doc31("/openapi.json", {
@@ -86,6 +89,7 @@ export function createApp(source: DepsSource) {
   api.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   api.get("/reference", (c) => c.html(referencePage));
   app.route("/api/v1", api);
+  app.route("/", feedRoutes);
 
   app.notFound((c) => c.json({ error: { code: "not_found", message: `no route for ${c.req.method} ${c.req.path}`, requestId: c.var.requestId ?? "" } }, 404));
   app.onError((err, c) => renderError(err, c));

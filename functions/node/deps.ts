@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { openNodeDatabase, type NodeDatabase } from "../../db/drivers/node";
 import { fsBlobStore } from "../adapters/fs-blobs";
-import { inProcessNotifier } from "../adapters/in-process-notifier";
+import { pgNotifier } from "../adapters/pg-notifier";
 import { randomToken } from "../core/crypto";
 import { defaultLimits, type AppDeps, type BlobStore, type ReleaseNotifier } from "../core/ports";
 
@@ -39,7 +39,9 @@ export async function buildNodeRuntime(cfg: NodeConfig): Promise<NodeRuntime> {
   const database = await openNodeDatabase({ databaseUrl: cfg.databaseUrl, dataDir: cfg.dataDir === "memory://" ? "memory://" : path.join(cfg.dataDir) });
   await database.migrate();
   const blobDir = cfg.blobDir ?? (cfg.dataDir === "memory://" ? path.join(process.cwd(), ".edgeconf-test-blobs", randomToken(6)) : path.join(cfg.dataDir, "blobs"));
-  const notifier = cfg.notifier ?? inProcessNotifier();
+  // LISTEN/NOTIFY on Postgres and on PGlite alike: several instances on one database all wake.
+  const pg = cfg.notifier ? undefined : await pgNotifier(database);
+  const notifier = cfg.notifier ?? pg!;
   const deps: AppDeps = {
     db: database.db,
     blobs: cfg.blobs ?? fsBlobStore(blobDir),
@@ -48,5 +50,12 @@ export async function buildNodeRuntime(cfg: NodeConfig): Promise<NodeRuntime> {
     limits: { ...defaultLimits, ...(cfg.maxFileBytes ? { maxFileBytes: cfg.maxFileBytes } : {}) },
     secretKey: loadSecretKey(cfg.dataDir, cfg.secretKey),
   };
-  return { deps, database, close: () => database.close() };
+  return {
+    deps,
+    database,
+    async close() {
+      await pg?.close();
+      await database.close();
+    },
+  };
 }

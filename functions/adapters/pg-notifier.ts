@@ -1,0 +1,52 @@
+import { sql } from "drizzle-orm";
+import type { NodeDatabase } from "../../db/drivers/node";
+import type { ReleaseNotifier } from "../core/ports";
+import { inProcessNotifier } from "./in-process-notifier";
+
+export const RELEASE_CHANNEL = "edgeconf_release";
+
+export type PgNotifier = ReleaseNotifier & {
+  /** Waiters held in this process (all services, or one). */
+  waiting(serviceId?: number): number;
+  /** Runs synchronously before local waiters wake, so caches are dropped before anyone re-reads them. */
+  onNotify(listener: (serviceId: number) => void): () => void;
+  close(): Promise<void>;
+};
+
+/**
+ * Postgres `NOTIFY edgeconf_release, '<serviceId>'` on publish and `LISTEN` on the same channel, so
+ * every instance on one database wakes its own in-process waiters. The publishing instance also
+ * wakes its waiters at once (not only when its own notification comes back), so a broken LISTEN
+ * connection never delays the local case. PGlite has LISTEN/NOTIFY too: one code path for both.
+ */
+export async function pgNotifier(database: Pick<NodeDatabase, "db" | "listen">): Promise<PgNotifier> {
+  const local = inProcessNotifier();
+  const listeners = new Set<(serviceId: number) => void>();
+  const wakeHere = (serviceId: number) => {
+    for (const l of listeners) {
+      try {
+        l(serviceId);
+      } catch (err) {
+        console.error(`time=${new Date().toISOString()} level=ERROR msg="notify listener failed"`, err);
+      }
+    }
+    local.wake(serviceId);
+  };
+  const unlisten = await database.listen(RELEASE_CHANNEL, (payload) => {
+    const serviceId = Number(payload);
+    if (Number.isInteger(serviceId) && serviceId > 0) wakeHere(serviceId);
+  });
+  return {
+    async notify(serviceId) {
+      wakeHere(serviceId);
+      await database.db.execute(sql`select pg_notify(${RELEASE_CHANNEL}, ${String(serviceId)})`);
+    },
+    wait: (serviceId, timeoutMs, signal) => local.wait(serviceId, timeoutMs, signal),
+    waiting: (serviceId) => local.waiting(serviceId),
+    onNotify(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    close: () => unlisten(),
+  };
+}

@@ -1,0 +1,167 @@
+import { and, desc, eq, inArray, lt, sql } from "drizzle-orm";
+import { clientEvents, clients, releases, type HookRun } from "../../db/schema/index";
+import { notFound } from "./errors";
+import { targetReleaseOf } from "./feed";
+import type { AppDeps, Db } from "./ports";
+import type { ServiceRow } from "./services";
+
+export type ClientStatus = "SUCCESS" | "FAILED" | "PROCESSING";
+export type AgentInfo = { uid: string; labels: Record<string, string>; agentVersion?: string; mode?: "pull" | "watch"; ip?: string };
+export type EventInput = AgentInfo & {
+  releaseId: number | null;
+  status: ClientStatus;
+  message?: string;
+  preHook?: HookRun | null;
+  postHook?: HookRun | null;
+  filesCount?: number;
+  bytesDownloaded?: number;
+  timings?: Record<string, number>;
+};
+
+/** A client is online when it polled or sent a heartbeat within two maximal waits and 30 s. */
+export const ONLINE_WINDOW_MS = (2 * 60 + 30) * 1000;
+/** Polls refresh a client's row at most this often; a wake of 10,000 waiters writes nothing. */
+const POLL_WRITE_INTERVAL_MS = 30_000;
+
+const lastPollWrite = new WeakMap<Db, Map<string, number>>();
+
+function agentColumns(a: AgentInfo, now: Date) {
+  return {
+    labels: a.labels,
+    ...(a.agentVersion !== undefined ? { agentVersion: a.agentVersion } : {}),
+    ...(a.mode !== undefined ? { mode: a.mode } : {}),
+    ...(a.ip !== undefined ? { ip: a.ip } : {}),
+    lastHeartbeatAt: now,
+  };
+}
+
+async function upsertClient(db: Db, service: ServiceRow, a: AgentInfo, now: Date, extra: Partial<typeof clients.$inferInsert>) {
+  const cols = { ...agentColumns(a, now), ...extra };
+  await db
+    .insert(clients)
+    .values({ bizId: service.bizId, serviceId: service.id, uid: a.uid, ...cols })
+    .onConflictDoUpdate({ target: [clients.serviceId, clients.uid], set: cols });
+}
+
+/** A long-poll counts as a sign of life; written at most every 30 s per client, never on wake-up. */
+export async function notePoll(db: Db, service: ServiceRow, a: AgentInfo & { currentReleaseId?: number | null }, now: Date) {
+  let seen = lastPollWrite.get(db);
+  if (!seen) lastPollWrite.set(db, (seen = new Map()));
+  const key = `${service.id}:${a.uid}:${a.currentReleaseId ?? ""}`;
+  const last = seen.get(key);
+  if (last !== undefined && now.getTime() - last < POLL_WRITE_INTERVAL_MS) return;
+  if (seen.size > 100_000) seen.clear();
+  seen.set(key, now.getTime());
+  await upsertClient(db, service, a, now, a.currentReleaseId !== undefined ? { currentReleaseId: a.currentReleaseId } : {});
+}
+
+export async function recordHeartbeat(deps: Pick<AppDeps, "db" | "notifier">, service: ServiceRow, a: AgentInfo & { currentReleaseId: number | null }, now: Date) {
+  const target = await targetReleaseOf(deps, service.id, a);
+  await upsertClient(deps.db, service, a, now, { currentReleaseId: a.currentReleaseId, targetReleaseId: target });
+}
+
+/** Stores the event and points the client at it; a SUCCESS makes its release the client's current one. */
+export async function recordEvent(deps: Pick<AppDeps, "db" | "notifier">, service: ServiceRow, e: EventInput, now: Date): Promise<{ id: number }> {
+  const target = await targetReleaseOf(deps, service.id, e);
+  return deps.db.transaction(async (tx) => {
+    const [ev] = await tx
+      .insert(clientEvents)
+      .values({
+        bizId: service.bizId,
+        serviceId: service.id,
+        clientUid: e.uid,
+        releaseId: e.releaseId,
+        status: e.status,
+        message: e.message ?? "",
+        preHook: e.preHook ?? null,
+        postHook: e.postHook ?? null,
+        filesCount: e.filesCount ?? 0,
+        bytesDownloaded: e.bytesDownloaded ?? 0,
+        timings: e.timings ?? {},
+        createdAt: now,
+      })
+      .returning({ id: clientEvents.id });
+    await upsertClient(tx, service, e, now, {
+      lastStatus: e.status,
+      lastEventId: ev.id,
+      targetReleaseId: target,
+      ...(e.status === "SUCCESS" ? { currentReleaseId: e.releaseId } : {}),
+    });
+    return { id: ev.id };
+  });
+}
+
+type EventRow = typeof clientEvents.$inferSelect;
+function eventView(e: EventRow, names: Map<number, string>) {
+  return {
+    id: e.id,
+    uid: e.clientUid,
+    release: e.releaseId === null ? null : { id: e.releaseId, name: names.get(e.releaseId) ?? null },
+    status: e.status,
+    message: e.message,
+    preHook: e.preHook ?? null,
+    postHook: e.postHook ?? null,
+    filesCount: e.filesCount,
+    bytesDownloaded: e.bytesDownloaded,
+    timings: e.timings,
+    createdAt: e.createdAt.toISOString(),
+  };
+}
+
+async function releaseNames(db: Db, ids: (number | null)[]): Promise<Map<number, string>> {
+  const want = [...new Set(ids.filter((x): x is number => x !== null))];
+  if (!want.length) return new Map();
+  const rows = await db.select({ id: releases.id, name: releases.name }).from(releases).where(inArray(releases.id, want));
+  return new Map(rows.map((r) => [r.id, r.name]));
+}
+
+export type ClientFilter = { status?: ClientStatus; labels?: Record<string, string>; online?: boolean; limit: number; offset: number };
+
+/** A service's clients with current and target version (target as the feed would answer now) and last event. */
+export async function listClients(deps: Pick<AppDeps, "db" | "notifier">, service: ServiceRow, f: ClientFilter, now: Date) {
+  const conds = [eq(clients.serviceId, service.id)];
+  if (f.status) conds.push(eq(clients.lastStatus, f.status));
+  if (f.labels && Object.keys(f.labels).length) conds.push(sql`${clients.labels} @> ${JSON.stringify(f.labels)}::jsonb`);
+  const cutoff = new Date(now.getTime() - ONLINE_WINDOW_MS);
+  if (f.online === true) conds.push(sql`${clients.lastHeartbeatAt} >= ${cutoff.toISOString()}::timestamptz`);
+  if (f.online === false) conds.push(sql`(${clients.lastHeartbeatAt} is null or ${clients.lastHeartbeatAt} < ${cutoff.toISOString()}::timestamptz)`);
+  const where = and(...conds);
+  const [{ total }] = await deps.db.select({ total: sql<number>`count(*)::int` }).from(clients).where(where);
+  const rows = await deps.db.select().from(clients).where(where).orderBy(clients.uid).limit(f.limit).offset(f.offset);
+  const eventIds = rows.map((r) => r.lastEventId).filter((x): x is number => x !== null);
+  const events = eventIds.length ? await deps.db.select().from(clientEvents).where(inArray(clientEvents.id, eventIds)) : [];
+  const targets = await Promise.all(rows.map((r) => targetReleaseOf(deps, service.id, { uid: r.uid, labels: r.labels })));
+  const names = await releaseNames(deps.db, [...rows.map((r) => r.currentReleaseId), ...targets, ...events.map((e) => e.releaseId)]);
+  const ref = (id: number | null) => (id === null ? null : { id, name: names.get(id) ?? null });
+  const byId = new Map(events.map((e) => [e.id, e]));
+  const items = rows.map((r, i) => {
+    const ev = r.lastEventId !== null ? byId.get(r.lastEventId) : undefined;
+    return {
+      uid: r.uid,
+      labels: r.labels,
+      agentVersion: r.agentVersion,
+      mode: r.mode,
+      ip: r.ip,
+      currentRelease: ref(r.currentReleaseId),
+      targetRelease: ref(targets[i]),
+      upToDate: r.currentReleaseId === targets[i],
+      lastHeartbeatAt: r.lastHeartbeatAt?.toISOString() ?? null,
+      online: r.lastHeartbeatAt !== null && r.lastHeartbeatAt >= cutoff,
+      lastStatus: r.lastStatus,
+      lastEvent: ev ? eventView(ev, names) : null,
+      firstSeenAt: r.createdAt.toISOString(),
+    };
+  });
+  return { items, total, limit: f.limit, offset: f.offset };
+}
+
+/** One client's events, newest first; `before` pages by event id. */
+export async function listClientEvents(db: Db, service: ServiceRow, uid: string, page: { limit: number; before?: number }) {
+  const [client] = await db.select({ id: clients.id }).from(clients).where(and(eq(clients.serviceId, service.id), eq(clients.uid, uid))).limit(1);
+  if (!client) throw notFound(`client '${uid}' of service '${service.name}'`);
+  const conds = [eq(clientEvents.serviceId, service.id), eq(clientEvents.clientUid, uid)];
+  if (page.before) conds.push(lt(clientEvents.id, page.before));
+  const rows = await db.select().from(clientEvents).where(and(...conds)).orderBy(desc(clientEvents.id)).limit(page.limit);
+  const names = await releaseNames(db, rows.map((r) => r.releaseId));
+  return { items: rows.map((r) => eventView(r, names)), nextBefore: rows.length === page.limit ? rows[rows.length - 1].id : null };
+}

@@ -1,0 +1,201 @@
+import { and, asc, desc, eq, gte, sql } from "drizzle-orm";
+import { publishes, releaseFiles, releaseHooks, releases, services, type GroupSnapshot } from "../../db/schema/index";
+import { invalid } from "./errors";
+import type { AppDeps, Db, ReleaseNotifier } from "./ports";
+import type { ServiceRow } from "./services";
+import { resolveTarget, type TargetClient } from "./targeting";
+
+export type PublishEntry = { id: number; releaseId: number; groups: GroupSnapshot[]; createdAt: Date };
+
+type HookSnapshot = { type: "shell" | "python"; scriptName: string; versionName: string; content: string };
+/** What a release carries to agents; immutable once the release exists. */
+export type ReleaseContent = {
+  id: number;
+  name: string;
+  files: { path: string; name: string; sha256: string; size: number; fileType: "text" | "binary"; permission: { user: string; group: string; privilege: string } }[];
+  hooks: { pre: HookSnapshot | null; post: HookSnapshot | null };
+};
+
+export type FeedAnswer = { etag: string; releaseId: number | null; body: string };
+
+export const MAX_WAIT_SECONDS = 60;
+export const DEFAULT_WAIT_SECONDS = 30;
+
+/** Publish lists are re-read at most this often even without a notify (a safety net, not the wake path). */
+const PUBLISH_TTL_MS = 60_000;
+const MAX_BODIES = 5_000;
+const MAX_RELEASES = 2_000;
+
+/** A notifier that tells listeners synchronously before it wakes waiters (the Node pg notifier does). */
+type Observable = ReleaseNotifier & { onNotify?: (l: (serviceId: number) => void) => () => void };
+
+/**
+ * Per process: each service's publish list (dropped on notify) and each release's content (immutable,
+ * so never dropped except to bound memory), plus the serialized manifest per (publish, release,
+ * service, wait). A wake-up of 10,000 waiters then costs one database read, not 10,000.
+ */
+export class FeedCache {
+  private publishLists = new Map<number, { at: number; list: Promise<PublishEntry[]> }>();
+  private contents = new Map<number, Promise<ReleaseContent | null>>();
+  private bodies = new Map<string, string>();
+  readonly cachesPublishes: boolean;
+
+  constructor(notifier: Observable) {
+    this.cachesPublishes = typeof notifier.onNotify === "function";
+    notifier.onNotify?.((serviceId) => this.publishLists.delete(serviceId));
+  }
+
+  /** Newest first, from the latest publish to everyone on (older ones can never be a target). */
+  publishesOf(db: Db, serviceId: number, now = Date.now()): Promise<PublishEntry[]> {
+    const hit = this.publishLists.get(serviceId);
+    if (this.cachesPublishes && hit && now - hit.at < PUBLISH_TTL_MS) return hit.list;
+    const list = loadPublishes(db, serviceId);
+    if (this.cachesPublishes) {
+      this.publishLists.set(serviceId, { at: now, list });
+      list.catch(() => this.publishLists.get(serviceId)?.list === list && this.publishLists.delete(serviceId));
+    }
+    return list;
+  }
+
+  contentOf(db: Db, releaseId: number): Promise<ReleaseContent | null> {
+    let hit = this.contents.get(releaseId);
+    if (!hit) {
+      hit = loadReleaseContent(db, releaseId);
+      if (this.contents.size >= MAX_RELEASES) this.contents.delete(this.contents.keys().next().value!);
+      this.contents.set(releaseId, hit);
+      hit.then(
+        (c) => c === null && this.contents.delete(releaseId),
+        () => this.contents.delete(releaseId),
+      );
+    }
+    return hit;
+  }
+
+  body(key: string, build: () => string): string {
+    let b = this.bodies.get(key);
+    if (b === undefined) {
+      b = build();
+      if (this.bodies.size >= MAX_BODIES) this.bodies.delete(this.bodies.keys().next().value!);
+      this.bodies.set(key, b);
+    }
+    return b;
+  }
+}
+
+const caches = new WeakMap<ReleaseNotifier, FeedCache>();
+export function feedCacheFor(deps: Pick<AppDeps, "notifier">): FeedCache {
+  let c = caches.get(deps.notifier);
+  if (!c) caches.set(deps.notifier, (c = new FeedCache(deps.notifier)));
+  return c;
+}
+
+async function loadPublishes(db: Db, serviceId: number): Promise<PublishEntry[]> {
+  const lastToAll = sql`coalesce((select max(p2.id) from ${publishes} p2 where p2.service_id = ${serviceId} and p2.groups = '[]'::jsonb), 0)`;
+  return db
+    .select({ id: publishes.id, releaseId: publishes.releaseId, groups: publishes.groups, createdAt: publishes.createdAt })
+    .from(publishes)
+    .where(and(eq(publishes.serviceId, serviceId), gte(publishes.id, lastToAll)))
+    .orderBy(desc(publishes.id));
+}
+
+async function loadReleaseContent(db: Db, releaseId: number): Promise<ReleaseContent | null> {
+  const [rel] = await db.select({ id: releases.id, name: releases.name }).from(releases).where(eq(releases.id, releaseId)).limit(1);
+  if (!rel) return null;
+  const files = await db.select().from(releaseFiles).where(eq(releaseFiles.releaseId, releaseId)).orderBy(asc(releaseFiles.path), asc(releaseFiles.name));
+  const hooks = await db.select().from(releaseHooks).where(eq(releaseHooks.releaseId, releaseId));
+  const hook = (kind: "pre" | "post"): HookSnapshot | null => {
+    const h = hooks.find((x) => x.kind === kind);
+    return h ? { type: h.type, scriptName: h.scriptName, versionName: h.versionName, content: h.content } : null;
+  };
+  return {
+    id: rel.id,
+    name: rel.name,
+    files: files.map((f) => ({ path: f.path, name: f.name, sha256: f.sha256, size: f.size, fileType: f.fileType, permission: { user: f.user, group: f.group, privilege: f.privilege } })),
+    hooks: { pre: hook("pre"), post: hook("post") },
+  };
+}
+
+/** `k=v,k2=v2` or a JSON object; keys and values are short strings without control characters. */
+export function parseLabels(text: string | undefined, field = "labels"): Record<string, string> {
+  if (!text) return {};
+  let pairs: [string, unknown][];
+  if (text.trim().startsWith("{")) {
+    let obj: unknown;
+    try {
+      obj = JSON.parse(text);
+    } catch {
+      throw invalid(field, "not valid JSON");
+    }
+    if (!obj || typeof obj !== "object" || Array.isArray(obj)) throw invalid(field, "must be a JSON object of strings");
+    pairs = Object.entries(obj);
+  } else {
+    pairs = text
+      .split(",")
+      .filter((p) => p.trim())
+      .map((p) => {
+        const i = p.indexOf("=");
+        if (i <= 0) throw invalid(field, `'${p}' is not key=value`);
+        return [p.slice(0, i).trim(), p.slice(i + 1).trim()];
+      });
+  }
+  if (pairs.length > 64) throw invalid(field, "at most 64 labels");
+  const out: Record<string, string> = {};
+  for (const [k, v] of pairs) {
+    if (typeof v !== "string") throw invalid(field, `label '${k}' must be a string`);
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.\/-]{0,62}$/.test(k)) throw invalid(field, `label key '${k}' must be letters, digits, '_', '-', '.', '/'`);
+    if (v.length > 256 || /[\u0000-\u001f,]/.test(v)) throw invalid(field, `label '${k}' value must be at most 256 characters, no commas or control characters`);
+    out[k] = v;
+  }
+  return out;
+}
+
+/** `"r376"` → 376, `"none"` → null, anything else → undefined (unknown: answer at once). */
+export function releaseIdOfEtag(etag: string | undefined): number | null | undefined {
+  const m = /^(?:W\/)?"(r(\d+)|none)"$/.exec((etag ?? "").split(",")[0].trim());
+  if (!m) return undefined;
+  return m[2] ? Number(m[2]) : null;
+}
+
+/** The client's target as the feed answers it now: ETag, release id and the serialized manifest. */
+export async function targetAnswer(deps: Pick<AppDeps, "db" | "notifier">, service: ServiceRow, client: TargetClient, wait: number): Promise<FeedAnswer> {
+  const cache = feedCacheFor(deps);
+  const pub = resolveTarget(await cache.publishesOf(deps.db, service.id), client);
+  const content = pub ? await cache.contentOf(deps.db, pub.releaseId) : null;
+  const key = `${service.id}:${service.name}:${service.configType}:${pub?.id ?? 0}:${wait}`;
+  if (!pub || !content) {
+    return { etag: `"none"`, releaseId: null, body: cache.body(key, () => JSON.stringify(manifest(service, wait, null, null))) };
+  }
+  return { etag: `"r${content.id}"`, releaseId: content.id, body: cache.body(key, () => JSON.stringify(manifest(service, wait, pub, content))) };
+}
+
+function manifest(service: ServiceRow, wait: number, pub: PublishEntry | null, content: ReleaseContent | null) {
+  return {
+    biz: service.bizId,
+    app: service.name,
+    configType: service.configType,
+    wait,
+    release: pub && content ? { id: content.id, name: content.name, publishId: pub.id, publishedAt: pub.createdAt.toISOString() } : null,
+    files: content?.files ?? [],
+    hooks: content?.hooks ?? { pre: null, post: null },
+  };
+}
+
+/** The target release id of a client, for listings (same rule as the feed). */
+export async function targetReleaseOf(deps: Pick<AppDeps, "db" | "notifier">, serviceId: number, client: TargetClient): Promise<number | null> {
+  return resolveTarget(await feedCacheFor(deps).publishesOf(deps.db, serviceId), client)?.releaseId ?? null;
+}
+
+/**
+ * Whether a blob is part of some release of a service the caller may read, in this biz.
+ * Returns the size recorded for it, or null.
+ */
+export async function readableBlob(db: Db, bizId: number, sha256: string, mayRead: (serviceName: string) => boolean): Promise<number | null> {
+  const rows = await db
+    .selectDistinct({ name: services.name, size: releaseFiles.size })
+    .from(releaseFiles)
+    .innerJoin(releases, eq(releases.id, releaseFiles.releaseId))
+    .innerJoin(services, eq(services.id, releases.serviceId))
+    .where(and(eq(releases.bizId, bizId), eq(releaseFiles.sha256, sha256)));
+  const ok = rows.find((r) => mayRead(r.name));
+  return ok ? ok.size : null;
+}

@@ -1,0 +1,184 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { notePoll, recordEvent, recordHeartbeat } from "../core/clients";
+import { DEFAULT_WAIT_SECONDS, MAX_WAIT_SECONDS, parseLabels, readableBlob, releaseIdOfEtag, targetAnswer } from "../core/feed";
+import { mayReadService } from "../core/credentials";
+import type { Actor } from "../core/audit";
+import type { Db } from "../core/ports";
+import { loadService } from "../core/services";
+import { assertFeedScope, requireToken } from "../http/auth";
+import { ApiError } from "../http/errors";
+import { errorResponses, json, jsonBody, router } from "../http/openapi";
+
+const AppParams = z.object({
+  biz: z.coerce.number().int().positive(),
+  app: z.string().min(1).max(128),
+});
+const BlobParams = z.object({
+  biz: z.coerce.number().int().positive(),
+  sha256: z.string().regex(/^[A-Fa-f0-9]{64}$/, "must be 64 hex characters"),
+});
+const ReleaseQuery = z.object({
+  uid: z.string().max(256).optional(),
+  labels: z.string().max(8192).optional(),
+  current: z.coerce.number().int().min(0).optional(),
+  wait: z.coerce.number().int().min(0).max(MAX_WAIT_SECONDS).default(DEFAULT_WAIT_SECONDS),
+});
+const Uid = z.string().min(1).max(256);
+const Labels = z.record(z.string(), z.string());
+const Mode = z.enum(["pull", "watch"]);
+const HookRun = z.object({ exitCode: z.number().int().nullable(), durationMs: z.number().int().min(0), outputTail: z.string().max(65536) }).nullable();
+const EventBody = z.object({
+  uid: Uid,
+  releaseId: z.number().int().positive().nullable(),
+  status: z.enum(["SUCCESS", "FAILED", "PROCESSING"]),
+  message: z.string().max(65536).optional(),
+  preHook: HookRun.optional(),
+  postHook: HookRun.optional(),
+  filesCount: z.number().int().min(0).optional(),
+  bytesDownloaded: z.number().int().min(0).optional(),
+  timings: z.record(z.string(), z.number().min(0)).optional(),
+  agentVersion: z.string().max(64).optional(),
+  mode: Mode.optional(),
+  labels: Labels.optional(),
+});
+const HeartbeatBody = z.object({
+  uid: Uid,
+  currentReleaseId: z.number().int().positive().nullable().optional(),
+  labels: Labels.optional(),
+  agentVersion: z.string().max(64).optional(),
+  mode: Mode.optional(),
+});
+
+const tags = ["feed"];
+const modeOf = (h: string | undefined): "pull" | "watch" | undefined => (h === "pull" || h === "watch" ? h : undefined);
+
+/** Checks label maps sent as JSON bodies with the same rules as the query form. */
+const checkedLabels = (labels: Record<string, string> | undefined) => parseLabels(JSON.stringify(labels ?? {}));
+
+/** `bytes=N-`, `bytes=N-M`, `bytes=-K` → inclusive range; null when absent or several; "unsatisfiable". */
+function parseRange(header: string | undefined, size: number): { start: number; end: number } | null | "unsatisfiable" {
+  const m = /^bytes=(\d*)-(\d*)$/.exec((header ?? "").trim());
+  if (!m || (!m[1] && !m[2])) return null;
+  let start: number;
+  let end: number;
+  if (!m[1]) {
+    const suffix = Number(m[2]);
+    if (suffix === 0) return "unsatisfiable";
+    start = Math.max(0, size - suffix);
+    end = size - 1;
+  } else {
+    start = Number(m[1]);
+    end = m[2] ? Math.min(Number(m[2]), size - 1) : size - 1;
+    if (m[2] && Number(m[2]) < start) return null;
+  }
+  if (start >= size) return "unsatisfiable";
+  return { start, end };
+}
+
+/** The service behind a feed path, once the token is known to be allowed to read it (403 before any lookup). */
+async function scopedService(actor: Actor, db: Db, p: { biz: number; app: string }) {
+  assertFeedScope(actor, p.biz, p.app);
+  return loadService(db, p.biz, p.app);
+}
+
+export const feedRoutes = router();
+feedRoutes.use("/feed/v1/*", requireToken);
+
+feedRoutes
+  .openapi(
+    createRoute({
+      method: "get",
+      path: "/feed/v1/bizs/{biz}/apps/{app}/release",
+      tags,
+      description: "Long-poll for the client's target release (see docs/feed-protocol.md).",
+      request: { params: AppParams, query: ReleaseQuery },
+      responses: { 200: { description: "Manifest" }, 304: { description: "Target unchanged after `wait` seconds" }, ...errorResponses },
+    }),
+    async (c) => {
+      const { biz, app } = c.req.valid("param");
+      const q = c.req.valid("query");
+      const deps = c.var.deps;
+      const service = await scopedService(c.var.actor, deps.db, { biz, app });
+      const client = { uid: q.uid ?? "", labels: parseLabels(q.labels) };
+      const known = q.current !== undefined ? q.current || null : c.req.header("if-none-match") ? releaseIdOfEtag(c.req.header("if-none-match")) : null;
+      if (q.uid) {
+        const info = { ...client, agentVersion: c.req.header("x-edgeconf-agent-version")?.slice(0, 64), mode: modeOf(c.req.header("x-edgeconf-mode")) };
+        await notePoll(deps.db, service, { ...info, currentReleaseId: known ?? null }, deps.clock());
+      }
+      const headers = { "X-Edgeconf-Wait": String(q.wait), "Cache-Control": "no-store" };
+      const deadline = Date.now() + q.wait * 1000;
+      const request = c.req.raw.signal;
+      for (;;) {
+        // Arm the wait before reading the target, so a publish between the two is not missed.
+        const armed = new AbortController();
+        const cancel = () => armed.abort();
+        request.addEventListener("abort", cancel, { once: true });
+        if (request.aborted) armed.abort();
+        const remaining = deadline - Date.now();
+        const woke = remaining > 0 ? deps.notifier.wait(service.id, remaining, armed.signal) : Promise.resolve(false);
+        try {
+          const answer = await targetAnswer(deps, service, client, q.wait);
+          if (answer.releaseId !== known) return c.body(answer.body, 200, { ...headers, ETag: answer.etag, "Content-Type": "application/json" });
+          if (!(await woke)) return c.body(null, 304, { ...headers, ETag: answer.etag });
+        } finally {
+          armed.abort();
+          request.removeEventListener("abort", cancel);
+        }
+      }
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "get",
+      path: "/feed/v1/bizs/{biz}/blobs/{sha256}",
+      tags,
+      description: "Streams a file's content by SHA-256; `Range: bytes=N-M` answers 206.",
+      request: { params: BlobParams },
+      responses: { 200: { description: "The bytes" }, 206: { description: "Part of the bytes" }, 416: { description: "Range not satisfiable" }, ...errorResponses },
+    }),
+    async (c) => {
+      const { biz } = c.req.valid("param");
+      const sha256 = c.req.valid("param").sha256.toLowerCase();
+      const actor = c.var.actor;
+      const size = await readableBlob(c.var.deps.db, biz, sha256, (name) => mayReadService(actor, biz, name));
+      if (size === null) throw new ApiError("not_found", `blob ${sha256} not found in a release this token may read`);
+      const range = parseRange(c.req.header("range"), size);
+      const base = { ETag: `"${sha256}"`, "Accept-Ranges": "bytes", "Content-Type": "application/octet-stream", "Cache-Control": "private, max-age=31536000, immutable" };
+      if (range === "unsatisfiable") return c.body(null, 416, { ...base, "Content-Range": `bytes */${size}` });
+      const obj = await c.var.deps.blobs.get(`${biz}/${sha256}`, range ?? undefined);
+      if (!obj) throw new ApiError("not_found", `blob ${sha256} is missing from the blob store`);
+      if (!range) return c.body(obj.body, 200, { ...base, "Content-Length": String(obj.size) });
+      return c.body(obj.body, 206, { ...base, "Content-Length": String(range.end - range.start + 1), "Content-Range": `bytes ${range.start}-${range.end}/${obj.size}` });
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "post",
+      path: "/feed/v1/bizs/{biz}/apps/{app}/events",
+      tags,
+      request: { params: AppParams, body: jsonBody(EventBody) },
+      responses: { 202: json(z.object({ id: z.number().int() }), "Recorded"), ...errorResponses },
+    }),
+    async (c) => {
+      const deps = c.var.deps;
+      const service = await scopedService(c.var.actor, deps.db, c.req.valid("param"));
+      const body = c.req.valid("json");
+      return c.json(await recordEvent(deps, service, { ...body, labels: checkedLabels(body.labels) }, deps.clock()), 202);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "post",
+      path: "/feed/v1/bizs/{biz}/apps/{app}/heartbeat",
+      tags,
+      request: { params: AppParams, body: jsonBody(HeartbeatBody) },
+      responses: { 204: { description: "Recorded" }, ...errorResponses },
+    }),
+    async (c) => {
+      const deps = c.var.deps;
+      const service = await scopedService(c.var.actor, deps.db, c.req.valid("param"));
+      const body = c.req.valid("json");
+      await recordHeartbeat(deps, service, { ...body, labels: checkedLabels(body.labels), currentReleaseId: body.currentReleaseId ?? null }, deps.clock());
+      return c.body(null, 204);
+    },
+  );
