@@ -11,6 +11,7 @@ import { ApiError, renderError } from "./http/errors";
 import { router } from "./http/openapi";
 import { referencePage } from "./http/reference";
 import { auditRoutes } from "./routes/audit";
+import { consoleRoutes } from "./routes/console";
 import { bizRoutes } from "./routes/bizs";
 import { clientRoutes } from "./routes/clients";
 import { credentialRoutes } from "./routes/credentials";
@@ -89,6 +90,7 @@ export function createApp(source: DepsSource) {
   api.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   api.get("/reference", (c) => c.html(referencePage));
   app.route("/api/v1", api);
+  app.route("/", consoleRoutes);
   app.route("/", feedRoutes);
 
   app.notFound((c) => c.json({ error: { code: "not_found", message: `no route for ${c.req.method} ${c.req.path}`, requestId: c.var.requestId ?? "" } }, 404));

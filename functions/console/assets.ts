@@ -1,0 +1,78 @@
+/** The console's only assets, served by the app itself (no CDN, no web fonts). */
+
+export const consoleCss = `
+:root{--fg:#1d2330;--muted:#5b6475;--line:#d9dee7;--bg:#f6f7f9;--card:#fff;--accent:#2457c5;--ok:#1a7f37;--warn:#9a6700;--bad:#c62828;--mono:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
+*{box-sizing:border-box}
+body{margin:0;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg)}
+a{color:var(--accent);text-decoration:none}a:hover{text-decoration:underline}
+header.top{display:flex;flex-wrap:wrap;align-items:center;gap:.4rem 1rem;padding:.6rem 1rem;background:#1d2330;color:#fff}
+header.top a{color:#dfe6f5}header.top a.on{color:#fff;font-weight:600;border-bottom:2px solid #7da2ff}
+header.top .brand{font-weight:700;color:#fff;margin-right:.5rem}
+header.top nav{display:flex;flex-wrap:wrap;gap:.3rem .9rem;flex:1}
+header.top form{margin:0}header.top button{background:transparent;color:#dfe6f5;border:1px solid #566;padding:.2rem .6rem}
+main{max-width:1100px;margin:0 auto;padding:1rem}
+h1{font-size:1.4rem;margin:.2rem 0 1rem}h2{font-size:1.1rem;margin:1.4rem 0 .6rem}
+.card{background:var(--card);border:1px solid var(--line);border-radius:6px;padding:1rem;margin-bottom:1rem}
+table{width:100%;border-collapse:collapse;background:var(--card)}
+th,td{text-align:left;padding:.45rem .5rem;border-bottom:1px solid var(--line);vertical-align:top}
+th{font-size:.8rem;text-transform:uppercase;letter-spacing:.03em;color:var(--muted)}
+.scroll{overflow-x:auto}
+label{display:block;font-weight:600;margin:.7rem 0 .2rem}
+label .hint{font-weight:400;color:var(--muted);font-size:.85rem}
+input[type=text],input[type=password],input[type=number],input[type=search],select,textarea{width:100%;max-width:100%;padding:.45rem .5rem;border:1px solid #b9c1cf;border-radius:4px;font:inherit;background:#fff}
+textarea{font-family:var(--mono);font-size:13px;min-height:14rem}
+.field-error{color:var(--bad);font-size:.9rem;margin:.2rem 0}
+input.invalid,textarea.invalid,select.invalid{border-color:var(--bad)}
+button,.button{display:inline-block;padding:.45rem .9rem;border:1px solid var(--accent);background:var(--accent);color:#fff;border-radius:4px;font:inherit;cursor:pointer}
+button.secondary,.button.secondary{background:#fff;color:var(--accent)}
+button.danger{background:var(--bad);border-color:var(--bad)}
+.actions{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center;margin-top:.8rem}
+.actions form{margin:0}
+.row{display:flex;flex-wrap:wrap;gap:.8rem}.row>*{flex:1 1 14rem}
+.filters{display:flex;flex-wrap:wrap;gap:.5rem;align-items:end;margin-bottom:.8rem}.filters>*{flex:0 1 14rem}
+.badge{display:inline-block;padding:.05rem .45rem;border-radius:999px;font-size:.78rem;border:1px solid var(--line);background:#eef1f6;color:var(--muted);white-space:nowrap}
+.badge.deployed,.badge.SUCCESS,.badge.online{background:#dcf5e3;color:var(--ok);border-color:#a6e0b6}
+.badge.not_deployed,.badge.PROCESSING{background:#fff4d6;color:var(--warn);border-color:#f0d58a}
+.badge.shutdown,.badge.offline{background:#eceff3;color:#667}
+.badge.FAILED,.badge.revoked{background:#fde2e2;color:var(--bad);border-color:#f3b0b0}
+.flash{padding:.6rem .8rem;border-radius:4px;margin-bottom:1rem;background:#e7f0ff;border:1px solid #b8cdf5}
+.flash.error{background:#fde2e2;border-color:#f3b0b0;color:#7a1414}
+.secret{font-family:var(--mono);background:#fff8d6;border:1px dashed #d4b94a;padding:.6rem;word-break:break-all;user-select:all}
+pre,code{font-family:var(--mono);font-size:13px}
+pre{background:#f1f3f7;border:1px solid var(--line);padding:.6rem;overflow:auto;max-height:28rem}
+pre.diff .add{color:var(--ok);background:#e9f8ee;display:block}pre.diff .del{color:var(--bad);background:#fdeeee;display:block}pre.diff .hunk{color:#6a4fb0;display:block}
+.vars{list-style:none;padding:0;margin:.3rem 0}.vars li{margin:.25rem 0}
+.vars button{padding:.1rem .4rem;font-family:var(--mono);font-size:12px;background:#fff;color:var(--accent)}
+.muted{color:var(--muted)}.small{font-size:.85rem}
+.editor{display:grid;grid-template-columns:minmax(0,1fr) 18rem;gap:1rem}
+@media (max-width:760px){.editor{grid-template-columns:1fr}main{padding:.6rem}th,td{padding:.35rem}header.top nav{order:3;flex-basis:100%}}
+.login{max-width:26rem;margin:8vh auto}
+`;
+
+/**
+ * Two behaviours need script: inserting a built-in variable at the cursor of the content editor,
+ * and refreshing the clients screen on its own (paused while the user types in a form on it).
+ */
+export const consoleJs = `
+document.addEventListener("click", function (e) {
+  var b = e.target.closest && e.target.closest("[data-insert]");
+  if (!b) return;
+  e.preventDefault();
+  var t = document.getElementById(b.getAttribute("data-target") || "content");
+  if (!t) return;
+  var v = b.getAttribute("data-insert"), s = t.selectionStart || 0, en = t.selectionEnd || 0;
+  t.value = t.value.slice(0, s) + v + t.value.slice(en);
+  t.focus();
+  t.selectionStart = t.selectionEnd = s + v.length;
+});
+(function () {
+  var el = document.querySelector("[data-refresh]");
+  if (!el) return;
+  var secs = Number(el.getAttribute("data-refresh")) || 10;
+  setInterval(function () {
+    var a = document.activeElement;
+    if (a && /INPUT|SELECT|TEXTAREA/.test(a.tagName)) return;
+    location.reload();
+  }, secs * 1000);
+})();
+`;
