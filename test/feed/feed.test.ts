@@ -134,6 +134,43 @@ describe("feed: bad input", () => {
   });
 });
 
+describe("feed: security", () => {
+  it("refuses (403) a token scoped to a* reading service b, and hides b's blobs (404)", async () => {
+    await seedService(api, biz, "a_service", [{ path: "/etc/a.conf", content: "a=1\n" }]);
+    const secret = "b secret\n";
+    await seedService(api, biz, "b_service", [{ path: "/etc/b.conf", content: secret }]);
+    const vb = await seedRelease(api, biz, "b_service", "V1");
+    await seedPublish(api, biz, "b_service", vb.id);
+    const onlyA = (await agentToken(api, biz, ["a*"])).token;
+    expect((await poll("a_service", "wait=0", {}, onlyA)).status).toBe(304);
+    const r = await poll("b_service", "wait=0", {}, onlyA);
+    expect(r.status).toBe(403);
+    expect(r.body.error.code).toBe("permission_denied");
+    expect((await api.call("POST", `${feed("b_service")}/events`, { uid: "h", releaseId: vb.id, status: "SUCCESS" }, { token: onlyA })).status).toBe(403);
+    expect((await api.call("POST", `${feed("b_service")}/heartbeat`, { uid: "h" }, { token: onlyA })).status).toBe(403);
+    expect((await api.call("GET", `/feed/v1/bizs/${biz}/blobs/${await sha(secret)}`, undefined, { token: onlyA })).status).toBe(404);
+    const onlyB = (await agentToken(api, biz, ["b*"])).token;
+    expect((await api.call("GET", `/feed/v1/bizs/${biz}/blobs/${await sha(secret)}`, undefined, { token: onlyB })).status).toBe(200);
+  });
+
+  it("refuses a token of another biz (403), a revoked token and no token (401)", async () => {
+    expect((await api.call("POST", "/api/v1/bizs", { id: 11, name: "other" })).status).toBe(201);
+    const other = (await agentToken(api, 11, ["*"])).token;
+    expect((await poll("service_demo", "wait=0", {}, other)).status).toBe(403);
+    const revoked = await agentToken(api, biz, ["*"], "to-revoke");
+    expect((await poll("service_demo", "wait=0", {}, revoked.token)).status).toBe(200);
+    expect((await api.call("DELETE", `/api/v1/credentials/${revoked.id}`)).status).toBe(200);
+    const r = await poll("service_demo", "wait=0", {}, revoked.token);
+    expect(r.status).toBe(401);
+    expect(r.body.error.code).toBe("unauthenticated");
+    expect((await api.call("GET", `${feed("service_demo")}/release?wait=0`, undefined, { token: null })).status).toBe(401);
+  });
+
+  it("refuses (403) an agent token on the admin clients listing", async () => {
+    expect((await api.call("GET", `/api/v1/bizs/${biz}/apps/service_demo/clients`, undefined, { token: agent })).status).toBe(403);
+  });
+});
+
 function waiting(): number {
   return (api.deps.notifier as unknown as { waiting(): number }).waiting();
 }
