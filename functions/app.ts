@@ -17,6 +17,8 @@ import { clientRoutes } from "./routes/clients";
 import { credentialRoutes } from "./routes/credentials";
 import { feedRoutes } from "./routes/feed";
 import { scriptRoutes } from "./routes/scripts";
+import { hookRoutes } from "./routes/hooks";
+import { releaseRoutes } from "./routes/releases";
 import { serviceRoutes } from "./routes/services";
 import { blobRoutes } from "./routes/blobs";
 import { fileRoutes } from "./routes/files";
@@ -75,6 +77,8 @@ export function createApp(source: DepsSource) {
   });
   api.route("/", bizRoutes);
   api.route("/", scriptRoutes);
+  api.route("/", hookRoutes);
+  api.route("/", releaseRoutes);
   api.route("/", serviceRoutes);
   api.route("/", blobRoutes);
   api.route("/", fileRoutes);

@@ -1,0 +1,90 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import * as releases from "../core/releases";
+import { errorResponses, json, jsonBody, Paging, router, SafeName } from "../http/openapi";
+import { AppParam } from "./services";
+
+const Ref = z.object({ id: z.number().int(), name: z.string() });
+const FileSnap = z
+  .object({ path: z.string(), name: z.string(), sha256: z.string(), size: z.number().int(), fileType: z.enum(["text", "binary"]), user: z.string(), group: z.string(), privilege: z.string(), memo: z.string() })
+  .openapi("VersionFile");
+const HookSnap = z
+  .object({ scriptId: z.number().int().nullable(), scriptVersionId: z.number().int().nullable(), scriptName: z.string(), versionName: z.string(), type: z.enum(["shell", "python"]), content: z.string() })
+  .nullable();
+const VersionBase = z.object({ id: z.number().int(), serviceId: z.number().int(), name: z.string(), memo: z.string(), createdBy: z.string(), createdAt: z.string() });
+const Version = VersionBase.extend({ files: z.array(FileSnap), hooks: z.object({ pre: HookSnap, post: HookSnap }) }).openapi("Version");
+const HookRef = z.object({ scriptId: z.number().int().nullable(), scriptName: z.string(), versionName: z.string(), type: z.enum(["shell", "python"]) }).nullable();
+const HookChange = z.object({ status: z.enum(["added", "removed", "changed", "unchanged"]), from: HookRef, to: HookRef, diff: z.string().nullable() }).nullable();
+const Diff = z
+  .object({
+    from: Ref,
+    to: Ref,
+    identical: z.boolean(),
+    files: z.object({
+      added: z.array(FileSnap),
+      removed: z.array(FileSnap),
+      changed: z.array(
+        z.object({ path: z.string(), name: z.string(), contentChanged: z.boolean(), permissionChanged: z.boolean(), from: FileSnap, to: FileSnap, diff: z.string().nullable(), diffSkipped: z.string().nullable() }),
+      ),
+      unchanged: z.number().int(),
+    }),
+    hooks: z.object({ pre: HookChange, post: HookChange }),
+  })
+  .openapi("VersionDiff");
+const VersionParams = AppParam.extend({ versionId: z.coerce.number().int().positive() });
+const tags = ["versions"];
+
+export const releaseRoutes = router()
+  .openapi(
+    createRoute({
+      method: "post",
+      path: "/bizs/{biz}/apps/{app}/versions",
+      tags,
+      description:
+        "Snapshots the draft: its files and the content of each bound script's version (pinned, else online). The name is unique in the service (default v%Y%m%d%H%M%S, UTC). An empty draft (no file, no script) is refused with 422.",
+      request: { params: AppParam, body: jsonBody(z.object({ name: SafeName.optional(), memo: z.string().max(4096).optional() }).strict()) },
+      responses: { 201: json(Version, "Created"), ...errorResponses },
+    }),
+    async (c) => {
+      const p = c.req.valid("param");
+      return c.json(await releases.createRelease(c.var.deps.db, c.var.actor, p.biz, p.app, c.req.valid("json"), c.var.deps.clock()), 201);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "get",
+      path: "/bizs/{biz}/apps/{app}/versions",
+      tags,
+      request: { params: AppParam, query: z.object({ search: z.string().max(128).optional(), ...Paging }) },
+      responses: {
+        200: json(z.object({ items: z.array(VersionBase.extend({ fileCount: z.number().int(), publishCount: z.number().int() })), total: z.number().int(), limit: z.number().int(), offset: z.number().int() })),
+        ...errorResponses,
+      },
+    }),
+    async (c) => {
+      const p = c.req.valid("param");
+      return c.json(await releases.listReleases(c.var.deps.db, p.biz, p.app, c.req.valid("query")), 200);
+    },
+  )
+  // Registered before /versions/{versionId} so that "diff" is not read as an id.
+  .openapi(
+    createRoute({
+      method: "get",
+      path: "/bizs/{biz}/apps/{app}/versions/diff",
+      tags,
+      description: "Files added/removed/changed (unified diff for text files up to 1 MiB) and pre/post script changes between two versions of the service.",
+      request: { params: AppParam, query: z.object({ from: z.coerce.number().int().positive(), to: z.coerce.number().int().positive() }) },
+      responses: { 200: json(Diff), ...errorResponses },
+    }),
+    async (c) => {
+      const p = c.req.valid("param");
+      const q = c.req.valid("query");
+      return c.json(await releases.diffReleases(c.var.deps.db, c.var.deps.blobs, p.biz, p.app, q.from, q.to), 200);
+    },
+  )
+  .openapi(
+    createRoute({ method: "get", path: "/bizs/{biz}/apps/{app}/versions/{versionId}", tags, request: { params: VersionParams }, responses: { 200: json(Version), ...errorResponses } }),
+    async (c) => {
+      const p = c.req.valid("param");
+      return c.json(await releases.getRelease(c.var.deps.db, p.biz, p.app, p.versionId), 200);
+    },
+  );
