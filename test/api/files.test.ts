@@ -1,5 +1,3 @@
-import { readdir } from "node:fs/promises";
-import path from "node:path";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rowsOf } from "../../db/types";
@@ -27,8 +25,7 @@ async function blobRows(): Promise<number> {
 }
 
 async function blobFiles(): Promise<string[]> {
-  const dir = path.join(api.dataDir, "blobs", String(biz));
-  return readdir(dir).catch(() => []);
+  return api.blobKeys(biz);
 }
 
 describe("files: happy paths", () => {

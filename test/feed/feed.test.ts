@@ -60,13 +60,13 @@ describe("feed: target release", () => {
   it("holds a poll whose target is current and answers it the moment a publish changes the target", async () => {
     const current = (await poll("service_demo", "uid=h1&wait=0")).body.release.id;
     const held = poll("service_demo", `uid=h1&current=${current}&wait=30`);
-    await until(() => api.deps.notifier && waiting() > 0);
+    await until(async () => (await api.waiting()) > 0);
     const v2 = await seedRelease(api, biz, "service_demo", "V2");
     await seedPublish(api, biz, "service_demo", v2.id);
     const r = await held;
     expect(r.status).toBe(200);
     expect(r.body.release).toMatchObject({ id: v2.id, name: "V2" });
-    expect(waiting()).toBe(0);
+    expect(await api.waiting()).toBe(0);
   });
 
   it("gives each client the most recent publish that matches its labels (groups) and rolls back", async () => {
@@ -171,10 +171,6 @@ describe("feed: security", () => {
   });
 });
 
-function waiting(): number {
-  return (api.deps.notifier as unknown as { waiting(): number }).waiting();
-}
-
-async function until(cond: () => unknown) {
-  for (let i = 0; i < 2000 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
+async function until(cond: () => Promise<boolean>) {
+  for (let i = 0; i < 2000 && !(await cond()); i++) await new Promise((r) => setTimeout(r, 5));
 }

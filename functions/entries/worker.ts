@@ -1,0 +1,93 @@
+/**
+ * Cloudflare Workers entry (wrangler.toml `main`): the same `createApp` as Node, with
+ *   - Postgres through @neondatabase/serverless, a Pool per request, ended after the response
+ *     (including a streamed body) has been sent;
+ *   - blobs in the R2 binding BLOBS;
+ *   - long-poll wake-up through the Durable Object RELEASE_WAITERS, one per service.
+ * It never migrates: `npm run db:migrate` runs before `npm run deploy`.
+ * No `node:*` imports anywhere below this file.
+ */
+import { openNeonDatabase, useNeonWsProxy, type NeonDatabase } from "../../db/drivers/neon";
+import { createApp } from "../app";
+import { durableObjectNotifier, type DurableObjectNamespaceLike } from "../adapters/durable-object-notifier";
+import { r2BlobStore, type R2BucketLike } from "../adapters/r2-blobs";
+import { defaultLimits, type AppDeps } from "../core/ports";
+
+export { ReleaseWaiters } from "../adapters/release-waiters-do";
+
+export type WorkerEnv = {
+  /** Secret: the Postgres (Neon) connection string. */
+  DATABASE_URL: string;
+  /** Secret: the server key from which webhook secrets are derived. */
+  EDGECONF_SECRET_KEY: string;
+  BLOBS: R2BucketLike;
+  RELEASE_WAITERS: DurableObjectNamespaceLike;
+  /** Largest uploaded config file, bytes (default 32 MiB: a Worker holds an upload in its 128 MB of memory). */
+  EDGECONF_MAX_FILE_BYTES?: string;
+  /** Local development only: "127.0.0.1:PORT" of tools/neon-ws-proxy.ts. Never set in production. */
+  NEON_WS_PROXY?: string;
+};
+
+type ExecutionContextLike = { waitUntil(p: Promise<unknown>): void; passThroughOnException?(): void };
+
+/** Per-request state the deps factory fills in, read back by `fetch` to end the pool. */
+type Scope = { startedAt: number; database?: NeonDatabase };
+const SCOPE = Symbol("edgeconf.scope");
+type ScopedEnv = WorkerEnv & { [SCOPE]: Scope };
+
+const WORKER_DEFAULT_MAX_FILE_BYTES = 32 * 1024 * 1024;
+
+function configError(env: Partial<WorkerEnv>): string | null {
+  if (!env.DATABASE_URL) return "DATABASE_URL is not set (wrangler secret put DATABASE_URL)";
+  if (!env.EDGECONF_SECRET_KEY || env.EDGECONF_SECRET_KEY.length < 16) return "EDGECONF_SECRET_KEY is not set or shorter than 16 characters (wrangler secret put EDGECONF_SECRET_KEY)";
+  if (!env.BLOBS) return "the R2 binding BLOBS is missing (wrangler.toml [[r2_buckets]])";
+  if (!env.RELEASE_WAITERS) return "the Durable Object binding RELEASE_WAITERS is missing (wrangler.toml [[durable_objects.bindings]])";
+  return null;
+}
+
+const app = createApp((c): AppDeps => {
+  const env = c.env as unknown as ScopedEnv;
+  const scope = env[SCOPE];
+  scope.database ??= openNeonDatabase(env.DATABASE_URL);
+  const maxFileBytes = Number(env.EDGECONF_MAX_FILE_BYTES) || WORKER_DEFAULT_MAX_FILE_BYTES;
+  return {
+    db: scope.database.db,
+    blobs: r2BlobStore(env.BLOBS),
+    notifier: durableObjectNotifier(env.RELEASE_WAITERS, scope.startedAt),
+    clock: () => new Date(),
+    limits: { ...defaultLimits, maxFileBytes },
+    secretKey: env.EDGECONF_SECRET_KEY,
+  };
+});
+
+declare const FixedLengthStream: new (length: number) => TransformStream<Uint8Array, Uint8Array>;
+declare const IdentityTransformStream: new () => TransformStream<Uint8Array, Uint8Array>;
+
+/** Ends `database` once `res` has been sent: at once without a body, else when the body has streamed out. */
+function releaseAfter(res: Response, database: NeonDatabase, ctx: ExecutionContextLike): Response {
+  if (!res.body) {
+    ctx.waitUntil(database.close());
+    return res;
+  }
+  const length = res.headers.get("content-length");
+  const pipe = length !== null && /^\d+$/.test(length) ? new FixedLengthStream(Number(length)) : new IdentityTransformStream();
+  ctx.waitUntil(
+    res.body
+      .pipeTo(pipe.writable)
+      .catch(() => {})
+      .finally(() => database.close()),
+  );
+  return new Response(pipe.readable, { status: res.status, statusText: res.statusText, headers: res.headers });
+}
+
+export default {
+  async fetch(request: Request, env: WorkerEnv, ctx: ExecutionContextLike): Promise<Response> {
+    const problem = configError(env);
+    if (problem) return Response.json({ error: { code: "internal", message: `worker misconfigured: ${problem}` } }, { status: 503 });
+    useNeonWsProxy(env.NEON_WS_PROXY);
+    const scope: Scope = { startedAt: Date.now() };
+    const scoped = Object.assign(Object.create(env) as WorkerEnv, { [SCOPE]: scope }) as ScopedEnv;
+    const res = await app.fetch(request, scoped, ctx as never);
+    return scope.database ? releaseAfter(res, scope.database, ctx) : res;
+  },
+};

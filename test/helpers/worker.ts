@@ -1,0 +1,129 @@
+/**
+ * Runs the Worker (functions/entries/worker.ts) in workerd through Miniflare, with the bindings of
+ * wrangler.toml (R2 and the Durable Object simulated in memory), Postgres reached by the Neon driver
+ * through tools/neon-ws-proxy.ts. Used by test/helpers/app.ts (EDGECONF_TEST_RUNTIME=worker),
+ * test/worker/*.test.ts and bench/feed.ts. Loopback only: no request leaves the machine.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { addressOf, startNeonWsProxy, type NeonWsProxy } from "../../tools/neon-ws-proxy";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+
+/** The four variables that keep wrangler/Miniflare from calling out (stack notes). */
+export function offlineWranglerEnv() {
+  process.env.WRANGLER_SEND_METRICS = "false";
+  process.env.WRANGLER_SEND_ERROR_REPORTS = "false";
+  process.env.CLOUDFLARE_CF_FETCH_ENABLED = "false";
+  process.env.WRANGLER_HIDE_BANNER = "true";
+}
+
+let bundled: Promise<{ dir: string; script: string }> | undefined;
+
+/** esbuild bundle of the Worker entry, as wrangler would make it (workerd conditions, ESM); once per process. */
+export function bundleWorker(): Promise<{ dir: string; script: string }> {
+  bundled ??= (async () => {
+    const { build } = await import("esbuild");
+    const dir = await mkdtemp(path.join(os.tmpdir(), "edgeconf-worker-"));
+    const script = path.join(dir, "worker.mjs");
+    const result = await build({
+      entryPoints: [path.join(root, "functions/entries/worker.ts")],
+      outfile: script,
+      bundle: true,
+      format: "esm",
+      platform: "neutral",
+      target: "es2022",
+      conditions: ["workerd", "worker", "browser"],
+      mainFields: ["module", "main"],
+      logLevel: "silent",
+      metafile: true,
+    });
+    const nodeImports = Object.values(result.metafile.outputs).flatMap((o) => o.imports.filter((i) => i.path.startsWith("node:") || i.external));
+    if (nodeImports.length) throw new Error(`the Worker bundle imports ${nodeImports.map((i) => i.path).join(", ")}`);
+    process.once("exit", () => void rm(dir, { recursive: true, force: true }));
+    return { dir, script };
+  })();
+  return bundled;
+}
+
+export type TestWorker = {
+  /** Loopback URL of the Worker, without a trailing slash. */
+  url: string;
+  /** Requests held by the service's Durable Object right now. */
+  waiters(serviceId: number): Promise<number>;
+  /** Keys in the R2 bucket under `prefix`. */
+  blobKeys(prefix: string): Promise<string[]>;
+  /** Tells the service's Durable Object to wake its waiters, as the publish path does. */
+  notify(serviceId: number): Promise<number>;
+  proxy: NeonWsProxy;
+  close(): Promise<void>;
+};
+
+export async function startTestWorker(opts: { databaseUrl: string; secretKey: string; maxFileBytes?: number }): Promise<TestWorker> {
+  offlineWranglerEnv();
+  const [{ dir, script }, { Miniflare }, { unstable_getMiniflareWorkerOptions }] = await Promise.all([bundleWorker(), import("miniflare"), import("wrangler")]);
+  const proxy = await startNeonWsProxy({ allow: [addressOf(opts.databaseUrl)] });
+  const { workerOptions } = unstable_getMiniflareWorkerOptions(path.join(root, "wrangler.toml"));
+  const mf = new Miniflare({
+    ...(workerOptions as object),
+    name: "edgeconf",
+    modules: true,
+    scriptPath: script,
+    modulesRoot: dir,
+    host: "127.0.0.1",
+    port: 0,
+    r2Persist: false,
+    durableObjectsPersist: false,
+    bindings: {
+      ...(workerOptions.bindings ?? {}),
+      DATABASE_URL: opts.databaseUrl,
+      EDGECONF_SECRET_KEY: opts.secretKey,
+      NEON_WS_PROXY: proxy.url,
+      ...(opts.maxFileBytes ? { EDGECONF_MAX_FILE_BYTES: String(opts.maxFileBytes) } : {}),
+    },
+  } as ConstructorParameters<typeof Miniflare>[0]);
+  let url: URL;
+  try {
+    url = await mf.ready;
+  } catch (err) {
+    await proxy.close();
+    throw err;
+  }
+  const stub = async (serviceId: number) => {
+    const ns = (await mf.getDurableObjectNamespace("RELEASE_WAITERS")) as unknown as {
+      idFromName(name: string): unknown;
+      get(id: unknown): { fetch(url: string, init?: { method?: string }): Promise<{ json(): Promise<unknown> }> };
+    };
+    return ns.get(ns.idFromName(String(serviceId)));
+  };
+  return {
+    url: url.origin,
+    proxy,
+    async waiters(serviceId) {
+      const res = await (await stub(serviceId)).fetch("https://release-waiters/waiters");
+      return ((await res.json()) as { waiters: number }).waiters;
+    },
+    async blobKeys(prefix) {
+      const bucket = (await mf.getR2Bucket("BLOBS")) as unknown as {
+        list(o: { prefix: string; cursor?: string }): Promise<{ objects: { key: string }[]; truncated: boolean; cursor?: string }>;
+      };
+      const keys: string[] = [];
+      for (let cursor: string | undefined; ; ) {
+        const page = await bucket.list({ prefix, cursor });
+        keys.push(...page.objects.map((o) => o.key));
+        if (!page.truncated) return keys;
+        cursor = page.cursor;
+      }
+    },
+    async notify(serviceId) {
+      const res = await (await stub(serviceId)).fetch("https://release-waiters/notify", { method: "POST" });
+      return ((await res.json()) as { woken: number }).woken;
+    },
+    async close() {
+      await mf.dispose();
+      await proxy.close();
+    },
+  };
+}
