@@ -209,14 +209,14 @@ async function scriptPage(c: CC, opts: { errors?: FormErrors; values?: FormValue
       {refs.drafts.length ? (
         <ul>
           {refs.drafts.map((d) => (
-            <li>draft of <a href={`/ui/bizs/${biz}/services/${d.serviceId}`}>{d.serviceName}</a> as {d.kind}-script {d.followsOnline ? "(follows the online version)" : `(pinned to version ${d.pinnedVersionId})`}</li>
+            <li>draft of <a href={`/ui/bizs/${biz}/services/${encodeURIComponent(d.serviceName)}`}>{d.serviceName}</a> as {d.kind}-script {d.followsOnline ? "(follows the online version)" : `(pinned to version ${d.pinnedVersionId})`}</li>
           ))}
         </ul>
       ) : null}
       {refs.versions.length ? (
         <ul>
           {refs.versions.map((r) => (
-            <li>version {r.releaseName} of <a href={`/ui/bizs/${biz}/services/${r.serviceId}`}>{r.serviceName}</a> pins {r.kind}-script version {r.scriptVersionName}</li>
+            <li>version {r.releaseName} of <a href={`/ui/bizs/${biz}/services/${encodeURIComponent(r.serviceName)}`}>{r.serviceName}</a> pins {r.kind}-script version {r.scriptVersionName}</li>
           ))}
         </ul>
       ) : null}

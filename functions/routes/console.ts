@@ -14,6 +14,9 @@ import { auditRoutes } from "../console/audit";
 import type { ConsoleEnv } from "../console/env";
 import { errorPage } from "../console/errors";
 import { scriptRoutes } from "../console/scripts";
+import { serviceRoutes } from "../console/services";
+import { fileRoutes } from "../console/files";
+import { clientRoutes } from "../console/clients";
 import { csrfMatches, currentSession } from "../console/session";
 
 const securityHeaders = {
@@ -86,6 +89,9 @@ guarded.use("/ui/bizs/:biz/*", async (c, next) => {
 guarded.route("/", logoutRoute);
 guarded.route("/", bizRoutes);
 guarded.route("/", scriptRoutes);
+guarded.route("/", fileRoutes);
+guarded.route("/", clientRoutes);
+guarded.route("/", serviceRoutes);
 guarded.route("/", credentialRoutes);
 guarded.route("/", auditRoutes);
 
