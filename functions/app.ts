@@ -17,6 +17,8 @@ import { clientRoutes } from "./routes/clients";
 import { credentialRoutes } from "./routes/credentials";
 import { feedRoutes } from "./routes/feed";
 import { scriptRoutes } from "./routes/scripts";
+import { groupRoutes } from "./routes/groups";
+import { publishRoutes } from "./routes/publishes";
 import { hookRoutes } from "./routes/hooks";
 import { releaseRoutes } from "./routes/releases";
 import { serviceRoutes } from "./routes/services";
@@ -77,6 +79,8 @@ export function createApp(source: DepsSource) {
   });
   api.route("/", bizRoutes);
   api.route("/", scriptRoutes);
+  api.route("/", groupRoutes);
+  api.route("/", publishRoutes);
   api.route("/", hookRoutes);
   api.route("/", releaseRoutes);
   api.route("/", serviceRoutes);
