@@ -17,6 +17,7 @@ import { clientRoutes } from "./routes/clients";
 import { credentialRoutes } from "./routes/credentials";
 import { feedRoutes } from "./routes/feed";
 import { scriptRoutes } from "./routes/scripts";
+import { webhookRoutes } from "./routes/webhooks";
 import { groupRoutes } from "./routes/groups";
 import { publishRoutes } from "./routes/publishes";
 import { hookRoutes } from "./routes/hooks";
@@ -88,6 +89,7 @@ export function createApp(source: DepsSource) {
   api.route("/", fileRoutes);
   api.route("/", credentialRoutes);
   api.route("/", clientRoutes);
+  api.route("/", webhookRoutes);
   api.route("/", auditRoutes);
 
   api.doc31("/openapi.json", {

@@ -1,0 +1,72 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createApp } from "../../functions/app";
+import { systemActor } from "../../functions/core/audit";
+import { ensureFirstAdmin } from "../../functions/core/credentials";
+import { buildNodeRuntime, type NodeRuntime } from "../../functions/node/deps";
+import { callJson, nodeOnly, testRuntime } from "../helpers/app";
+import { createTestDatabase } from "../helpers/database";
+import { agentToken, seedPublish, seedRelease, seedService } from "../helpers/seed";
+
+/**
+ * Two server instances (two runtimes, each with its own pool and LISTEN connection) on one Postgres
+ * database: a long-poll held by A wakes when B publishes. PGlite is one process, so this needs Postgres.
+ */
+const noPostgres = !process.env.DATABASE_URL;
+if (noPostgres && testRuntime === "node") console.log("skipped: two instances on one database need Postgres (set DATABASE_URL); PGlite is single-process");
+const skip = noPostgres || nodeOnly("builds two Node runtimes");
+
+type Instance = { runtime: NodeRuntime; call: (m: string, p: string, b?: unknown, o?: { token?: string | null }) => ReturnType<typeof callJson>; deps: NodeRuntime["deps"] };
+let db: Awaited<ReturnType<typeof createTestDatabase>>;
+let dirs: string[] = [];
+let a: Instance;
+let b: Instance;
+const biz = 10;
+
+/** Both instances share the blob folder, as they would share a bucket. */
+async function instance(url: string, blobDir: string, adminToken: () => string): Promise<Instance> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "edgeconf-inst-"));
+  dirs.push(dir);
+  const runtime = await buildNodeRuntime({ databaseUrl: url, dataDir: dir, blobDir, secretKey: "shared-secret-key-for-both" });
+  const app = createApp(runtime.deps);
+  return { runtime, deps: runtime.deps, call: (m, p, body, o) => callJson((p2, init) => Promise.resolve(app.request(p2, init)), adminToken(), m, p, body, o) };
+}
+
+let admin = "";
+beforeAll(async () => {
+  if (skip) return;
+  db = await createTestDatabase();
+  const blobs = await mkdtemp(path.join(os.tmpdir(), "edgeconf-blobs-"));
+  dirs.push(blobs);
+  a = await instance(db!.url, blobs, () => admin);
+  b = await instance(db!.url, blobs, () => admin);
+  admin = (await ensureFirstAdmin(a.deps.db, systemActor))!;
+});
+afterAll(async () => {
+  await a?.runtime.close();
+  await b?.runtime.close();
+  await db?.drop();
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+describe.skipIf(skip)("wake-up across instances (Postgres LISTEN/NOTIFY)", () => {
+  it("wakes a long-poll held by instance A when instance B publishes", async () => {
+    expect((await b.call("POST", "/api/v1/bizs", { id: biz, name: "demo" })).status).toBe(201);
+    await seedService(b, biz, "service_demo", [{ path: "/etc/demo.conf", content: "v=1\n" }]);
+    const v1 = await seedRelease(b, biz, "service_demo", "V1");
+    await seedPublish(b, biz, "service_demo", v1.id);
+    const token = (await agentToken(b, biz, ["service_*"])).token;
+    const held = a.call("GET", `/feed/v1/bizs/${biz}/apps/service_demo/release?uid=h1&current=${v1.id}&wait=60`, undefined, { token });
+    const waitingOnA = () => (a.deps.notifier as unknown as { waiting(): number }).waiting();
+    for (let i = 0; i < 2000 && waitingOnA() === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(waitingOnA()).toBe(1);
+    const v2 = await seedRelease(b, biz, "service_demo", "V2");
+    await seedPublish(b, biz, "service_demo", v2.id);
+    const r = await held;
+    expect(r.status).toBe(200);
+    expect(r.body.release).toMatchObject({ id: v2.id, name: "V2" });
+    expect(waitingOnA()).toBe(0);
+  });
+});
