@@ -48,11 +48,44 @@ export function bundleWorker(): Promise<{ dir: string; script: string }> {
   return bundled;
 }
 
+const disconnectProbeScript = `
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+async function until(count, ok) {
+  let n = await count();
+  for (let i = 0; i < 1000 && !ok(n); i++) { await sleep(10); n = await count(); }
+  return n;
+}
+export default {
+  async fetch(request, env) {
+    const { path, headers, serviceId } = await request.json();
+    const stub = env.RELEASE_WAITERS.get(env.RELEASE_WAITERS.idFromName(String(serviceId)));
+    const count = async () => (await (await stub.fetch("https://release-waiters/waiters")).json()).waiters;
+    const before = await count();
+    const gone = new AbortController();
+    const call = env.APP.fetch("http://edgeconf" + path, { headers, signal: gone.signal }).then(
+      (res) => "answered " + res.status,
+      () => "aborted",
+    );
+    const held = await until(count, (n) => n > before);
+    gone.abort();
+    const outcome = await call;
+    const after = await until(count, (n) => n <= before);
+    return Response.json({ before, held, after, outcome });
+  },
+};
+`;
+
 export type TestWorker = {
   /** Loopback URL of the Worker, without a trailing slash. */
   url: string;
   /** Requests held by the service's Durable Object right now. */
   waiters(serviceId: number): Promise<number>;
+  /**
+   * Sends `path` to the app from inside workerd, waits until the service's Durable Object holds it,
+   * then gives up on it like a disconnecting client; answers the waiter counts before, while held
+   * and after the abort.
+   */
+  abandon(path: string, init: { headers: Record<string, string>; serviceId: number }): Promise<{ before: number; held: number; after: number; outcome: string }>;
   /** Keys in the R2 bucket under `prefix`. */
   blobKeys(prefix: string): Promise<string[]>;
   /** Tells the service's Durable Object to wake its waiters, as the publish path does. */
@@ -66,16 +99,12 @@ export async function startTestWorker(opts: { databaseUrl: string; secretKey: st
   const [{ dir, script }, { Miniflare }, { unstable_getMiniflareWorkerOptions }] = await Promise.all([bundleWorker(), import("miniflare"), import("wrangler")]);
   const proxy = await startNeonWsProxy({ allow: [addressOf(opts.databaseUrl)] });
   const { workerOptions } = unstable_getMiniflareWorkerOptions(path.join(root, "wrangler.toml"));
-  const mf = new Miniflare({
+  const app = {
     ...(workerOptions as object),
     name: "edgeconf",
     modules: true,
     scriptPath: script,
     modulesRoot: dir,
-    host: "127.0.0.1",
-    port: 0,
-    r2Persist: false,
-    durableObjectsPersist: false,
     bindings: {
       ...(workerOptions.bindings ?? {}),
       DATABASE_URL: opts.databaseUrl,
@@ -83,7 +112,19 @@ export async function startTestWorker(opts: { databaseUrl: string; secretKey: st
       NEON_WS_PROXY: proxy.url,
       ...(opts.maxFileBytes ? { EDGECONF_MAX_FILE_BYTES: String(opts.maxFileBytes) } : {}),
     },
-  } as ConstructorParameters<typeof Miniflare>[0]);
+  };
+  // A second, test-only Worker that calls the app through a service binding and gives up on the
+  // call, as Cloudflare's edge does when an agent disconnects (local workerd does not notice a
+  // loopback TCP client closing while a body-less request waits).
+  const client = {
+    name: "disconnect-probe",
+    modules: true,
+    script: disconnectProbeScript,
+    compatibilityDate: workerOptions.compatibilityDate,
+    serviceBindings: { APP: "edgeconf" },
+    durableObjects: { RELEASE_WAITERS: { className: "ReleaseWaiters", scriptName: "edgeconf", useSQLite: true } },
+  };
+  const mf = new Miniflare({ host: "127.0.0.1", port: 0, r2Persist: false, durableObjectsPersist: false, workers: [app, client] } as ConstructorParameters<typeof Miniflare>[0]);
   let url: URL;
   try {
     url = await mf.ready;
@@ -116,6 +157,12 @@ export async function startTestWorker(opts: { databaseUrl: string; secretKey: st
         if (!page.truncated) return keys;
         cursor = page.cursor;
       }
+    },
+    async abandon(path, init) {
+      const probe = (await mf.getWorker("disconnect-probe")) as unknown as { fetch(url: string, init: { method: string; body: string }): Promise<Response> };
+      const res = await probe.fetch("http://probe/abandon", { method: "POST", body: JSON.stringify({ path, headers: init.headers, serviceId: init.serviceId }) });
+      if (res.status !== 200) throw new Error(`disconnect probe: ${res.status} ${await res.text()}`);
+      return (await res.json()) as { before: number; held: number; after: number; outcome: string };
     },
     async notify(serviceId) {
       const res = await (await stub(serviceId)).fetch("https://release-waiters/notify", { method: "POST" });
