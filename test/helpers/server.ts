@@ -1,0 +1,77 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+
+export type ServerProcess = {
+  url: string;
+  pid: number;
+  adminToken: string;
+  /** Resident memory of the server process, bytes (Linux /proc). */
+  rssBytes(): Promise<number>;
+  /** Everything the server printed so far. */
+  output(): string;
+  stop(): Promise<void>;
+};
+
+/**
+ * The Node entry (`functions/entries/node.ts`) as its own process on a free loopback port: PGlite in
+ * a temp data folder, or `databaseUrl`. Resolves once it prints its "listening on" line.
+ */
+export async function startServer(opts: { databaseUrl?: string; env?: Record<string, string> } = {}): Promise<ServerProcess> {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), "edgeconf-server-"));
+  const adminToken = `eca_${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`;
+  const env: Record<string, string> = {
+    ...(process.env as Record<string, string>),
+    HOST: "127.0.0.1",
+    PORT: "0",
+    EDGECONF_DATA_DIR: dataDir,
+    EDGECONF_ADMIN_TOKEN: adminToken,
+    ...opts.env,
+  };
+  delete env.DATABASE_URL;
+  if (opts.databaseUrl) env.DATABASE_URL = opts.databaseUrl;
+  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", path.join(root, "functions/entries/node.ts")], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  child.stdout!.on("data", (d) => (out += d));
+  child.stderr!.on("data", (d) => (out += d));
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start in 120 s:\n${out}`)), 120_000);
+    const check = () => {
+      const m = /edgeconf listening on (http:\/\/\S+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    };
+    child.stdout!.on("data", check);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code}:\n${out}`));
+    });
+  });
+  return {
+    url,
+    pid: child.pid!,
+    adminToken,
+    async rssBytes() {
+      const status = await readFile(`/proc/${child.pid}/status`, "utf8").catch(() => "");
+      const kb = /VmRSS:\s+(\d+) kB/.exec(status);
+      return kb ? Number(kb[1]) * 1024 : 0;
+    },
+    output: () => out,
+    async stop() {
+      if (child.exitCode === null) {
+        child.kill("SIGTERM");
+        const forced = setTimeout(() => child.kill("SIGKILL"), 10_000);
+        await exited;
+        clearTimeout(forced);
+      }
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
