@@ -15,6 +15,12 @@ const env = z
     EDGECONF_ADMIN_TOKEN: z.string().min(16).optional(),
     EDGECONF_SECRET_KEY: z.string().min(16).optional(),
     EDGECONF_MAX_FILE_BYTES: z.coerce.number().int().positive().optional(),
+    S3_ENDPOINT: z.string().url().optional(),
+    S3_BUCKET: z.string().min(1).optional(),
+    S3_ACCESS_KEY_ID: z.string().optional(),
+    S3_SECRET_ACCESS_KEY: z.string().optional(),
+    S3_REGION: z.string().optional(),
+    S3_FORCE_PATH_STYLE: z.enum(["true", "false", "1", "0"]).optional(),
   })
   .parse(process.env);
 
@@ -24,6 +30,16 @@ const runtime = await buildNodeRuntime({
   dataDir: env.EDGECONF_DATA_DIR,
   secretKey: env.EDGECONF_SECRET_KEY,
   maxFileBytes: env.EDGECONF_MAX_FILE_BYTES,
+  s3: env.S3_BUCKET
+    ? {
+        endpoint: env.S3_ENDPOINT,
+        bucket: env.S3_BUCKET,
+        accessKeyId: env.S3_ACCESS_KEY_ID,
+        secretAccessKey: env.S3_SECRET_ACCESS_KEY,
+        region: env.S3_REGION,
+        forcePathStyle: env.S3_FORCE_PATH_STYLE === undefined ? undefined : env.S3_FORCE_PATH_STYLE === "true" || env.S3_FORCE_PATH_STYLE === "1",
+      }
+    : undefined,
 });
 const firstToken = await ensureFirstAdmin(runtime.deps.db, systemActor, env.EDGECONF_ADMIN_TOKEN);
 const app = createApp(runtime.deps);
@@ -31,7 +47,8 @@ const app = createApp(runtime.deps);
 const server = serve({ fetch: app.fetch, hostname: env.HOST, port: env.PORT }, (info) => {
   const url = `http://${env.HOST.includes(":") ? `[${env.HOST}]` : env.HOST}:${info.port}`;
   const store = env.DATABASE_URL ? "postgres (DATABASE_URL)" : `pglite (${env.EDGECONF_DATA_DIR})`;
-  console.log(`edgeconf listening on ${url} database=${store} started_ms=${Math.round(performance.now() - started)}`);
+  const blobs = env.S3_BUCKET ? `s3 (${env.S3_ENDPOINT ?? "aws"}/${env.S3_BUCKET})` : "folder";
+  console.log(`edgeconf listening on ${url} database=${store} blobs=${blobs} started_ms=${Math.round(performance.now() - started)}`);
   console.log(`console: ${url}/`);
   console.log(`api reference: ${url}/api/v1/reference`);
   if (firstToken) console.log(`admin token: ${firstToken}`);

@@ -3,6 +3,7 @@ import path from "node:path";
 import { openNodeDatabase, type NodeDatabase } from "../../db/drivers/node";
 import { fsBlobStore } from "../adapters/fs-blobs";
 import { pgNotifier } from "../adapters/pg-notifier";
+import { s3BlobStore, type S3BlobConfig } from "../adapters/s3-blobs";
 import { randomToken } from "../core/crypto";
 import { defaultLimits, type AppDeps, type BlobStore, type ReleaseNotifier } from "../core/ports";
 
@@ -15,6 +16,8 @@ export type NodeConfig = {
   blobDir?: string;
   secretKey?: string;
   maxFileBytes?: number;
+  /** Blobs in an S3 bucket instead of the blob folder. */
+  s3?: S3BlobConfig;
   /** Overrides for tests and other blob/notifier back ends. */
   blobs?: BlobStore;
   notifier?: ReleaseNotifier;
@@ -44,7 +47,7 @@ export async function buildNodeRuntime(cfg: NodeConfig): Promise<NodeRuntime> {
   const notifier = cfg.notifier ?? pg!;
   const deps: AppDeps = {
     db: database.db,
-    blobs: cfg.blobs ?? fsBlobStore(blobDir),
+    blobs: cfg.blobs ?? (cfg.s3 ? s3BlobStore(cfg.s3) : fsBlobStore(blobDir)),
     notifier,
     clock: () => new Date(),
     limits: { ...defaultLimits, ...(cfg.maxFileBytes ? { maxFileBytes: cfg.maxFileBytes } : {}) },
