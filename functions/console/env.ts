@@ -52,7 +52,7 @@ export async function submit<S extends z.ZodTypeAny, R>(
   schema: S,
   act: (data: z.output<S>) => Promise<R>,
   rerender: Rerender,
-  ok: (r: R) => Response,
+  ok: (r: R) => Response | Promise<Response>,
   opts: { fallbackField?: string; prepare?: (v: Record<string, string>) => void } = {},
 ): Promise<Response> {
   const values = await formValues(c);

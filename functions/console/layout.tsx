@@ -84,14 +84,14 @@ export const FormError: FC<{ errors?: FormErrors; known?: string[] }> = ({ error
   ) : null;
 };
 
-export const TextField: FC<{ name: string; label: string; hint?: string; values?: FormValues; errors?: FormErrors; placeholder?: string; required?: boolean; type?: string }> = (p) => (
+export const TextField: FC<{ name: string; id?: string; label: string; hint?: string; values?: FormValues; errors?: FormErrors; placeholder?: string; required?: boolean; type?: string }> = (p) => (
   <div>
-    <label for={p.name}>
+    <label for={p.id ?? p.name}>
       {p.label} {p.hint ? <span class="hint">{p.hint}</span> : null}
     </label>
     <input
       type={p.type ?? "text"}
-      id={p.name}
+      id={p.id ?? p.name}
       name={p.name}
       value={p.values?.[p.name] ?? ""}
       placeholder={p.placeholder}

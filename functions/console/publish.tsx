@@ -1,24 +1,13 @@
 /** @jsxImportSource hono/jsx */
-import { and, asc, desc, eq } from "drizzle-orm";
-import { groups as groupsTable, publishes, releases } from "../../db/schema/index";
+import { Hono } from "hono";
+import { z } from "zod";
+import { listGroups } from "../core/groups";
+import { currentPublishes, listPublishes, publish } from "../core/publishes";
+import { diffReleases, getRelease } from "../core/releases";
 import type { ServiceRow } from "../core/services";
-import type { CC } from "./env";
-import { Csrf, Empty, FormError, when, type FormErrors } from "./layout";
-
-/** Pure listings (history and groups) for the publish screens; publishing itself is a core verb. */
-export async function publishHistory(c: CC, serviceId: number) {
-  return c.var.deps.db
-    .select({ id: publishes.id, releaseId: publishes.releaseId, releaseName: releases.name, groups: publishes.groups, memo: publishes.memo, createdBy: publishes.createdBy, createdAt: publishes.createdAt })
-    .from(publishes)
-    .innerJoin(releases, eq(releases.id, publishes.releaseId))
-    .where(eq(publishes.serviceId, serviceId))
-    .orderBy(desc(publishes.id))
-    .limit(50);
-}
-
-export async function bizGroups(c: CC, bizId: number) {
-  return c.var.deps.db.select().from(groupsTable).where(and(eq(groupsTable.bizId, bizId))).orderBy(asc(groupsTable.name));
-}
+import { bizOf, commonProps, done, submit, type CC, type ConsoleEnv } from "./env";
+import { Csrf, Empty, FormError, Layout, when, type FormErrors } from "./layout";
+import { appOf, ReleaseDiffView, serviceUrl } from "./services";
 
 const audience = (g: { name: string; selector: string; percent: number | null }[]) =>
   g.length ? g.map((x) => `${x.name} (${x.selector || "all"}${x.percent != null ? `, ${x.percent}%` : ""})`).join(", ") : "all clients";
@@ -26,7 +15,10 @@ const audience = (g: { name: string; selector: string; percent: number | null }[
 /** Publish form (on a version's page) and publish history (on both pages). */
 export async function PublishSection(p: { c: CC; service: ServiceRow; release?: { id: number; name: string }; errors?: FormErrors }) {
   const { c, service, release } = p;
-  const [history, groups] = await Promise.all([publishHistory(c, service.id), release ? bizGroups(c, service.bizId) : []]);
+  const [history, groups] = await Promise.all([
+    listPublishes(c.var.deps.db, service.bizId, service.name, { limit: 50, offset: 0 }).then((r) => r.items),
+    release ? listGroups(c.var.deps.db, service.bizId, { limit: 500, offset: 0 }).then((r) => r.items) : [],
+  ]);
   const base = `/ui/bizs/${service.bizId}/services/${encodeURIComponent(service.name)}`;
   return (
     <section>
@@ -57,12 +49,12 @@ export async function PublishSection(p: { c: CC; service: ServiceRow; release?: 
             <thead><tr><th>when</th><th>version</th><th>to</th><th>who</th><th></th></tr></thead>
             <tbody>
               {history.map((h, i) => (
-                <tr data-publish={h.releaseName}>
+                <tr data-publish={h.version.name}>
                   <td class="small">{when(h.createdAt)}</td>
-                  <td><a href={`${base}/versions/${h.releaseId}`}>{h.releaseName}</a></td>
+                  <td><a href={`${base}/versions/${h.version.id}`}>{h.version.name}</a>{h.rollback ? " (rollback)" : ""}</td>
                   <td class="small">{audience(h.groups)}</td>
                   <td>{h.createdBy}</td>
-                  <td class="small">{i > 0 ? <a href={`${base}/versions/${h.releaseId}/publish?to=${h.groups.length ? "groups" : "all"}${h.groups.map((g) => `&group=${g.id}`).join("")}`}>roll back to this…</a> : "latest"}</td>
+                  <td class="small">{i > 0 ? <a href={`${base}/versions/${h.version.id}/publish?to=${h.groups.length ? "groups" : "all"}${h.groups.map((g) => `&group=${g.id}`).join("")}`}>roll back to this…</a> : "latest"}</td>
                 </tr>
               ))}
             </tbody>
@@ -74,6 +66,51 @@ export async function PublishSection(p: { c: CC; service: ServiceRow; release?: 
     </section>
   );
 }
+
+/** Groups chosen on the publish form (`to=groups&group=1&group=2`); none means all clients. */
+function chosenGroups(c: CC): number[] {
+  if (c.req.query("to") !== "groups") return [];
+  return (c.req.queries("group") ?? []).map(Number).filter((n) => Number.isInteger(n) && n > 0);
+}
+
+async function confirmPage(c: CC, groupIds: number[], errors?: FormErrors, status: 200 | 400 | 404 | 409 | 413 | 422 = 200) {
+  const biz = bizOf(c);
+  const app = appOf(c);
+  const rid = Number(c.req.param("rid"));
+  const { db, blobs } = c.var.deps;
+  const [r, current, groups] = await Promise.all([getRelease(db, biz, app, rid), currentPublishes(db, biz, app), listGroups(db, biz, { limit: 500, offset: 0 })]);
+  const chosen = groups.items.filter((g) => groupIds.includes(g.id));
+  const online = current.base?.version ?? null;
+  const diff = online && online.id !== r.id ? await diffReleases(db, blobs, biz, app, online.id, r.id) : null;
+  const toGroups = c.req.query("to") === "groups" || groupIds.length > 0;
+  return c.html(
+    <Layout title={`Publish ${r.name}`} nav="services" biz={biz} {...commonProps(c)}>
+      <p class="small"><a href={`${serviceUrl(c)}/versions/${r.id}`}>← {app} {r.name}</a></p>
+      <h1>Publish {app} {r.name} to {chosen.length ? audience(chosen) : "all clients"}?</h1>
+      <FormError errors={errors} />
+      {toGroups && !chosen.length ? <p class="flash error" role="alert">groups: choose at least one group, or publish to all clients.</p> : null}
+      <p>Clients pick it up at once (long-poll); each runs the pre-script, applies the files, then the post-script.</p>
+      <h2>Changes against {online ? `${online.name}, published to all clients` : "nothing (first publish)"}</h2>
+      {diff ? <ReleaseDiffView d={diff} /> : online ? <p class="muted">{r.name} is already the version published to all clients.</p> : <p class="muted">No version has been published to all clients yet.</p>}
+      {!toGroups || chosen.length ? <PublishConfirmForm c={c} action={`${serviceUrl(c)}/versions/${r.id}/publish`} groupIds={chosen.map((g) => g.id)} label={`Publish ${r.name}`} /> : null}
+    </Layout>,
+    status,
+  );
+}
+
+export const publishRoutes = new Hono<ConsoleEnv>()
+  .get("/ui/bizs/:biz/services/:app/versions/:rid/publish", (c) => confirmPage(c, chosenGroups(c)))
+  .post("/ui/bizs/:biz/services/:app/versions/:rid/publish", async (c) => {
+    const groups = ((await c.req.parseBody({ all: true })).group ?? []) as string | string[];
+    const ids = (Array.isArray(groups) ? groups : [groups]).map(Number).filter((n) => Number.isInteger(n) && n > 0);
+    return submit(
+      c,
+      z.object({}),
+      () => publish(c.var.deps.db, c.var.deps.notifier, c.var.session.actor, bizOf(c), appOf(c), { versionId: Number(c.req.param("rid")), groups: ids }, c.var.deps.clock()),
+      (_v, errors, status) => confirmPage(c, ids, errors, status),
+      (p) => done(c, `${serviceUrl(c)}#history`, `Published ${p.version.name} to ${p.toAll ? "all clients" : audience(p.groups)}.`),
+    );
+  });
 
 export const PublishConfirmForm = (p: { c: CC; action: string; groupIds: number[]; label: string }) => (
   <form method="post" action={p.action} class="actions">

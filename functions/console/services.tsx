@@ -141,7 +141,7 @@ export async function servicePage(c: CC, opts: ServicePageOpts = {}) {
             </table>
           </div>
           {files.items.length === 0 ? <Empty>No config file in the draft yet.</Empty> : null}
-          <details open={section === "file" || files.items.length === 0}>
+          <details open>
             <summary>Add a config file (upload or type it)</summary>
             <FileForm c={c} action={`${base}/files/content`} values={vals("file") ?? { path: "/etc/", user: "root", group: "root", privilege: "644" }} errors={err("file")} />
           </details>
@@ -171,8 +171,8 @@ export async function servicePage(c: CC, opts: ServicePageOpts = {}) {
         <Csrf token={c.var.session.csrf} />
         <FormError errors={err("version")} known={["name", "memo"]} />
         <div class="row">
-          <TextField name="name" label="Version name" hint="e.g. V4; leave empty for the default" placeholder={defaultVersionName(c.var.deps.clock())} values={vals("version")} errors={err("version")} />
-          <TextField name="memo" label="Description" values={vals("version")} errors={err("version")} />
+          <TextField name="name" id="version-name" label="Version name" hint="e.g. V4; leave empty for the default" placeholder={defaultVersionName(c.var.deps.clock())} values={vals("version")} errors={err("version")} />
+          <TextField name="memo" id="version-memo" label="Description" values={vals("version")} errors={err("version")} />
         </div>
         <div class="actions"><button type="submit">Create version from the draft</button></div>
       </form>

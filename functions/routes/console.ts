@@ -17,12 +17,15 @@ import { scriptRoutes } from "../console/scripts";
 import { serviceRoutes } from "../console/services";
 import { fileRoutes } from "../console/files";
 import { clientRoutes } from "../console/clients";
+import { groupRoutes } from "../console/groups";
+import { publishRoutes } from "../console/publish";
+import { webhookRoutes } from "../console/webhooks";
 import { csrfMatches, currentSession } from "../console/session";
 
 const securityHeaders = {
   "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   "X-Frame-Options": "DENY",
-  "Referrer-Policy": "no-referrer",
+  "Referrer-Policy": "same-origin",
   "X-Content-Type-Options": "nosniff",
 };
 
@@ -91,6 +94,9 @@ guarded.route("/", bizRoutes);
 guarded.route("/", scriptRoutes);
 guarded.route("/", fileRoutes);
 guarded.route("/", clientRoutes);
+guarded.route("/", publishRoutes);
+guarded.route("/", webhookRoutes);
+guarded.route("/", groupRoutes);
 guarded.route("/", serviceRoutes);
 guarded.route("/", credentialRoutes);
 guarded.route("/", auditRoutes);

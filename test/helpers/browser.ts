@@ -1,0 +1,37 @@
+import { existsSync, mkdirSync } from "node:fs";
+import type { AddressInfo } from "node:net";
+import path from "node:path";
+import { serve } from "@hono/node-server";
+import { chromium, type Browser } from "playwright-core";
+import { createApp } from "../../functions/app";
+import type { TestApi } from "./app";
+
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+export const chromiumMissing = existsSync(CHROMIUM) ? null : `browser tests skipped: no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`;
+
+const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+
+export function launchBrowser(): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
+}
+
+/** The test app served over real HTTP on a free loopback port (agents and the browser talk to it). */
+export async function startServer(api: TestApi): Promise<{ url: string; port: number; close(): Promise<void> }> {
+  const app = createApp(api.deps);
+  return new Promise((resolve) => {
+    const server = serve({ fetch: app.fetch, hostname: "127.0.0.1", port: 0 }, (info: AddressInfo) => {
+      resolve({
+        url: `http://127.0.0.1:${info.port}`,
+        port: info.port,
+        close: () => new Promise<void>((done) => (server.closeAllConnections?.(), server.close(() => done()))),
+      });
+    }) as import("node:http").Server;
+  });
+}
+
+/** Where screenshots go (gitignored); printed by the tests. */
+export function screensDir(): string {
+  const dir = path.resolve("test-results/screens");
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
