@@ -15,8 +15,12 @@ export const blobKey = (bizId: number, sha256: string) => `${bizId}/${sha256}`;
 /** Binary when the bytes hold a NUL or are not valid UTF-8; agents write both kinds byte for byte. */
 export function detectFileType(bytes: Uint8Array): FileType {
   if (bytes.includes(0)) return "binary";
+  // Decoded 1 MiB at a time, so a 100 MiB text file never becomes a 200 MB string.
+  const decoder = new TextDecoder("utf-8", { fatal: true });
+  const step = 1024 * 1024;
   try {
-    new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    for (let at = 0; at < bytes.byteLength; at += step) decoder.decode(bytes.subarray(at, at + step), { stream: true });
+    decoder.decode();
     return "text";
   } catch {
     return "binary";

@@ -208,3 +208,33 @@ describe("files: security (path traversal in every form)", () => {
     expect((await api.call("GET", `/api/v1/bizs/11/apps/web/files/${mine.body.id}/content`)).status).toBe(404);
   });
 });
+
+describe("files: clients as they are", () => {
+  it("accepts curl's default form content type on raw uploads (curl --data-binary)", async () => {
+    const r = await api.request(`${files}/content?path=/etc/curl.conf`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${api.adminToken}`, "content-type": "application/x-www-form-urlencoded" },
+      body: "a=1&b=2\n",
+    });
+    expect(r.status).toBe(201);
+    expect((await r.json()).size).toBe(8);
+    const j = await api.request(`/api/v1/bizs/${biz}/blobs`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${api.adminToken}`, "content-type": "application/json" },
+      body: "{not json",
+    });
+    expect(j.status).toBe(200);
+  });
+});
+
+describe("files: text detection", () => {
+  it("calls a multi-byte character split across the 1 MiB decoding step text, and a broken one binary", async () => {
+    const { detectFileType } = await import("../../functions/core/files");
+    const head = new Uint8Array(1024 * 1024 - 1).fill(0x61);
+    const euro = new Uint8Array([0xe2, 0x82, 0xac]);
+    const split = new Uint8Array([...head, ...euro, 0x0a]);
+    expect(detectFileType(split)).toBe("text");
+    expect(detectFileType(new Uint8Array([...head, 0xe2, 0x82]))).toBe("binary");
+    expect(detectFileType(new Uint8Array())).toBe("text");
+  });
+});

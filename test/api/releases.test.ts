@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestApi, type TestApi } from "../helpers/app";
+import { createTestApi, nodeOnly, type TestApi } from "../helpers/app";
 
 let api: TestApi;
 const biz = 10;
@@ -66,8 +66,17 @@ describe("versions: happy paths", () => {
     const unnamed = await api.call("POST", `${apps}/web/versions`, {});
     expect(unnamed.status).toBe(201);
     expect(unnamed.body.name).toMatch(/^v\d{14}$/);
-    const again = await api.call("POST", `${apps}/web/versions`, {});
-    expect(again.body.name).toBe(`${unnamed.body.name}-2`);
+  });
+
+  it.skipIf(nodeOnly("sets api.deps.clock"))("suffixes a default name taken in the same second", async () => {
+    const clock = api.deps.clock;
+    api.deps.clock = () => new Date("2024-03-08T01:53:52Z");
+    try {
+      expect((await api.call("POST", `${apps}/web/versions`, {})).body.name).toBe("v20240308015352");
+      expect((await api.call("POST", `${apps}/web/versions`, {})).body.name).toBe("v20240308015352-2");
+    } finally {
+      api.deps.clock = clock;
+    }
   });
 
   it("diffs two versions: files added, removed, changed with a unified diff, and the script change", async () => {
