@@ -12,6 +12,7 @@ import http from "node:http";
 import { fileURLToPath } from "node:url";
 import { createTestDatabase } from "../test/helpers/database";
 import { startServer } from "../test/helpers/server";
+import { startBenchWorker } from "../test/helpers/worker";
 
 const now = () => performance.timeOrigin + performance.now();
 const arg = (name: string, def: string) => {
@@ -27,6 +28,11 @@ type Server = { url: string; adminToken: string; rssBytes(): Promise<number>; st
  */
 const runtimes: Record<string, (db: "pglite" | "postgres", databaseUrl?: string) => Promise<Server>> = {
   node: async (db, databaseUrl) => startServer({ databaseUrl: db === "postgres" ? databaseUrl : undefined }),
+  // workerd through Miniflare (R2, Durable Objects simulated), Postgres through the Neon driver + PgBouncer.
+  worker: async (db, databaseUrl) => {
+    if (db !== "postgres") throw new Error("--runtime worker runs on postgres only (--db postgres)");
+    return startBenchWorker(databaseUrl!);
+  },
 };
 
 async function api(s: Server, method: string, path: string, body?: unknown) {
@@ -157,11 +163,13 @@ async function client() {
 async function main() {
   const runtime = arg("runtime", "node");
   if (!runtimes[runtime]) throw new Error(`--runtime ${runtime}: not wired in bench/feed.ts yet (have: ${Object.keys(runtimes).join(", ")})`);
-  const ns = arg("n", "1000,10000").split(",").map(Number);
-  const dbs = arg("db", "pglite,postgres").split(",") as ("pglite" | "postgres")[];
+  // `--runtime worker` runs Node first on the same database and N, so both rows come from one run.
+  const worker = runtime === "worker";
+  const ns = arg("n", worker ? "1000" : "1000,10000").split(",").map(Number);
+  const dbs = arg("db", worker ? "postgres" : "pglite,postgres").split(",") as ("pglite" | "postgres")[];
   process.env.DATABASE_URL ??= "postgres://postgres@127.0.0.1:5432/postgres";
   const rows = [];
-  for (const db of dbs) for (const n of ns) rows.push(await runOne(runtime, db, n));
+  for (const db of dbs) for (const n of ns) for (const r of worker ? ["node", "worker"] : [runtime]) rows.push(await runOne(r, db, n));
   console.log("\ntime from the publish response to each poller receiving its manifest:");
   console.table(rows);
 }

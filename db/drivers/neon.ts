@@ -25,8 +25,12 @@ export function useNeonWsProxy(proxy: string | undefined, webSocketConstructor?:
   neonConfig.pipelineConnect = false;
 }
 
-export function openNeonDatabase(url: string, opts: { max?: number } = {}): NeonDatabase {
-  const pool = new Pool({ connectionString: url, max: opts.max ?? 4 });
+/**
+ * `idleTimeoutMillis` is short on purpose: a long-poll waits up to 60 s after its last query, and
+ * its connection should go back to the server (Neon's pooler) meanwhile rather than sit idle.
+ */
+export function openNeonDatabase(url: string, opts: { max?: number; idleTimeoutMillis?: number } = {}): NeonDatabase {
+  const pool = new Pool({ connectionString: url, max: opts.max ?? 4, idleTimeoutMillis: opts.idleTimeoutMillis ?? 2_000 });
   // A connection cut while idle must not become an unhandled error.
   pool.on("error", () => {});
   const db = drizzle({ client: pool, schema }) as unknown as Db;

@@ -174,3 +174,119 @@ export async function startTestWorker(opts: { databaseUrl: string; secretKey: st
     },
   };
 }
+
+/**
+ * PgBouncer in transaction mode in front of a local Postgres: the local stand-in for Neon's pooled
+ * connection string, which the Worker (a Pool per request) needs once hundreds of requests are in
+ * flight. Undefined when `pgbouncer` is not installed (`apt-get install pgbouncer`).
+ */
+export async function startPgBouncer(databaseUrl: string, opts: { maxClients?: number; poolSize?: number } = {}): Promise<{ url: string; stop(): Promise<void> } | undefined> {
+  const { spawn, spawnSync } = await import("node:child_process");
+  const { chmod, writeFile } = await import("node:fs/promises");
+  const net = await import("node:net");
+  const bin = ["/usr/sbin/pgbouncer", "/usr/bin/pgbouncer"].find((b) => spawnSync(b, ["--version"]).status === 0);
+  if (!bin) return undefined;
+  const target = new URL(databaseUrl);
+  const port = await new Promise<number>((resolve) => {
+    const s = net.createServer().listen(0, "127.0.0.1", () => {
+      const p = (s.address() as import("node:net").AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+  const dir = await mkdtemp(path.join(os.tmpdir(), "edgeconf-pgbouncer-"));
+  await chmod(dir, 0o755);
+  const user = decodeURIComponent(target.username || "postgres");
+  await writeFile(path.join(dir, "users.txt"), `"${user}" "${decodeURIComponent(target.password)}"\n`);
+  await writeFile(
+    path.join(dir, "pgbouncer.ini"),
+    [
+      "[databases]",
+      `* = host=${target.hostname} port=${target.port || 5432}`,
+      "[pgbouncer]",
+      "listen_addr = 127.0.0.1",
+      `listen_port = ${port}`,
+      "unix_socket_dir =",
+      `auth_type = ${target.password ? "plain" : "trust"}`,
+      `auth_file = ${path.join(dir, "users.txt")}`,
+      "pool_mode = transaction",
+      `max_client_conn = ${opts.maxClients ?? 5000}`,
+      `default_pool_size = ${opts.poolSize ?? 20}`,
+      "ignore_startup_parameters = extra_float_digits,options",
+      "logfile =",
+      "",
+    ].join("\n"),
+  );
+  const asRoot = process.getuid?.() === 0;
+  const proc = spawn(bin, [...(asRoot ? ["-u", "postgres"] : []), path.join(dir, "pgbouncer.ini")], { stdio: ["ignore", "ignore", "pipe"] });
+  let log = "";
+  proc.stderr!.on("data", (d) => (log += d));
+  const url = new URL(databaseUrl);
+  url.hostname = "127.0.0.1";
+  url.port = String(port);
+  for (let i = 0; ; i++) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, "127.0.0.1", () => (s.destroy(), resolve(true)));
+      s.on("error", () => resolve(false));
+    });
+    if (ok) break;
+    if (i > 100 || proc.exitCode !== null) throw new Error(`pgbouncer did not start: ${log}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    url: url.toString(),
+    async stop() {
+      proc.kill("SIGTERM");
+      await new Promise((r) => (proc.exitCode !== null ? r(undefined) : proc.once("exit", r)));
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Resident memory of the workerd processes this process started (Miniflare's runtime). */
+export async function workerdRssBytes(): Promise<number> {
+  const { readdir, readFile } = await import("node:fs/promises");
+  let total = 0;
+  for (const pid of await readdir("/proc").catch(() => [] as string[])) {
+    if (!/^\d+$/.test(pid)) continue;
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
+    const m = /^\d+ \((.*)\) \S (\d+)/.exec(stat);
+    if (!m || m[1] !== "workerd" || Number(m[2]) !== process.pid) continue;
+    const status = await readFile(`/proc/${pid}/status`, "utf8").catch(() => "");
+    total += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
+  }
+  return total;
+}
+
+/**
+ * The Worker for bench/feed.ts on an empty, migrated database: through PgBouncer (Neon's pooler
+ * stand-in) when it is installed, else straight to Postgres (fine for a few hundred polls).
+ */
+export async function startBenchWorker(databaseUrl: string): Promise<{ url: string; adminToken: string; pooled: boolean; rssBytes(): Promise<number>; stop(): Promise<void> }> {
+  const [{ openNodeDatabase }, { ensureFirstAdmin }, { systemActor }, { randomToken }] = await Promise.all([
+    import("../../db/drivers/node"),
+    import("../../functions/core/credentials"),
+    import("../../functions/core/audit"),
+    import("../../functions/core/crypto"),
+  ]);
+  const handle = await openNodeDatabase({ databaseUrl });
+  let adminToken: string;
+  try {
+    await handle.migrate();
+    adminToken = (await ensureFirstAdmin(handle.db, systemActor))!;
+  } finally {
+    await handle.close();
+  }
+  const bouncer = await startPgBouncer(databaseUrl);
+  if (!bouncer) console.error("bench: pgbouncer is not installed (apt-get install pgbouncer); the Worker connects to Postgres directly and may exhaust max_connections");
+  const worker = await startTestWorker({ databaseUrl: bouncer?.url ?? databaseUrl, secretKey: randomToken(32) });
+  return {
+    url: worker.url,
+    adminToken,
+    pooled: !!bouncer,
+    rssBytes: workerdRssBytes,
+    async stop() {
+      await worker.close();
+      await bouncer?.stop();
+    },
+  };
+}
