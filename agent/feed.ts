@@ -6,7 +6,7 @@ import type { IncomingMessage } from "node:http";
 import { AGENT_VERSION } from "./config.js";
 import { HttpError, errorMessage, openRequest, request, type BufferedResponse } from "./http.js";
 import type { Logger } from "./log.js";
-import { parseManifest, type Manifest } from "./manifest.js";
+import { releaseIdOf } from "./manifest.js";
 
 export type Mode = "pull" | "watch";
 
@@ -51,7 +51,8 @@ export interface FeedOptions {
   log: Logger;
 }
 
-export type ReleaseAnswer = { changed: true; manifest: Manifest; etag: string } | { changed: false; etag: string };
+/** `manifest` is the JSON as received: the runner checks it, so a refused one is still reported. */
+export type ReleaseAnswer = { changed: true; manifest: unknown; etag: string } | { changed: false; etag: string };
 
 export class FeedClient {
   private active = 0;
@@ -121,7 +122,7 @@ export class FeedClient {
     } catch {
       throw new FeedError(`release of ${app}: answer is not JSON`, res.status);
     }
-    return { changed: true, manifest: parseManifest(body), etag };
+    return { changed: true, manifest: body, etag };
   }
 
   /** Opens a blob download, from `offset` when resuming (`Range: bytes=N-`). */
@@ -168,7 +169,7 @@ export interface WatchOptions {
   /** The release id applied now (null when none). */
   current: () => number | null;
   /** Called with every manifest the server sends; re-checks pass `recheck: true`. False = apply failed. */
-  onManifest: (manifest: Manifest, recheck: boolean) => Promise<boolean>;
+  onManifest: (manifest: unknown, recheck: boolean) => Promise<boolean>;
   onError?: (err: Error) => void;
   onPoll?: () => void;
   now?: () => number;
@@ -213,7 +214,7 @@ export async function watchService(options: WatchOptions): Promise<void> {
       backoff.reset();
       etag = answer.etag || etag;
       if (!answer.changed || signal.aborted) continue;
-      const id = answer.manifest.release?.id ?? null;
+      const id = releaseIdOf(answer.manifest);
       if (!recheck && id === failedRelease) {
         // The release that just failed is still the target: retry it at the next re-check,
         // polling again meanwhile (slowly) to notice a newer publish.

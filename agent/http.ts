@@ -3,7 +3,8 @@
  * resident memory in an otherwise idle agent; these modules do not.
  */
 import http, { type IncomingMessage } from "node:http";
-import https from "node:https";
+import { createRequire } from "node:module";
+import type https from "node:https";
 
 export interface RequestOptions {
   method?: string;
@@ -29,28 +30,35 @@ export class HttpError extends Error {
   }
 }
 
-const agents = {
-  http: new http.Agent({ keepAlive: true, maxSockets: 32 }),
-  https: new https.Agent({ keepAlive: true, maxSockets: 32 }),
-};
+const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 32 });
+let tls: { module: typeof https; agent: https.Agent } | undefined;
+
+/** `node:https` (and OpenSSL's TLS state, ~1 MB) is loaded only when an https address is used. */
+function httpsModule(): { module: typeof https; agent: https.Agent } {
+  if (!tls) {
+    const module = createRequire(import.meta.url)("node:https") as typeof https;
+    tls = { module, agent: new module.Agent({ keepAlive: true, maxSockets: 32 }) };
+  }
+  return tls;
+}
 
 /** Closes idle keep-alive sockets so the process can exit. */
 export function closeIdleSockets(): void {
-  agents.http.destroy();
-  agents.https.destroy();
+  httpAgent.destroy();
+  tls?.agent.destroy();
 }
 
 /** Starts a request and resolves with the response head; the caller consumes the body. */
 export function openRequest(url: string, options: RequestOptions = {}): Promise<IncomingMessage> {
   const target = new URL(url);
   const secure = target.protocol === "https:";
-  const mod = secure ? https : http;
+  const mod = secure ? httpsModule().module : http;
   return new Promise((resolve, reject) => {
     if (options.signal?.aborted) return reject(new HttpError("aborted"));
     const req = mod.request(target, {
       method: options.method ?? "GET",
       headers: options.headers,
-      agent: secure ? agents.https : agents.http,
+      agent: secure ? httpsModule().agent : httpAgent,
       signal: options.signal,
     });
     req.setTimeout(options.timeoutMs ?? 30_000, () => req.destroy(new HttpError(`timeout after ${options.timeoutMs ?? 30_000} ms`)));

@@ -106,3 +106,9 @@ export function parseManifest(body: unknown): Manifest {
     hooks: { pre: checkHook(hooks.pre, "pre"), post: checkHook(hooks.post, "post") },
   };
 }
+
+/** The release id of a manifest not yet checked (null when absent or malformed). */
+export function releaseIdOf(raw: unknown): number | null {
+  const id = (raw as { release?: { id?: unknown } } | null)?.release?.id;
+  return typeof id === "number" ? id : null;
+}

@@ -12,7 +12,7 @@ import type { FeedClient, Mode } from "./feed.js";
 import { sha256File } from "./fsutil.js";
 import { hookEnv, runHook, writeHooks, type HookName, type HookResult, type SpawnFn } from "./hooks.js";
 import type { Logger } from "./log.js";
-import { relativeTarget, type Manifest } from "./manifest.js";
+import { ManifestError, parseManifest, relativeTarget, releaseIdOf, type Manifest } from "./manifest.js";
 import { appendMetadata, eventTime, type EventStatus } from "./metadata.js";
 import type { Metrics } from "./metrics.js";
 import {
@@ -121,15 +121,26 @@ export class Runner {
     });
   }
 
-  /** Applies `manifest` unless that release is already on disk. */
-  apply(app: string, manifest: Manifest): Promise<Outcome> {
+  /** Checks and applies a manifest as received, unless that release is already on disk. */
+  apply(app: string, raw: unknown): Promise<Outcome> {
     return this.exclusive(app, async () => {
       const log = this.deps.log.with({ app });
+      const paths = appPaths(this.deps.config.tempDir, this.deps.config.biz, app);
+      let manifest: Manifest;
+      try {
+        manifest = parseManifest(raw);
+      } catch (err) {
+        if (!(err instanceof ManifestError)) throw err;
+        // Refused before anything is written: recorded as a FAILED attempt of that release.
+        const id = releaseIdOf(raw);
+        const stub: Manifest = { biz: this.deps.config.biz, app, configType: "file", release: id === null ? null : { id, name: "" }, files: [], hooks: { pre: null, post: null } };
+        log.error("release refused", { releaseID: id, reason: err.message });
+        return this.record(this.newAttempt(app, stub, paths), "FAILED", err.message);
+      }
       if (!manifest.release) {
         log.info("no release is published for this client");
         return { app, status: "NONE", releaseId: null, message: "no release is published for this client" };
       }
-      const paths = appPaths(this.deps.config.tempDir, this.deps.config.biz, app);
       const state = await readState(paths);
       if (state && (await this.alreadyApplied(paths, state, manifest))) {
         log.info("release already applied", { releaseID: manifest.release.id, version: manifest.release.name });
