@@ -86,7 +86,9 @@ export async function createReleaseForService(db: Db, actor: Actor, bizId: numbe
       return { ...releaseView(r), ...(await releaseContents(tx, r.id)) };
     });
   } catch (e) {
-    if (isUniqueViolation(e)) throw alreadyExists("name", `a version named '${input.name}' exists already in this service`);
+    if (isUniqueViolation(e)) {
+      throw input.name ? alreadyExists("name", `a version named '${input.name}' exists already in this service`) : alreadyExists("name", "another version took the default name at the same moment; try again");
+    }
     throw e;
   }
 }
