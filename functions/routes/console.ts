@@ -43,7 +43,7 @@ const asset = (body: string, type: string) => () =>
   new Response(body, { headers: { "content-type": type, "cache-control": "public, max-age=300", "x-content-type-options": "nosniff" } });
 
 /** The console's paths; its middleware never runs for `/api/v1`, `/feed/v1` or `/healthz`. */
-const consolePaths = ["/", "/login", "/logout", "/ui", "/ui/*"];
+const consolePaths = ["/", "/login", "/logout", "/ui/*"];
 
 export const consoleRoutes = new Hono<ConsoleEnv>();
 
@@ -80,7 +80,6 @@ const guard = createMiddleware<ConsoleEnv>(async (c, next) => {
 });
 
 const guarded = new Hono<ConsoleEnv>();
-guarded.use("/ui", guard);
 guarded.use("/ui/*", guard);
 guarded.use("/logout", guard);
 guarded.use("/ui/bizs/:biz/*", async (c, next) => {
