@@ -54,6 +54,7 @@ async function runOne(runtime: string, db: "pglite" | "postgres", n: number) {
   const pg = db === "postgres" ? await createTestDatabase() : undefined;
   if (db === "postgres" && !pg) throw new Error("postgres: set DATABASE_URL");
   const server = await runtimes[runtime](db, pg?.url);
+  let stopClient = () => {};
   try {
     const biz = 10;
     const app = "service_bench";
@@ -73,12 +74,13 @@ async function runOne(runtime: string, db: "pglite" | "postgres", n: number) {
     let out = "";
     client.stdout!.on("data", (d) => (out += d));
     const clientDone = new Promise<void>((r) => client.once("exit", () => r()));
+    stopClient = () => client.kill("SIGKILL");
     // Every poll has reached the handler once the clients listing counts N (each poll records its client).
     const heldSince = now();
     for (;;) {
       const list = await api(server, "GET", `/api/v1/bizs/${biz}/apps/${app}/clients?limit=1`);
       if (list.total >= n) break;
-      if (now() - heldSince > 300_000) throw new Error(`only ${list.total} of ${n} polls arrived`);
+      if (now() - heldSince > 300_000) throw new Error(`only ${list.total} of ${n} polls arrived in 300 s`);
       await new Promise((r) => setTimeout(r, 500));
     }
     await new Promise((r) => setTimeout(r, 1000));
@@ -111,6 +113,7 @@ async function runOne(runtime: string, db: "pglite" | "postgres", n: number) {
     console.log(JSON.stringify(row));
     return row;
   } finally {
+    stopClient();
     await server.stop();
     await pg?.drop();
   }
@@ -135,10 +138,9 @@ async function client() {
         res.on("end", () => {
           statuses[res.statusCode!] = (statuses[res.statusCode!] ?? 0) + 1;
           if (res.statusCode === 304) return poll(i);
-          if (res.statusCode === 200) {
-            times.push(now());
-            if (String(JSON.parse(body).release?.id) === current) wrong++;
-          } else wrong++;
+          if (res.statusCode !== 200) return void setTimeout(() => poll(i), 200);
+          times.push(now());
+          if (String(JSON.parse(body).release?.id) === current) wrong++;
           if (--pending === 0) resolve();
         });
       });
@@ -155,7 +157,9 @@ async function client() {
     };
     batch();
   });
+  const progress = setInterval(() => process.stderr.write(`bench client: ${n - pending}/${n} manifests, statuses ${JSON.stringify(statuses)}\n`), 10_000);
   await done;
+  clearInterval(progress);
   agent.destroy();
   process.stdout.write(JSON.stringify({ times, statuses, wrong }) + "\n");
 }

@@ -38,11 +38,23 @@ export class FeedCache {
   private publishLists = new Map<number, { at: number; list: Promise<PublishEntry[]> }>();
   private contents = new Map<number, Promise<ReleaseContent | null>>();
   private bodies = new Map<string, string>();
+  private notifies = new Map<number, number>();
   readonly cachesPublishes: boolean;
 
   constructor(notifier: Observable) {
     this.cachesPublishes = typeof notifier.onNotify === "function";
-    notifier.onNotify?.((serviceId) => this.publishLists.delete(serviceId));
+    notifier.onNotify?.((serviceId) => {
+      this.publishLists.delete(serviceId);
+      this.notifies.set(serviceId, (this.notifies.get(serviceId) ?? 0) + 1);
+    });
+  }
+
+  /**
+   * How many notifies this process has seen for the service, or undefined when the notifier does not
+   * tell (then a long-poll must arm its wait before reading the target, or it could miss a publish).
+   */
+  notifyCount(serviceId: number): number | undefined {
+    return this.cachesPublishes ? (this.notifies.get(serviceId) ?? 0) : undefined;
   }
 
   /** Newest first, from the latest publish to everyone on (older ones can never be a target). */

@@ -1,9 +1,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { notePoll, recordEvent, recordHeartbeat } from "../core/clients";
-import { DEFAULT_WAIT_SECONDS, MAX_WAIT_SECONDS, parseLabels, readableBlob, releaseIdOfEtag, targetAnswer } from "../core/feed";
+import { DEFAULT_WAIT_SECONDS, feedCacheFor, MAX_WAIT_SECONDS, parseLabels, readableBlob, releaseIdOfEtag, targetAnswer } from "../core/feed";
 import { mayReadService } from "../core/credentials";
 import type { Actor } from "../core/audit";
-import type { Db } from "../core/ports";
+import type { Db, ReleaseNotifier } from "../core/ports";
 import { loadService } from "../core/services";
 import { assertFeedScope, requireToken } from "../http/auth";
 import { ApiError } from "../http/errors";
@@ -75,6 +75,17 @@ function parseRange(header: string | undefined, size: number): { start: number; 
   return { start, end };
 }
 
+/** Waits for a notify of the service until the deadline or the client goes away; `cancel` drops the waiter. */
+function holdUntil(notifier: ReleaseNotifier, serviceId: number, deadline: number, request: AbortSignal) {
+  const remaining = deadline - Date.now();
+  if (remaining <= 0 || request.aborted) return { woke: Promise.resolve(false), cancel: () => {} };
+  const armed = new AbortController();
+  const cancel = () => armed.abort();
+  request.addEventListener("abort", cancel, { once: true });
+  const woke = notifier.wait(serviceId, remaining, armed.signal).finally(() => request.removeEventListener("abort", cancel));
+  return { woke, cancel };
+}
+
 /** The service behind a feed path, once the token is known to be allowed to read it (403 before any lookup). */
 async function scopedService(actor: Actor, db: Db, p: { biz: number; app: string }) {
   assertFeedScope(actor, p.biz, p.app);
@@ -107,23 +118,20 @@ feedRoutes
       }
       const headers = { "X-Edgeconf-Wait": String(q.wait), "Cache-Control": "no-store" };
       const deadline = Date.now() + q.wait * 1000;
-      const request = c.req.raw.signal;
+      const cache = feedCacheFor(deps);
       for (;;) {
-        // Arm the wait before reading the target, so a publish between the two is not missed.
-        const armed = new AbortController();
-        const cancel = () => armed.abort();
-        request.addEventListener("abort", cancel, { once: true });
-        if (request.aborted) armed.abort();
-        const remaining = deadline - Date.now();
-        const woke = remaining > 0 ? deps.notifier.wait(service.id, remaining, armed.signal) : Promise.resolve(false);
-        try {
-          const answer = await targetAnswer(deps, service, client, q.wait);
-          if (answer.releaseId !== known) return c.body(answer.body, 200, { ...headers, ETag: answer.etag, "Content-Type": "application/json" });
-          if (!(await woke)) return c.body(null, 304, { ...headers, ETag: answer.etag });
-        } finally {
-          armed.abort();
-          request.removeEventListener("abort", cancel);
+        const seen = cache.notifyCount(service.id);
+        // Without a notify count, arm the wait before reading so a publish in between is not missed.
+        const early = seen === undefined ? holdUntil(deps.notifier, service.id, deadline, c.req.raw.signal) : undefined;
+        const answer = await targetAnswer(deps, service, client, q.wait);
+        if (answer.releaseId !== known) {
+          early?.cancel();
+          return c.body(answer.body, 200, { ...headers, ETag: answer.etag, "Content-Type": "application/json" });
         }
+        // A notify while reading: read again. Else the check and the wait are in one tick: nothing slips between.
+        if (seen !== undefined && cache.notifyCount(service.id) !== seen) continue;
+        const woke = await (early ?? holdUntil(deps.notifier, service.id, deadline, c.req.raw.signal)).woke;
+        if (!woke) return c.body(null, 304, { ...headers, ETag: answer.etag });
       }
     },
   )
