@@ -112,7 +112,14 @@ async function createWorkerTestApi(overrides: Partial<NodeConfig>): Promise<Test
     await database.drop();
     throw err;
   }
-  const request = (p: string, init?: RequestInit) => fetch(/^https?:/.test(p) ? p : worker.url + p, init);
+  // A full URL (as app.request takes on Node) keeps its origin: Miniflare's entry rebuilds it from MF-Original-URL.
+  const request = (p: string, init?: RequestInit) => {
+    if (!/^https?:\/\//i.test(p)) return fetch(worker.url + p, init);
+    const u = new URL(p);
+    const headers = new Headers(init?.headers);
+    headers.set("MF-Original-URL", u.toString());
+    return fetch(worker.url + u.pathname + u.search, { ...init, headers });
+  };
   const workerOnly = (name: string) => () => {
     throw new Error(`api.${name} is not available on the worker runtime (the app runs in workerd); skip this test there with nodeOnly(reason)`);
   };
