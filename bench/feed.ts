@@ -76,12 +76,13 @@ async function runOne(runtime: string, db: "pglite" | "postgres", n: number) {
     const clientDone = new Promise<void>((r) => client.once("exit", () => r()));
     stopClient = () => client.kill("SIGKILL");
     // Every poll has reached the handler once the clients listing counts N (each poll records its client).
-    const heldSince = now();
-    for (;;) {
-      const list = await api(server, "GET", `/api/v1/bizs/${biz}/apps/${app}/clients?limit=1`);
-      if (list.total >= n) break;
-      if (now() - heldSince > 300_000) throw new Error(`only ${list.total} of ${n} polls arrived in 300 s`);
-      await new Promise((r) => setTimeout(r, 500));
+    // A poll reset on connect (a flooded accept queue) is retried by the client; if the count stalls
+    // short of N for 10 s, publish anyway: polls not held then still count, answered on their retry.
+    let held = 0;
+    for (let last = -1, stalledSince = now(); held < n; await new Promise((r) => setTimeout(r, 500))) {
+      held = (await api(server, "GET", `/api/v1/bizs/${biz}/apps/${app}/clients?limit=1`)).total;
+      if (held !== last) [last, stalledSince] = [held, now()];
+      else if (held > 0 && now() - stalledSince > 10_000) break;
     }
     await new Promise((r) => setTimeout(r, 1000));
     const rssHeld = await server.rssBytes();
@@ -99,6 +100,7 @@ async function runOne(runtime: string, db: "pglite" | "postgres", n: number) {
       runtime,
       db,
       n,
+      "held at publish": held,
       manifests: result.times.length,
       wrong: result.wrong,
       p50: ms(pct(fromResponse, 50)),

@@ -50,9 +50,9 @@ export async function notePoll(db: Db, service: ServiceRow, a: AgentInfo & { cur
   const key = `${service.id}:${a.uid}:${a.currentReleaseId ?? ""}`;
   const last = seen.get(key);
   if (last !== undefined && now.getTime() - last < POLL_WRITE_INTERVAL_MS) return;
+  await upsertClient(db, service, a, now, a.currentReleaseId !== undefined ? { currentReleaseId: a.currentReleaseId } : {});
   if (seen.size > 100_000) seen.clear();
   seen.set(key, now.getTime());
-  await upsertClient(db, service, a, now, a.currentReleaseId !== undefined ? { currentReleaseId: a.currentReleaseId } : {});
 }
 
 export async function recordHeartbeat(deps: Pick<AppDeps, "db" | "notifier">, service: ServiceRow, a: AgentInfo & { currentReleaseId: number | null }, now: Date) {
