@@ -6,7 +6,7 @@
  */
 import { chmod, chown, copyFile, link, lstat, mkdir, readdir, readFile, rename, rm, rmdir, stat } from "node:fs/promises";
 import { dirname, join, relative, resolve, sep } from "node:path";
-import { isNotFound, tempSibling } from "./fsutil.js";
+import { isNotFound, mapLimit, tempSibling } from "./fsutil.js";
 import type { Logger } from "./log.js";
 import { ManifestError, relativeTarget, type FilePermission, type ManifestFile } from "./manifest.js";
 import { hasContent, type FileRecord } from "./state.js";
@@ -20,6 +20,8 @@ export interface ApplyOptions {
   previous: Record<string, FileRecord>;
   /** When set, each replaced or removed file is first hard-linked here (by sha256) for a rollback. */
   backupDir?: string;
+  /** Temp files already staged beside their targets (relative path → temp path). */
+  staged?: Map<string, string>;
   log: Logger;
   owners?: OwnerResolver;
 }
@@ -77,13 +79,25 @@ export class OwnerResolver {
 
 const isRoot = () => typeof process.getuid === "function" && process.getuid() === 0;
 
-async function setOwner(path: string, permission: FilePermission, owners: OwnerResolver, log: Logger, where: string): Promise<void> {
+/**
+ * Sets user and group when running as root. `current` is the file's owner now (a file the agent
+ * just created belongs to the agent): no chown when it already matches.
+ */
+async function setOwner(
+  path: string,
+  permission: FilePermission,
+  owners: OwnerResolver,
+  log: Logger,
+  where: string,
+  current: { uid: number; gid: number } = { uid: process.getuid?.() ?? -1, gid: process.getgid?.() ?? -1 },
+): Promise<void> {
   if (!isRoot() || (!permission.user && !permission.group)) return;
   const uid = permission.user ? await owners.uid(permission.user) : undefined;
   const gid = permission.group ? await owners.gid(permission.group) : undefined;
   if (permission.user && uid === undefined) log.warn("user does not exist, owner left unchanged", { file: where, user: permission.user });
   if (permission.group && gid === undefined) log.warn("group does not exist, group left unchanged", { file: where, group: permission.group });
-  if (uid !== undefined || gid !== undefined) await chown(path, uid ?? -1, gid ?? -1);
+  if ((uid === undefined || uid === current.uid) && (gid === undefined || gid === current.gid)) return;
+  await chown(path, uid ?? -1, gid ?? -1);
 }
 
 /** Makes `dir` a folder, removing a file that stands where a folder must be. */
@@ -121,38 +135,72 @@ async function backup(target: string, sha256: string, backupDir: string | undefi
   }
 }
 
-/** Writes every file of the release that is not already there, then removes the rest. */
+/**
+ * Copies verified bytes to a hidden temp file beside the target, with its mode and owner, so the
+ * final step is a rename. Returns null when the folder cannot be made without removing a file
+ * (a file where the new release has a folder): that one is staged at commit time instead.
+ */
+export async function stageFile(filesDir: string, file: ManifestFile, source: string, log: Logger, owners: OwnerResolver): Promise<string | null> {
+  const target = targetPath(filesDir, file);
+  try {
+    await mkdir(dirname(target), { recursive: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "EEXIST" || code === "ENOTDIR") return null;
+    throw err;
+  }
+  const tmp = tempSibling(target);
+  try {
+    await copyFile(source, tmp);
+    await chmod(tmp, parsePrivilege(file.permission.privilege));
+    await setOwner(tmp, file.permission, owners, log, relativeTarget(file));
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  return tmp;
+}
+
+const APPLY_CONCURRENCY = 16;
+
+/**
+ * Writes every file of the release that is not already there (renaming the temp files staged
+ * during the download, or staging them now), then removes the rest.
+ */
 export async function applyFiles(options: ApplyOptions): Promise<ApplyResult> {
   const { filesDir, files, sources, previous, log } = options;
   const owners = options.owners ?? new OwnerResolver();
   const result: ApplyResult = { records: {}, written: 0, unchanged: 0, removed: 0 };
   await mkdir(filesDir, { recursive: true });
   if (options.backupDir) await mkdir(options.backupDir, { recursive: true });
-  for (const file of files) {
+  await mapLimit(files, APPLY_CONCURRENCY, async (file) => {
     const rel = relativeTarget(file);
     const target = targetPath(filesDir, file);
-    const mode = parsePrivilege(file.permission.privilege);
-    if (await hasContent(target, file.sha256, file.size, previous[rel])) {
-      const s = await stat(target);
-      if ((s.mode & 0o7777) !== mode) await chmod(target, mode);
-      await setOwner(target, file.permission, owners, log, rel);
-      result.records[rel] = await recordOf(target, file);
-      result.unchanged++;
-      continue;
+    let tmp = options.staged?.get(rel) ?? null;
+    if (!tmp) {
+      if (await hasContent(target, file.sha256, file.size, previous[rel])) {
+        const mode = parsePrivilege(file.permission.privilege);
+        const now = await stat(target);
+        if ((now.mode & 0o7777) !== mode) await chmod(target, mode);
+        await setOwner(target, file.permission, owners, log, rel, now);
+        result.records[rel] = await recordOf(target, file);
+        result.unchanged++;
+        return;
+      }
+      const source = sources.get(file.sha256);
+      if (!source) throw new Error(`no verified copy of ${rel} (${file.sha256})`);
+      await ensureDir(dirname(target), filesDir);
+      tmp = (await stageFile(filesDir, file, source, log, owners))!;
     }
-    const source = sources.get(file.sha256);
-    if (!source) throw new Error(`no verified copy of ${rel} (${file.sha256})`);
-    await ensureDir(dirname(target), filesDir);
     const old = previous[rel];
     if (old) await backup(target, old.sha256, options.backupDir);
-    const existing = await lstat(target).catch(() => null);
-    if (existing?.isDirectory()) await rm(target, { recursive: true, force: true });
-    const tmp = tempSibling(target);
     try {
-      await copyFile(source, tmp);
-      await chmod(tmp, mode);
-      await setOwner(tmp, file.permission, owners, log, rel);
-      await rename(tmp, target);
+      await rename(tmp, target).catch(async (err: NodeJS.ErrnoException) => {
+        // A folder where the new release has a file: replace it.
+        if (err.code !== "EISDIR" && err.code !== "ENOTEMPTY" && err.code !== "EEXIST") throw err;
+        await rm(target, { recursive: true, force: true });
+        await rename(tmp!, target);
+      });
     } catch (err) {
       await rm(tmp, { force: true });
       throw err;
@@ -160,7 +208,7 @@ export async function applyFiles(options: ApplyOptions): Promise<ApplyResult> {
     result.records[rel] = await recordOf(target, file);
     result.written++;
     log.info("write file success", { dst: target });
-  }
+  });
   const keep = new Set(Object.keys(result.records));
   for (const rel of await listFiles(filesDir)) {
     if (keep.has(rel)) continue;

@@ -44,6 +44,7 @@ export class BlobCache {
     if (!this.enabled) return null;
     const path = this.path(sha256);
     try {
+      await stat(path); // a miss costs one stat, not a read stream
       if ((await sha256File(path)) !== sha256) {
         this.log.warn("cached file is corrupt, removing it", { sha256, path });
         await rm(path, { force: true });

@@ -5,6 +5,7 @@
  * download, verification, disk); 2 bad usage or configuration; 3 the feed could not be reached
  * or refused the request (auth, unknown service); 4 no release is published for this client.
  */
+import v8 from "node:v8";
 import { BlobCache } from "./cache.js";
 import { ConfigError, banner, loadConfig, parseArgs, usage, AGENT_VERSION, type AgentConfig } from "./config.js";
 import { Fetcher } from "./download.js";
@@ -77,7 +78,17 @@ async function pull(agent: Agent): Promise<number> {
   return failed ?? EXIT.OK;
 }
 
+/**
+ * A sidecar idles most of its life and its hot paths (hashing, streams, JSON) are native: the
+ * optimising compilers would cost ~5 MB of resident memory for no gain.
+ */
+function trimCompilers(): void {
+  v8.setFlagsFromString("--no-opt");
+  v8.setFlagsFromString("--no-maglev");
+}
+
 async function watch(agent: Agent): Promise<number> {
+  trimCompilers();
   const { config, log, runner, feed, metrics } = agent;
   const controller = new AbortController();
   const stopCleanup = await agent.cache.startAutoCleanup();

@@ -5,14 +5,14 @@
  */
 import { rm, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { applyFiles, targetPath, type ApplyResult } from "./apply.js";
+import { applyFiles, listFiles, OwnerResolver, pruneEmptyDirs, stageFile, targetPath, type ApplyResult } from "./apply.js";
 import { AGENT_VERSION, type AgentConfig } from "./config.js";
 import type { Fetcher } from "./download.js";
 import type { FeedClient, Mode } from "./feed.js";
-import { sha256File } from "./fsutil.js";
+import { mapLimit, sha256File } from "./fsutil.js";
 import { hookEnv, runHook, writeHooks, type HookName, type HookResult, type SpawnFn } from "./hooks.js";
 import type { Logger } from "./log.js";
-import { ManifestError, parseManifest, relativeTarget, releaseIdOf, type Manifest } from "./manifest.js";
+import { ManifestError, parseManifest, relativeTarget, releaseIdOf, type Manifest, type ManifestFile } from "./manifest.js";
 import { appendMetadata, eventTime, type EventStatus } from "./metadata.js";
 import type { Metrics } from "./metrics.js";
 import {
@@ -245,14 +245,32 @@ export class Runner {
     const log = this.deps.log.with({ app: attempt.app });
     const records = previous?.files ?? {};
     let t = Date.now();
-    const needs = [];
-    for (const file of manifest.files) {
-      const present = await hasContent(targetPath(paths.filesDir, file), file.sha256, file.size, records[relativeTarget(file)]);
-      if (!present) needs.push(file);
-    }
-    const fetched = await this.deps.fetcher.fetchAll(needs, paths.stagingDir).catch((err: Error) => {
-      throw new StepError(`download failed: ${err.message}`);
+    const onDisk = new Set(await listFiles(paths.filesDir));
+    const present = await mapLimit(manifest.files, 16, async (file) => {
+      const rel = relativeTarget(file);
+      return onDisk.has(rel) && (await hasContent(targetPath(paths.filesDir, file), file.sha256, file.size, records[rel]));
     });
+    const needs = manifest.files.filter((_, i) => !present[i]);
+    const bySha = new Map<string, ManifestFile[]>();
+    for (const file of needs) bySha.set(file.sha256, [...(bySha.get(file.sha256) ?? []), file]);
+    // Each verified blob is copied at once to hidden temp files beside its targets, while
+    // other downloads run; the apply step is then only renames. Nothing visible changes yet.
+    const staged = new Map<string, string>();
+    const owners = new OwnerResolver();
+    const stage = async (sha: string, source: string) => {
+      for (const file of bySha.get(sha) ?? []) {
+        const tmp = await stageFile(paths.filesDir, file, source, log, owners);
+        if (tmp) staged.set(relativeTarget(file), tmp);
+      }
+    };
+    let fetched;
+    try {
+      fetched = await this.deps.fetcher.fetchAll(needs, paths.stagingDir, stage);
+    } catch (err) {
+      await Promise.all([...staged.values()].map((tmp) => rm(tmp, { force: true })));
+      await pruneEmptyDirs(paths.filesDir, false);
+      throw new StepError(`download failed: ${(err as Error).message}`);
+    }
     attempt.bytesDownloaded = fetched.bytesDownloaded;
     attempt.timings.downloadMs = Date.now() - t;
     log.info("files fetched", {
@@ -272,6 +290,8 @@ export class Runner {
       previous: records,
       // Hard links of replaced files: what a rollback restores byte for byte.
       backupDir: this.deps.config.onPostFailure === "rollback" ? paths.previousDir : undefined,
+      staged,
+      owners,
       log,
     });
     attempt.timings.applyMs = Date.now() - t;

@@ -333,15 +333,19 @@ echo "$bk_bscp_current_version_name" > $bk_bscp_app_temp_dir/tag
   it("happy: an interrupted download resumes with Range from the partial file", async () => {
     const content = Buffer.alloc(300_000, 7);
     await admin.service(BIZ, "svc_resume");
+    const whole = Buffer.alloc(50_000, 9); // downloaded whole before a crash, not yet renamed
     await admin.file(BIZ, "svc_resume", "/var/lib/blob.bin", content);
+    await admin.file(BIZ, "svc_resume", "/var/lib/whole.bin", whole);
     await admin.release(BIZ, "svc_resume", "R1");
     const { dir, env, appDir } = await agentEnv(["svc_resume"]);
     await mkdir(join(dir, "cache/.partial"), { recursive: true });
     await writeFile(join(dir, "cache/.partial", `${sha256(content)}.partial`), content.subarray(0, 100_000));
+    await writeFile(join(dir, "cache/.partial", `${sha256(whole)}.partial`), whole);
     const run = await runAgent(agent, ["pull"], env);
     expect(run.code, run.output).toBe(0);
     expect(run.output).toMatch(/msg="files fetched" .*bytes=200000\b/);
     expect((await readFile(join(appDir("svc_resume"), "files/var/lib/blob.bin"))).equals(content)).toBe(true);
+    expect((await readFile(join(appDir("svc_resume"), "files/var/lib/whole.bin"))).equals(whole)).toBe(true);
   });
 
   it("happy: SIGTERM lets the apply in hand finish, then watch exits 0", async () => {
