@@ -46,6 +46,14 @@ async function api(s: Server, method: string, path: string, body?: unknown) {
   return json;
 }
 
+/** Long-polls the server holds now, from its Prometheus gauge; falls back to the clients listing (Workers). */
+async function waitingOn(s: Server): Promise<number> {
+  const res = await fetch(`${s.url}/metrics`, { headers: { authorization: `Bearer ${s.adminToken}` } });
+  const m = /^edgeconf_feed_waiting (\d+)$/m.exec(await res.text());
+  if (m) return Number(m[1]);
+  return (await api(s, "GET", "/api/v1/bizs/10/apps/service_bench/clients?limit=1")).total;
+}
+
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 const mb = (b: number) => `${Math.round(b / 1048576)} MB`;
 const ms = (x: number) => `${Math.round(x)} ms`;
@@ -75,12 +83,11 @@ async function runOne(runtime: string, db: "pglite" | "postgres", n: number) {
     client.stdout!.on("data", (d) => (out += d));
     const clientDone = new Promise<void>((r) => client.once("exit", () => r()));
     stopClient = () => client.kill("SIGKILL");
-    // Every poll has reached the handler once the clients listing counts N (each poll records its client).
-    // A poll reset on connect (a flooded accept queue) is retried by the client; if the count stalls
-    // short of N for 10 s, publish anyway: polls not held then still count, answered on their retry.
+    // Wait until the server holds all N polls (its /metrics gauge); if the count stalls short of N
+    // for 10 s, publish anyway: polls not held then still count, answered when they get through.
     let held = 0;
-    for (let last = -1, stalledSince = now(); held < n; await new Promise((r) => setTimeout(r, 500))) {
-      held = (await api(server, "GET", `/api/v1/bizs/${biz}/apps/${app}/clients?limit=1`)).total;
+    for (let last = -1, stalledSince = now(); held < n; await new Promise((r) => setTimeout(r, 250))) {
+      held = await waitingOn(server);
       if (held !== last) [last, stalledSince] = [held, now()];
       else if (held > 0 && now() - stalledSince > 10_000) break;
     }
@@ -132,7 +139,7 @@ async function client() {
   let wrong = 0;
   let pending = n;
   const done = new Promise<void>((resolve) => {
-    const poll = (i: number) => {
+    const poll = (i: number): http.ClientRequest => {
       const req = http.get(`${url}?uid=bench-${i}&current=${current}&wait=60`, { agent, headers: { authorization: `Bearer ${arg("token", "")}`, "x-edgeconf-mode": "watch" } }, (res) => {
         let body = "";
         res.setEncoding("utf8");
@@ -150,14 +157,28 @@ async function client() {
         statuses[err.message] = (statuses[err.message] ?? 0) + 1;
         setTimeout(() => poll(i), 200);
       });
+      return req;
     };
-    // Open the polls in batches so the server's accept backlog is not flooded.
+    // Open the polls with at most 200 connections in their handshake at a time, as a fleet of agents
+    // arriving over a few seconds would, so the server's accept queue is never flooded.
     let i = 0;
-    const batch = () => {
-      for (const end = Math.min(n, i + 500); i < end; i++) poll(i);
-      if (i < n) setTimeout(batch, 20);
+    let connecting = 0;
+    const open = () => {
+      for (; i < n && connecting < 200; i++) {
+        connecting++;
+        const req = poll(i);
+        req.once("socket", (sock) => {
+          const settle = () => {
+            connecting--;
+            setImmediate(open);
+          };
+          if (!sock.connecting) return settle();
+          sock.once("connect", settle);
+          sock.once("error", settle);
+        });
+      }
     };
-    batch();
+    open();
   });
   const progress = setInterval(() => process.stderr.write(`bench client: ${n - pending}/${n} manifests, statuses ${JSON.stringify(statuses)}\n`), 10_000);
   await done;

@@ -17,6 +17,7 @@ import { clientRoutes } from "./routes/clients";
 import { credentialRoutes } from "./routes/credentials";
 import { feedRoutes } from "./routes/feed";
 import { scriptRoutes } from "./routes/scripts";
+import { metricsRoutes } from "./routes/metrics";
 import { webhookRoutes } from "./routes/webhooks";
 import { groupRoutes } from "./routes/groups";
 import { publishRoutes } from "./routes/publishes";
@@ -37,9 +38,11 @@ export function createApp(source: DepsSource) {
 
   app.use("*", async (c, next) => {
     c.set("requestId", c.req.header("x-request-id")?.slice(0, 64) || crypto.randomUUID());
+    // Set before the handler runs, so it is part of the response as built; setting it afterwards
+    // makes Hono copy every response into a stream-backed one (slow for 10,000 woken long-polls).
+    c.header("X-Request-Id", c.var.requestId);
     c.set("deps", typeof source === "function" ? await source(c) : source);
     await next();
-    c.header("X-Request-Id", c.var.requestId);
   });
 
   app.use(
@@ -102,6 +105,7 @@ export function createApp(source: DepsSource) {
   app.route("/api/v1", api);
   app.route("/", consoleRoutes);
   app.route("/", feedRoutes);
+  app.route("/", metricsRoutes);
 
   app.notFound((c) => c.json({ error: { code: "not_found", message: `no route for ${c.req.method} ${c.req.path}`, requestId: c.var.requestId ?? "" } }, 404));
   app.onError((err, c) => renderError(err, c));

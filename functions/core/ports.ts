@@ -21,6 +21,8 @@ export interface ReleaseNotifier {
   notify(serviceId: number): Promise<void>;
   /** Resolves true when notified, false on timeout or abort. */
   wait(serviceId: number, timeoutMs: number, signal?: AbortSignal): Promise<boolean>;
+  /** Long-polls held by this process (all services, or one); absent where waiters live elsewhere (Durable Objects). */
+  waiting?(serviceId?: number): number;
 }
 
 export type AppLimits = {

@@ -1,5 +1,6 @@
 /** Node entry: embedded default (PGlite + local blobs) or self-hosted (DATABASE_URL, S3). */
-import { serve } from "@hono/node-server";
+import { createAdaptorServer } from "@hono/node-server";
+import type { AddressInfo } from "node:net";
 import { z } from "zod";
 import { createApp } from "../app";
 import { systemActor } from "../core/audit";
@@ -44,8 +45,11 @@ const runtime = await buildNodeRuntime({
 const firstToken = await ensureFirstAdmin(runtime.deps.db, systemActor, env.EDGECONF_ADMIN_TOKEN);
 const app = createApp(runtime.deps);
 
-const server = serve({ fetch: app.fetch, hostname: env.HOST, port: env.PORT }, (info) => {
-  const url = `http://${env.HOST.includes(":") ? `[${env.HOST}]` : env.HOST}:${info.port}`;
+const server = createAdaptorServer({ fetch: app.fetch });
+// Thousands of agents reconnect at once after a restart or a publish: a deep accept queue keeps them from being reset.
+server.listen({ host: env.HOST, port: env.PORT, backlog: 4096 }, () => {
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${env.HOST.includes(":") ? `[${env.HOST}]` : env.HOST}:${port}`;
   const store = env.DATABASE_URL ? "postgres (DATABASE_URL)" : `pglite (${env.EDGECONF_DATA_DIR})`;
   const blobs = env.S3_BUCKET ? `s3 (${env.S3_ENDPOINT ?? "aws"}/${env.S3_BUCKET})` : "folder";
   console.log(`edgeconf listening on ${url} database=${store} blobs=${blobs} started_ms=${Math.round(performance.now() - started)}`);
