@@ -1,13 +1,8 @@
-import { eq } from "drizzle-orm";
-import { configFiles, groups as groupsTable, publishes, releaseFiles, releases, services } from "../../db/schema/index";
 import type { CallResult } from "./app";
 
 type Api = {
   call<T = any>(method: string, path: string, body?: unknown, opts?: { token?: string | null; headers?: Record<string, string> }): Promise<CallResult<T>>;
-  deps?: { db: any; notifier: { notify(serviceId: number): Promise<void> } };
 };
-
-const noRoute = (r: CallResult) => r.status === 404 && /^no route/.test(r.body?.error?.message ?? "");
 
 function must<T = any>(r: CallResult<T>, what: string, ...ok: number[]): T {
   if (!(ok.length ? ok : [200, 201]).includes(r.status)) throw new Error(`${what}: ${r.status} ${JSON.stringify(r.body)}`);
@@ -21,45 +16,19 @@ export async function seedService(api: Api, biz: number, app: string, files: { p
   return svc as { id: number; name: string };
 }
 
-/**
- * A version from the draft: `POST .../versions` when that route exists; before it lands, the same
- * snapshot written with drizzle (files only) so the feed can be tested on its own.
- */
+/** A version from the draft (`POST .../versions`). */
 export async function seedRelease(api: Api, biz: number, app: string, name: string): Promise<{ id: number; name: string }> {
-  const r = await api.call("POST", `/api/v1/bizs/${biz}/apps/${app}/versions`, { name });
-  if (!noRoute(r)) return must(r, `create version ${name}`);
-  const db = api.deps!.db;
-  return db.transaction(async (tx: any) => {
-    const [svc] = await tx.select().from(services).where(eq(services.name, app));
-    const [rel] = await tx.insert(releases).values({ bizId: biz, serviceId: svc.id, name }).returning();
-    const files = await tx.select().from(configFiles).where(eq(configFiles.serviceId, svc.id));
-    if (files.length)
-      await tx.insert(releaseFiles).values(
-        files.map((f: typeof configFiles.$inferSelect) => ({ releaseId: rel.id, path: f.path, name: f.name, sha256: f.sha256, size: f.size, fileType: f.fileType, user: f.user, group: f.group, privilege: f.privilege })),
-      );
-    return { id: rel.id, name: rel.name };
-  });
+  return must(await api.call("POST", `/api/v1/bizs/${biz}/apps/${app}/versions`, { name }), `create version ${name}`);
 }
 
-/** A label-selector group (`POST /bizs/{biz}/groups`, or drizzle before that route lands). */
+/** A label-selector group (`POST /bizs/{biz}/groups`). */
 export async function seedGroup(api: Api, biz: number, name: string, selector: string, percent?: number): Promise<{ id: number }> {
-  const r = await api.call("POST", `/api/v1/bizs/${biz}/groups`, { name, selector, ...(percent !== undefined ? { percent } : {}) });
-  if (!noRoute(r)) return must(r, `create group ${name}`);
-  const [g] = await api.deps!.db.insert(groupsTable).values({ bizId: biz, name, selector, percent: percent ?? null }).returning();
-  return { id: g.id };
+  return must(await api.call("POST", `/api/v1/bizs/${biz}/groups`, { name, selector, ...(percent !== undefined ? { percent } : {}) }), `create group ${name}`);
 }
 
-/** Publishes a version to all (or to groups) and wakes the feed, as the publish route does. */
+/** Publishes a version to all (or to groups); the publish route wakes the feed. */
 export async function seedPublish(api: Api, biz: number, app: string, versionId: number, groupIds?: number[]): Promise<{ id: number }> {
-  const r = await api.call("POST", `/api/v1/bizs/${biz}/apps/${app}/publishes`, { versionId, ...(groupIds ? { groups: groupIds } : {}) });
-  if (!noRoute(r)) return must(r, `publish ${versionId}`);
-  const db = api.deps!.db;
-  const [svc] = await db.select().from(services).where(eq(services.name, app));
-  const snap = groupIds?.length ? await db.select().from(groupsTable) : [];
-  const groups = snap.filter((g: any) => groupIds!.includes(g.id)).map((g: any) => ({ id: g.id, name: g.name, selector: g.selector, percent: g.percent }));
-  const [p] = await db.insert(publishes).values({ bizId: biz, serviceId: svc.id, releaseId: versionId, groups }).returning();
-  await api.deps!.notifier.notify(svc.id);
-  return { id: p.id };
+  return must(await api.call("POST", `/api/v1/bizs/${biz}/apps/${app}/publishes`, { versionId, ...(groupIds ? { groups: groupIds } : {}) }), `publish ${versionId}`);
 }
 
 /** An agent token for `apps` globs in `biz`. */
