@@ -14,7 +14,7 @@ export type PgNotifier = ReleaseNotifier & {
 };
 
 /**
- * Postgres `NOTIFY edgeconf_release, '<serviceId>'` on publish and `LISTEN` on the same channel, so
+ * Postgres `NOTIFY edgeconf_release, '<serviceId>:<origin>'` on publish and `LISTEN` on the same channel, so
  * every instance on one database wakes its own in-process waiters. The publishing instance also
  * wakes its waiters at once (not only when its own notification comes back), so a broken LISTEN
  * connection never delays the local case. PGlite has LISTEN/NOTIFY too: one code path for both.
@@ -32,14 +32,17 @@ export async function pgNotifier(database: Pick<NodeDatabase, "db" | "listen">):
     }
     local.wake(serviceId);
   };
+  // Our own NOTIFY comes back to us too; its origin tag lets us skip it (we woke our waiters already).
+  const origin = crypto.randomUUID();
   const unlisten = await database.listen(RELEASE_CHANNEL, (payload) => {
-    const serviceId = Number(payload);
-    if (Number.isInteger(serviceId) && serviceId > 0) wakeHere(serviceId);
+    const [id, from] = payload.split(":");
+    const serviceId = Number(id);
+    if (from !== origin && Number.isInteger(serviceId) && serviceId > 0) wakeHere(serviceId);
   });
   return {
     async notify(serviceId) {
       wakeHere(serviceId);
-      await database.db.execute(sql`select pg_notify(${RELEASE_CHANNEL}, ${String(serviceId)})`);
+      await database.db.execute(sql`select pg_notify(${RELEASE_CHANNEL}, ${`${serviceId}:${origin}`})`);
     },
     wait: (serviceId, timeoutMs, signal) => local.wait(serviceId, timeoutMs, signal),
     waiting: (serviceId) => local.waiting(serviceId),
