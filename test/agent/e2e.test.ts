@@ -7,6 +7,7 @@ import { readdir, readFile, stat, writeFile, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { listFiles } from "../../agent/apply";
+import { createTestDatabase } from "../helpers/database";
 import {
   Admin,
   buildAgent,
@@ -41,6 +42,7 @@ let admin: Admin;
 let agent: string;
 let token: string;
 let seq = 0;
+let database: Awaited<ReturnType<typeof createTestDatabase>>;
 
 /** A fresh temp_dir and the agent flags for `apps`. */
 async function agentEnv(apps: string[], extra: Record<string, string> = {}) {
@@ -61,7 +63,8 @@ async function service(name: string, files: Record<string, string>, hooks: { pre
 
 beforeAll(async () => {
   work = await tempDir("edgeconf-agent-e2e-");
-  [agent, server] = await Promise.all([buildAgent(work.path), startServer({ dataDir: join(work.path, "server") })]);
+  database = await createTestDatabase();
+  [agent, server] = await Promise.all([buildAgent(work.path), startServer({ dataDir: join(work.path, "server"), databaseUrl: database?.url })]);
   admin = new Admin(server.url);
   await admin.biz(BIZ);
   token = await admin.agentToken(BIZ, ["*"]);
@@ -69,6 +72,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.stop();
+  await database?.drop();
   await work?.remove();
 });
 
@@ -376,7 +380,7 @@ echo "$bk_bscp_current_version_name" > $bk_bscp_app_temp_dir/tag
     const watch = startAgent(agent, ["watch"], { ...env, feed_addrs: `${dead},127.0.0.1:${server.port}` });
     try {
       await until(() => (watch.output().match(/feed request failed, retrying/g) ?? []).length >= 2, "watch to retry");
-      server = await startServer({ dataDir: server.dataDir, port: server.port });
+      server = await startServer({ dataDir: server.dataDir, port: server.port, databaseUrl: server.databaseUrl });
       admin = new Admin(server.url);
       await until(async () => (await readFile(join(appDir("svc_down"), "files/etc/d.conf"), "utf8").catch(() => "")) === "d", "watch to recover", 60_000);
       expect(await readLines(join(appDir("svc_down"), "metadata.json"))).toMatchObject([{ releaseID: v, status: "SUCCESS" }]);

@@ -64,16 +64,23 @@ export interface ServerHandle {
   url: string;
   port: number;
   dataDir: string;
+  databaseUrl?: string;
   output: () => string;
   stop(): Promise<void>;
 }
 
-/** Starts `functions/entries/node.ts` as a process and waits for its URL line. */
-export async function startServer(options: { dataDir: string; port?: number }): Promise<ServerHandle> {
+/**
+ * Starts `functions/entries/node.ts` as a process and waits for its URL line: PGlite in `dataDir`,
+ * or the database `databaseUrl` (never the caller's DATABASE_URL itself: tests use their own).
+ */
+export async function startServer(options: { dataDir: string; port?: number; databaseUrl?: string }): Promise<ServerHandle> {
   const port = options.port ?? (await freePort());
+  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), HOST: "127.0.0.1", EDGECONF_DATA_DIR: options.dataDir, EDGECONF_ADMIN_TOKEN: ADMIN_TOKEN };
+  delete env.DATABASE_URL;
+  if (options.databaseUrl) env.DATABASE_URL = options.databaseUrl;
   const child = spawn(join(ROOT, "node_modules/.bin/tsx"), [join(ROOT, "functions/entries/node.ts")], {
     cwd: ROOT,
-    env: { ...process.env, PORT: String(port), HOST: "127.0.0.1", EDGECONF_DATA_DIR: options.dataDir, EDGECONF_ADMIN_TOKEN: ADMIN_TOKEN },
+    env,
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
@@ -88,6 +95,7 @@ export async function startServer(options: { dataDir: string; port?: number }): 
     url: `http://127.0.0.1:${port}`,
     port,
     dataDir: options.dataDir,
+    databaseUrl: options.databaseUrl,
     output: () => output,
     async stop() {
       if (child.exitCode === null) {
