@@ -109,7 +109,8 @@ describe("agent end to end", () => {
       await admin.file(BIZ, "service_demo", "/etc/nginx/nginx.conf", "worker_processes 4;\n");
       const published = Date.now();
       const v2 = await admin.release(BIZ, "service_demo", "V2");
-      await until(async () => (await readFile(join(app, "tag"), "utf8").catch(() => "")) === "V2\n", "the tag to say V2");
+      await until(async () => (await readLines(join(app, "metadata.json"))).at(-1)?.releaseID === v2, "the V2 event in metadata.json");
+      expect(await readFile(join(app, "tag"), "utf8")).toBe("V2\n");
       const latency = Date.now() - published;
       console.log(`watch applied V2 ${latency} ms after the publish call`);
       expect(await readFile(join(app, "files/etc/nginx/nginx.conf"), "utf8")).toBe("worker_processes 4;\n");
@@ -382,7 +383,9 @@ echo "$bk_bscp_current_version_name" > $bk_bscp_app_temp_dir/tag
       await until(() => (watch.output().match(/feed request failed, retrying/g) ?? []).length >= 2, "watch to retry");
       server = await startServer({ dataDir: server.dataDir, port: server.port, databaseUrl: server.databaseUrl });
       admin = new Admin(server.url);
-      await until(async () => (await readFile(join(appDir("svc_down"), "files/etc/d.conf"), "utf8").catch(() => "")) === "d", "watch to recover", 60_000);
+      // The event is appended last (after the files and the post-script): wait for it.
+      await until(async () => (await readLines(join(appDir("svc_down"), "metadata.json")).catch(() => [])).length > 0, "watch to recover", 60_000);
+      expect(await readFile(join(appDir("svc_down"), "files/etc/d.conf"), "utf8")).toBe("d");
       expect(await readLines(join(appDir("svc_down"), "metadata.json"))).toMatchObject([{ releaseID: v, status: "SUCCESS" }]);
       expect(watch.output()).toMatch(/msg="fail over to feed address" upstream=http:\/\/127\.0\.0\.1:\d+/);
     } finally {
