@@ -5,7 +5,7 @@
  * service's staging folder when it is too big to cache.
  */
 import { createHash } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
+import { createReadStream, createWriteStream, renameSync, writeFileSync } from "node:fs";
 import { mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { pipeline } from "node:stream/promises";
@@ -39,9 +39,23 @@ export interface FetcherOptions {
   attempts?: number;
 }
 
+/** A verified download: where it is, network bytes, and (small blobs) the bytes themselves. */
+interface Downloaded {
+  path: string;
+  bytes: number;
+  data?: Buffer;
+}
+
+/**
+ * Blobs up to this size are received into memory, hashed, and written with one call, and handed to
+ * `onReady` so the runner stages them from memory rather than copying the file back: most config
+ * files are small, and per-chunk stream writes cost more CPU than the transfer.
+ */
+const IN_MEMORY_LIMIT = 1 << 20;
+
 export class Fetcher {
   /** Downloads in flight by destination, so two services needing one blob share the transfer. */
-  private readonly inflight = new Map<string, Promise<{ path: string; bytes: number }>>();
+  private readonly inflight = new Map<string, Promise<Downloaded>>();
   /** Partial files present when the current fetch started (see fetchAll). */
   private knownPartials = new Set<string>();
 
@@ -55,7 +69,7 @@ export class Fetcher {
   async fetchAll(
     needs: BlobNeed[],
     stagingDir: string,
-    onReady: (sha256: string, path: string) => Promise<void> = async () => undefined,
+    onReady: (sha256: string, path: string, data?: Buffer) => Promise<void> = async () => undefined,
     signal?: AbortSignal,
   ): Promise<FetchResult> {
     const unique = [...new Map(needs.map((n) => [n.sha256, n])).values()];
@@ -85,16 +99,16 @@ export class Fetcher {
         pending = this.download(need, stagingDir, signal).finally(() => this.inflight.delete(key));
         this.inflight.set(key, pending);
       }
-      const { path, bytes } = await pending;
+      const { path, bytes, data } = await pending;
       result.sources.set(need.sha256, path);
       if (owner) result.bytesDownloaded += bytes;
       result.downloaded++;
-      await onReady(need.sha256, path);
+      await onReady(need.sha256, path, data);
     });
     return result;
   }
 
-  private async download(need: BlobNeed, stagingDir: string, signal?: AbortSignal): Promise<{ path: string; bytes: number }> {
+  private async download(need: BlobNeed, stagingDir: string, signal?: AbortSignal): Promise<Downloaded> {
     const { cache, log } = this.options;
     const cacheable = cache.accepts(need.size);
     const dest = cacheable ? cache.path(need.sha256) : join(stagingDir, need.sha256);
@@ -104,10 +118,12 @@ export class Fetcher {
     let bytes = 0;
     for (let attempt = 1; ; attempt++) {
       try {
-        bytes += await this.transfer(need, partial, signal);
-        await rename(partial, dest);
+        const got = await this.transfer(need, partial, signal);
+        bytes += got.received;
+        if (got.data) renameSync(partial, dest);
+        else await rename(partial, dest);
         log.debug("download file success", { sha256: need.sha256, size: need.size, cached: cacheable });
-        return { path: dest, bytes };
+        return { path: dest, bytes, data: got.data };
       } catch (err) {
         if (err instanceof IntegrityError) await rm(partial, { force: true });
         if (attempt >= attempts || signal?.aborted) throw err;
@@ -120,7 +136,7 @@ export class Fetcher {
    * Appends to the partial file from where it stopped, hashing the bytes already there first,
    * then checks size and SHA-256 of the whole. Returns the bytes received over the network.
    */
-  private async transfer(need: BlobNeed, partial: string, signal?: AbortSignal): Promise<number> {
+  private async transfer(need: BlobNeed, partial: string, signal?: AbortSignal): Promise<{ received: number; data?: Buffer }> {
     let offset = 0;
     try {
       if (this.knownPartials.has(basename(partial))) offset = (await stat(partial)).size;
@@ -130,7 +146,7 @@ export class Fetcher {
     this.knownPartials.add(basename(partial)); // a retry resumes what this attempt wrote
     if (offset >= need.size && need.size > 0) {
       // Complete before an interruption (crash before the rename): verify it, no request.
-      if (offset === need.size && (await sha256File(partial)) === need.sha256) return 0;
+      if (offset === need.size && (await sha256File(partial)) === need.sha256) return { received: 0 };
       offset = 0;
     }
     let res = await this.options.feed.openBlob(need.sha256, offset, signal);
@@ -144,6 +160,7 @@ export class Fetcher {
       const body = await readBody(res).catch(() => Buffer.alloc(0));
       throw new Error(`blob ${need.sha256}: HTTP ${res.statusCode} ${body.toString("utf8").slice(0, 200)}`);
     }
+    if (offset === 0 && need.size <= IN_MEMORY_LIMIT) return this.receiveWhole(need, res, partial);
     const hash = createHash("sha256");
     if (offset > 0) {
       for await (const chunk of createReadStream(partial, { end: offset - 1, highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
@@ -162,6 +179,27 @@ export class Fetcher {
     if (total !== need.size || digest !== need.sha256) {
       throw new IntegrityError(`blob ${need.sha256}: received ${total} bytes hashing to ${digest}, expected ${need.size} bytes`);
     }
-    return received;
+    return { received };
+  }
+
+  /** A small blob: into memory, checked, then written to the partial file in one call. */
+  private async receiveWhole(need: BlobNeed, res: AsyncIterable<Buffer> & { destroy(): void }, partial: string): Promise<{ received: number; data: Buffer }> {
+    const chunks: Buffer[] = [];
+    let received = 0;
+    for await (const chunk of res) {
+      received += chunk.length;
+      if (received > need.size) {
+        res.destroy();
+        break;
+      }
+      chunks.push(chunk);
+    }
+    const data = Buffer.concat(chunks, Math.min(received, need.size));
+    const digest = createHash("sha256").update(data).digest("hex");
+    if (received !== need.size || digest !== need.sha256) {
+      throw new IntegrityError(`blob ${need.sha256}: received ${received} bytes hashing to ${digest}, expected ${need.size} bytes`);
+    }
+    writeFileSync(partial, data); // small: cheaper than three thread-pool round trips
+    return { received, data };
   }
 }

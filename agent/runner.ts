@@ -257,9 +257,9 @@ export class Runner {
     // other downloads run; the apply step is then only renames. Nothing visible changes yet.
     const staged = new Map<string, string>();
     const owners = new OwnerResolver();
-    const stage = async (sha: string, source: string) => {
+    const stage = async (sha: string, source: string, data?: Buffer) => {
       for (const file of bySha.get(sha) ?? []) {
-        const tmp = await stageFile(paths.filesDir, file, source, log, owners);
+        const tmp = await stageFile(paths.filesDir, file, data ?? source, log, owners);
         if (tmp) staged.set(relativeTarget(file), tmp);
       }
     };
