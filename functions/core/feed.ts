@@ -37,6 +37,7 @@ type Observable = ReleaseNotifier & { onNotify?: (l: (serviceId: number) => void
 export class FeedCache {
   private publishLists = new Map<number, { at: number; list: Promise<PublishEntry[]> }>();
   private contents = new Map<number, Promise<ReleaseContent | null>>();
+  private loaded = new Map<number, ReleaseContent>();
   private bodies = new Map<string, string>();
   private notifies = new Map<number, number>();
   readonly cachesPublishes: boolean;
@@ -70,6 +71,19 @@ export class FeedCache {
   }
 
   contentOf(db: Db, releaseId: number): Promise<ReleaseContent | null> {
+    // Where the cache outlives a request (Workers), share only loaded values: a promise pending on
+    // one request's I/O must not be awaited by another request.
+    if (!this.cachesPublishes) {
+      const done = this.loaded.get(releaseId);
+      if (done) return Promise.resolve(done);
+      return loadReleaseContent(db, releaseId).then((c) => {
+        if (c) {
+          if (this.loaded.size >= MAX_RELEASES) this.loaded.delete(this.loaded.keys().next().value!);
+          this.loaded.set(releaseId, c);
+        }
+        return c;
+      });
+    }
     let hit = this.contents.get(releaseId);
     if (!hit) {
       hit = loadReleaseContent(db, releaseId);
@@ -94,10 +108,16 @@ export class FeedCache {
   }
 }
 
-const caches = new WeakMap<ReleaseNotifier, FeedCache>();
-export function feedCacheFor(deps: Pick<AppDeps, "notifier">): FeedCache {
-  let c = caches.get(deps.notifier);
-  if (!c) caches.set(deps.notifier, (c = new FeedCache(deps.notifier)));
+const caches = new WeakMap<object, FeedCache>();
+/**
+ * The feed cache of these deps: per notifier on Node (publish lists dropped on its notifies), per
+ * `cacheScope` on Workers, where a notifier that does not tell its notifies leaves only the
+ * immutable parts (release manifests and their bodies) cached across requests.
+ */
+export function feedCacheFor(deps: Pick<AppDeps, "notifier" | "cacheScope">): FeedCache {
+  const key = deps.cacheScope ?? deps.notifier;
+  let c = caches.get(key);
+  if (!c) caches.set(key, (c = new FeedCache(deps.notifier)));
   return c;
 }
 
@@ -169,7 +189,7 @@ export function releaseIdOfEtag(etag: string | undefined): number | null | undef
 }
 
 /** The client's target as the feed answers it now: ETag, release id and the serialized manifest. */
-export async function targetAnswer(deps: Pick<AppDeps, "db" | "notifier">, service: ServiceRow, client: TargetClient, wait: number): Promise<FeedAnswer> {
+export async function targetAnswer(deps: Pick<AppDeps, "db" | "notifier" | "cacheScope">, service: ServiceRow, client: TargetClient, wait: number): Promise<FeedAnswer> {
   const cache = feedCacheFor(deps);
   const pub = resolveTarget(await cache.publishesOf(deps.db, service.id), client);
   const content = pub ? await cache.contentOf(deps.db, pub.releaseId) : null;
@@ -193,7 +213,7 @@ function manifest(service: ServiceRow, wait: number, pub: PublishEntry | null, c
 }
 
 /** The target release id of a client, for listings (same rule as the feed). */
-export async function targetReleaseOf(deps: Pick<AppDeps, "db" | "notifier">, serviceId: number, client: TargetClient): Promise<number | null> {
+export async function targetReleaseOf(deps: Pick<AppDeps, "db" | "notifier" | "cacheScope">, serviceId: number, client: TargetClient): Promise<number | null> {
   return resolveTarget(await feedCacheFor(deps).publishesOf(deps.db, serviceId), client)?.releaseId ?? null;
 }
 

@@ -42,6 +42,12 @@ export type AppDeps = {
   limits: AppLimits;
   /** Server key from which webhook secrets are derived (never stored in the database). */
   secretKey: string;
+  /**
+   * Identifies the database across requests, so immutable data read from it (release manifests)
+   * can be cached beyond one request. Workers, where deps are built per request, pass one object per
+   * database per isolate; without it the cache lives as long as the notifier.
+   */
+  cacheScope?: object;
 };
 
 export const defaultLimits: AppLimits = {

@@ -45,6 +45,14 @@ function configError(env: Partial<WorkerEnv>): string | null {
   return null;
 }
 
+/** One cache scope per database per isolate: release manifests are immutable, so requests share them. */
+const cacheScopes = new Map<string, object>();
+function cacheScopeOf(databaseUrl: string): object {
+  let scope = cacheScopes.get(databaseUrl);
+  if (!scope) cacheScopes.set(databaseUrl, (scope = {}));
+  return scope;
+}
+
 const app = createApp((c): AppDeps => {
   const env = c.env as unknown as ScopedEnv;
   const scope = env[SCOPE];
@@ -57,6 +65,7 @@ const app = createApp((c): AppDeps => {
     clock: () => new Date(),
     limits: { ...defaultLimits, maxFileBytes },
     secretKey: env.EDGECONF_SECRET_KEY,
+    cacheScope: cacheScopeOf(env.DATABASE_URL),
   };
 });
 
