@@ -95,17 +95,18 @@ export function createApp(source: DepsSource) {
   api.route("/", webhookRoutes);
   api.route("/", auditRoutes);
 
-  api.doc31("/openapi.json", {
-    openapi: "3.1.0",
-    servers: [{ url: "/api/v1" }],
-    info: { title: "edgeconf", version: "1.0.0", description: "Configuration releases with versioned pre/post scripts." },
-  });
-  api.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   api.get("/reference", (c) => c.html(referencePage));
   app.route("/api/v1", api);
   app.route("/", consoleRoutes);
   app.route("/", feedRoutes);
   app.route("/", metricsRoutes);
+  // On the root app, so the document covers the admin API and the agents' feed with full paths.
+  app.doc31("/api/v1/openapi.json", {
+    openapi: "3.1.0",
+    info: { title: "edgeconf", version: "1.0.0", description: "Configuration releases with versioned pre/post scripts." },
+    security: [{ bearer: [] }],
+  });
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
 
   app.notFound((c) => c.json({ error: { code: "not_found", message: `no route for ${c.req.method} ${c.req.path}`, requestId: c.var.requestId ?? "" } }, 404));
   app.onError((err, c) => renderError(err, c));

@@ -51,7 +51,14 @@ describe("errors and self-description", () => {
     const doc = await api.call("GET", "/api/v1/openapi.json", undefined, { token: null });
     expect(doc.status).toBe(200);
     expect(doc.body.openapi).toMatch(/^3\./);
-    for (const p of ["/bizs/{biz}/scripts", "/bizs/{biz}/scripts/{scriptId}/versions/{versionId}/publish", "/credentials", "/audit"]) {
+    for (const p of [
+      "/api/v1/bizs/{biz}/scripts",
+      "/api/v1/bizs/{biz}/scripts/{scriptId}/versions/{versionId}/publish",
+      "/api/v1/credentials",
+      "/api/v1/audit",
+      "/feed/v1/bizs/{biz}/apps/{app}/release",
+      "/feed/v1/bizs/{biz}/blobs/{sha256}",
+    ]) {
       expect(Object.keys(doc.body.paths)).toContain(p);
     }
     expect(doc.body.components.schemas.Script.properties.name).toBeDefined();
