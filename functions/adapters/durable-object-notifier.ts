@@ -15,9 +15,15 @@ export function durableObjectNotifier(ns: DurableObjectNamespaceLike, startedAt 
   const stub = (serviceId: number) => ns.get(ns.idFromName(String(serviceId)) as never);
   // Per service: notifies at or after this time wake a wait at once; moved past each notify seen.
   const since = new Map<number, number>();
+  // What the last wake brought per service: its publish list (this notifier lives for one request).
+  const news = new Map<number, string>();
   return {
-    async notify(serviceId) {
-      const res = await stub(serviceId).fetch("https://release-waiters/notify", { method: "POST" });
+    wantsNews: true,
+    newsFor: (serviceId) => news.get(serviceId),
+    async notify(serviceId, body) {
+      // The newest publish id orders news from concurrent publishes: the object keeps the newest.
+      const version = body ? String((JSON.parse(body) as { id: number }[])[0]?.id ?? 0) : "0";
+      const res = await stub(serviceId).fetch("https://release-waiters/notify", { method: "POST", body: body ?? "", headers: { "x-news-version": version } });
       await res.body?.cancel();
     },
     async wait(serviceId, timeoutMs, signal) {
@@ -25,8 +31,12 @@ export function durableObjectNotifier(ns: DurableObjectNamespaceLike, startedAt 
       const ms = Math.max(0, Math.round(timeoutMs));
       try {
         const res = await stub(serviceId).fetch(`https://release-waiters/wait?ms=${ms}&since=${since.get(serviceId) ?? startedAt}`, { signal });
-        const [state, last] = (await res.text()).split(":");
+        const text = await res.text();
+        const nl = text.indexOf("\n");
+        const [state, last] = (nl < 0 ? text : text.slice(0, nl)).split(":");
         if (Number(last) > 0) since.set(serviceId, Math.max(since.get(serviceId) ?? startedAt, Number(last) + 1));
+        const brought = nl < 0 ? "" : text.slice(nl + 1);
+        if (state === "notified" && brought) news.set(serviceId, brought);
         return state === "notified";
       } catch (err) {
         if (signal?.aborted) return false;

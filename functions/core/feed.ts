@@ -59,7 +59,10 @@ export class FeedCache {
   }
 
   /** Newest first, from the latest publish to everyone on (older ones can never be a target). */
-  publishesOf(db: Db, serviceId: number, now = Date.now()): Promise<PublishEntry[]> {
+  publishesOf(db: Db, serviceId: number, now = Date.now(), notifier?: ReleaseNotifier): Promise<PublishEntry[]> {
+    // A wake that brought the publish list (Durable Objects) needs no database read.
+    const news = this.cachesPublishes ? undefined : notifier?.newsFor?.(serviceId);
+    if (news) return Promise.resolve(parsePublishes(news));
     const hit = this.publishLists.get(serviceId);
     if (this.cachesPublishes && hit && now - hit.at < PUBLISH_TTL_MS) return hit.list;
     const list = loadPublishes(db, serviceId);
@@ -119,6 +122,19 @@ export function feedCacheFor(deps: Pick<AppDeps, "notifier" | "cacheScope">): Fe
   let c = caches.get(key);
   if (!c) caches.set(key, (c = new FeedCache(deps.notifier)));
   return c;
+}
+
+/**
+ * Wakes the service's long-polls after a publish (call it after the commit). Notifiers that carry
+ * news get the fresh publish list with the notify, so the polls they wake need no database read.
+ */
+export async function announcePublish(deps: Pick<AppDeps, "db" | "notifier">, serviceId: number): Promise<void> {
+  const news = deps.notifier.wantsNews ? JSON.stringify(await loadPublishes(deps.db, serviceId)) : undefined;
+  await deps.notifier.notify(serviceId, news);
+}
+
+function parsePublishes(news: string): PublishEntry[] {
+  return (JSON.parse(news) as (Omit<PublishEntry, "createdAt"> & { createdAt: string })[]).map((p) => ({ ...p, createdAt: new Date(p.createdAt) }));
 }
 
 async function loadPublishes(db: Db, serviceId: number): Promise<PublishEntry[]> {
@@ -191,7 +207,7 @@ export function releaseIdOfEtag(etag: string | undefined): number | null | undef
 /** The client's target as the feed answers it now: ETag, release id and the serialized manifest. */
 export async function targetAnswer(deps: Pick<AppDeps, "db" | "notifier" | "cacheScope">, service: ServiceRow, client: TargetClient, wait: number): Promise<FeedAnswer> {
   const cache = feedCacheFor(deps);
-  const pub = resolveTarget(await cache.publishesOf(deps.db, service.id), client);
+  const pub = resolveTarget(await cache.publishesOf(deps.db, service.id, Date.now(), deps.notifier), client);
   const content = pub ? await cache.contentOf(deps.db, pub.releaseId) : null;
   const key = `${service.id}:${service.name}:${service.configType}:${pub?.id ?? 0}:${wait}`;
   if (!pub || !content) {

@@ -18,7 +18,12 @@ export type BlobObject = { body: ReadableStream<Uint8Array>; size: number };
  * Adapters: in-process, Postgres LISTEN/NOTIFY (+ in-process), Durable Object per service.
  */
 export interface ReleaseNotifier {
-  notify(serviceId: number): Promise<void>;
+  /** `news`: the service's publish list, serialized, for notifiers that hand it to the waiters they wake. */
+  notify(serviceId: number, news?: string): Promise<void>;
+  /** True when `notify` should be given the news (it saves every woken poll a database read). */
+  readonly wantsNews?: boolean;
+  /** The news the last wake of this notifier brought for the service, if any. */
+  newsFor?(serviceId: number): string | undefined;
   /** Resolves true when notified, false on timeout or abort. */
   wait(serviceId: number, timeoutMs: number, signal?: AbortSignal): Promise<boolean>;
   /** Long-polls held by this process (all services, or one); absent where waiters live elsewhere (Durable Objects). */

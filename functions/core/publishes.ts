@@ -1,3 +1,4 @@
+import { announcePublish } from "./feed";
 import { and, count, desc, eq, gte, sql } from "drizzle-orm";
 import { publishes, releases } from "../../db/schema/index";
 import { recordAudit, type Actor } from "./audit";
@@ -69,7 +70,7 @@ export async function publishRelease(db: Db, actor: Actor, bizId: number, servic
 /** Publishes, then wakes the service's waiting long-polls (after the commit, so they read the new target). */
 export async function publishForService(db: Db, notifier: ReleaseNotifier, actor: Actor, bizId: number, serviceId: number, input: PublishInput, now: Date) {
   const view = await publishRelease(db, actor, bizId, serviceId, input, now);
-  await notifier.notify(serviceId);
+  await announcePublish({ db, notifier }, serviceId);
   return view;
 }
 

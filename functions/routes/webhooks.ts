@@ -1,3 +1,4 @@
+import { announcePublish } from "../core/feed";
 import { createRoute, z } from "@hono/zod-openapi";
 import * as hooks from "../core/webhooks";
 import { ApiError } from "../http/errors";
@@ -116,7 +117,7 @@ export const webhookRoutes = router()
       }
       const outcome = await hooks.actOnDelivery(deps.db, w, deliveryId, rawBody, now);
       if (outcome.duplicate) return c.json(outcome, 200);
-      await deps.notifier.notify(outcome.serviceId);
+      await announcePublish(deps, outcome.serviceId);
       const { serviceId: _, ...body } = outcome;
       return c.json(body, 200);
     },

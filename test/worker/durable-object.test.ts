@@ -115,6 +115,22 @@ describe("worker: the Durable Object's own logic (in process)", () => {
     expect(await (await call(o, "/waiters")).json()).toEqual({ waiters: 0 });
   });
 
+  it("hands the newest publish list to the polls it wakes, whatever order concurrent notifies arrive in", async () => {
+    const o = new ReleaseWaiters();
+    const news = (id: number) => JSON.stringify([{ id, releaseId: id, groups: [], createdAt: new Date(0).toISOString() }]);
+    const notify = (id: number) => call(o, "/notify", { method: "POST", body: news(id), headers: { "x-news-version": String(id) } });
+    const first = call(o, "/wait?ms=60000");
+    await notify(7);
+    expect(await (await first).text()).toMatch(new RegExp(`^notified:\\d+\n${news(7).replace(/[[\]{}()]/g, "\\$&")}$`));
+    // A slower publisher's older list arrives after a newer one: the newer one is kept.
+    const second = call(o, "/wait?ms=60000");
+    await notify(6);
+    expect((await (await second).text()).split("\n")[1]).toBe(news(7));
+    const third = call(o, "/wait?ms=60000");
+    await notify(8);
+    expect((await (await third).text()).split("\n")[1]).toBe(news(8));
+  });
+
   it("refuses unknown paths with a 404 error body", async () => {
     const res = await call(new ReleaseWaiters(), "/nope");
     expect(res.status).toBe(404);
