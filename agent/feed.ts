@@ -103,11 +103,12 @@ export class FeedClient {
     throw new UnreachableError(`${what}: no feed address answered (${errors.join("; ")})`);
   }
 
-  async release(app: string, opts: { current?: number | null; etag?: string; wait: number; signal?: AbortSignal }): Promise<ReleaseAnswer> {
+  async release(app: string, opts: { current?: number | null; seen?: number | null; etag?: string; wait: number; signal?: AbortSignal }): Promise<ReleaseAnswer> {
     const { biz, uid, labels } = this.options;
     const query = new URLSearchParams({ uid, wait: String(opts.wait) });
     if (Object.keys(labels).length > 0) query.set("labels", JSON.stringify(labels));
     if (opts.current !== undefined && opts.current !== null) query.set("current", String(opts.current));
+    if (opts.seen !== undefined && opts.seen !== null) query.set("seen", String(opts.seen));
     const path = `/feed/v1/bizs/${biz}/apps/${encodeURIComponent(app)}/release?${query}`;
     const headers = this.headers(opts.etag ? { "if-none-match": opts.etag } : {});
     const res = await this.failover<BufferedResponse>("release", (base) =>
@@ -208,7 +209,10 @@ export async function watchService(options: WatchOptions): Promise<void> {
     try {
       const wait = recheck ? 0 : options.waitSeconds;
       const current = recheck ? null : options.current();
-      const answer = await feed.release(app, { current, etag: recheck ? undefined : etag, wait, signal });
+      // After a failed apply, hold on the failed release (`seen`): a newer publish still arrives at
+      // once, and the failed one is retried at the next re-check.
+      const seen = recheck || failedRelease === undefined ? undefined : failedRelease;
+      const answer = await feed.release(app, { current, seen, etag: recheck ? undefined : etag, wait, signal });
       options.onPoll?.();
       if (recheck) nextRecheck = now() + options.recheckMs;
       backoff.reset();
@@ -216,8 +220,8 @@ export async function watchService(options: WatchOptions): Promise<void> {
       if (!answer.changed || signal.aborted) continue;
       const id = releaseIdOf(answer.manifest);
       if (!recheck && id === failedRelease) {
-        // The release that just failed is still the target: retry it at the next re-check,
-        // polling again meanwhile (slowly) to notice a newer publish.
+        // A server that does not know `seen` answers the failed release again: poll slowly until
+        // the next re-check retries it, still noticing a newer publish.
         await sleep(failedBackoff.next(), signal);
         continue;
       }

@@ -21,6 +21,7 @@ const ReleaseQuery = z.object({
   uid: z.string().max(256).optional(),
   labels: z.string().max(8192).optional(),
   current: z.coerce.number().int().min(0).optional(),
+  seen: z.coerce.number().int().min(0).optional().openapi({ description: "a release the agent received but could not apply: held on like `current`, while `current` stays what it has applied" }),
   wait: z.coerce.number().int().min(0).max(MAX_WAIT_SECONDS).default(DEFAULT_WAIT_SECONDS),
 });
 const Uid = z.string().min(1).max(256);
@@ -111,10 +112,12 @@ feedRoutes
       const deps = c.var.deps;
       const service = await scopedService(c.var.actor, deps.db, { biz, app });
       const client = { uid: q.uid ?? "", labels: parseLabels(q.labels) };
-      const known = q.current !== undefined ? q.current || null : c.req.header("if-none-match") ? releaseIdOfEtag(c.req.header("if-none-match")) : null;
+      const applied = q.current !== undefined ? q.current || null : c.req.header("if-none-match") ? releaseIdOfEtag(c.req.header("if-none-match")) : null;
+      // The release to hold on: the one applied, or one the agent already has and failed to apply.
+      const known = q.seen !== undefined ? q.seen || null : applied;
       if (q.uid) {
         const info = { ...client, agentVersion: c.req.header("x-edgeconf-agent-version")?.slice(0, 64), mode: modeOf(c.req.header("x-edgeconf-mode")) };
-        await notePoll(deps.db, service, { ...info, currentReleaseId: known ?? null }, deps.clock());
+        await notePoll(deps.db, service, { ...info, currentReleaseId: applied ?? null }, deps.clock());
       }
       const headers = { "X-Edgeconf-Wait": String(q.wait), "Cache-Control": "no-store" };
       const deadline = Date.now() + q.wait * 1000;

@@ -163,6 +163,30 @@ describe("agent end to end", () => {
     expect(clients).toContain("disk check failed");
   });
 
+  it("error: after a failed release, watch holds its poll (no retry loop) and applies the next publish", async () => {
+    const pre = await script("shell", "#!/bin/bash\n[[ -f ${bk_bscp_app_temp_dir}/files/etc/w.conf ]] && grep -q broken <<<\"$bk_bscp_current_version_name\" && exit 5\nexit 0\n");
+    await service("svc_watch_fail", { "/etc/w.conf": "1" }, { pre });
+    await admin.release(BIZ, "svc_watch_fail", "W1");
+    const { env, appDir } = await agentEnv(["svc_watch_fail"]);
+    const events = () => readLines(join(appDir("svc_watch_fail"), "metadata.json"));
+    const watch = startAgent(agent, ["watch"], env);
+    try {
+      await until(async () => (await events()).length === 1, "W1 applied");
+      await admin.file(BIZ, "svc_watch_fail", "/etc/w.conf", "2");
+      const broken = await admin.release(BIZ, "svc_watch_fail", "W2-broken");
+      await until(async () => (await events()).some((e) => e.releaseID === broken && e.status === "FAILED"), "W2 to fail");
+      // The failed release is not answered again and again: the agent's poll is held by the server.
+      await until(async () => /^edgeconf_feed_waiting [1-9]/m.test(await (await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${admin.token}` } })).text()), "the poll to be held");
+      expect((await events()).filter((e) => e.releaseID === broken)).toHaveLength(1);
+      const fixed = await admin.release(BIZ, "svc_watch_fail", "W3");
+      await until(async () => (await events()).some((e) => e.releaseID === fixed && e.status === "SUCCESS"), "W3 applied");
+      expect(await readFile(join(appDir("svc_watch_fail"), "files/etc/w.conf"), "utf8")).toBe("2");
+    } finally {
+      const stopped = await watch.stop();
+      expect(stopped.code, stopped.output).toBe(0);
+    }
+  });
+
   it("error: a failing post-script is FAILED; with rollback the previous files and post-script come back", async () => {
     const okPost = await script("shell", "#!/bin/bash\necho \"$bk_bscp_current_version_name\" >> $bk_bscp_app_temp_dir/post_runs\n");
     const badPost = await script("shell", "#!/bin/bash\necho \"$bk_bscp_current_version_name\" >> $bk_bscp_app_temp_dir/post_runs\nexit 7\n");

@@ -57,6 +57,28 @@ describe("feed: target release", () => {
     expect(byEtag.status).toBe(304);
   });
 
+  it("holds on `seen` (a release the agent failed to apply) while recording `current` as its version", async () => {
+    await seedService(api, biz, "service_seen", [{ path: "/etc/s.conf", content: "s=1\n" }]);
+    const v1 = await seedRelease(api, biz, "service_seen", "S1");
+    await seedPublish(api, biz, "service_seen", v1.id);
+    const v2 = await seedRelease(api, biz, "service_seen", "S2");
+    await seedPublish(api, biz, "service_seen", v2.id);
+    // Applied S1, S2 failed: a poll with seen=S2 is held, not answered with S2 again...
+    const held = await poll("service_seen", `uid=failing&current=${v1.id}&seen=${v2.id}&wait=0`);
+    expect(held.status).toBe(304);
+    expect(held.headers.get("etag")).toBe(`"r${v2.id}"`);
+    const clients = await api.call("GET", `/api/v1/bizs/${biz}/apps/service_seen/clients`);
+    expect(clients.body.items.find((c: any) => c.uid === "failing").currentRelease).toMatchObject({ id: v1.id, name: "S1" });
+    // ...and answered at once with a newer publish.
+    const waiting = poll("service_seen", `uid=failing&current=${v1.id}&seen=${v2.id}&wait=30`);
+    while ((await api.waiting()) < 1) await new Promise((r) => setTimeout(r, 20));
+    const v3 = await seedRelease(api, biz, "service_seen", "S3");
+    await seedPublish(api, biz, "service_seen", v3.id);
+    const woke = await waiting;
+    expect(woke.status).toBe(200);
+    expect(woke.body.release.id).toBe(v3.id);
+  });
+
   it("holds a poll whose target is current and answers it the moment a publish changes the target", async () => {
     const current = (await poll("service_demo", "uid=h1&wait=0")).body.release.id;
     const held = poll("service_demo", `uid=h1&current=${current}&wait=30`);
