@@ -11,6 +11,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { build } from "esbuild";
+import { startServer as startNodeServer, type ServerProcess } from "../helpers/server";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
 export const ADMIN_TOKEN = "agent-e2e-admin-token-0123456789";
@@ -60,52 +61,11 @@ export async function buildAgent(outDir: string): Promise<string> {
   return outfile;
 }
 
-export interface ServerHandle {
-  url: string;
-  port: number;
-  dataDir: string;
-  databaseUrl?: string;
-  output: () => string;
-  stop(): Promise<void>;
-}
+export type ServerHandle = ServerProcess;
 
-/**
- * Starts `functions/entries/node.ts` as a process and waits for its URL line: PGlite in `dataDir`,
- * or the database `databaseUrl` (never the caller's DATABASE_URL itself: tests use their own).
- */
-export async function startServer(options: { dataDir: string; port?: number; databaseUrl?: string }): Promise<ServerHandle> {
-  const port = options.port ?? (await freePort());
-  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), HOST: "127.0.0.1", EDGECONF_DATA_DIR: options.dataDir, EDGECONF_ADMIN_TOKEN: ADMIN_TOKEN };
-  delete env.DATABASE_URL;
-  if (options.databaseUrl) env.DATABASE_URL = options.databaseUrl;
-  const child = spawn(join(ROOT, "node_modules/.bin/tsx"), [join(ROOT, "functions/entries/node.ts")], {
-    cwd: ROOT,
-    env,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
-  child.stdout!.on("data", (d) => (output += d));
-  child.stderr!.on("data", (d) => (output += d));
-  const exited = new Promise<void>((r) => child.once("exit", () => r()));
-  await until(() => {
-    if (child.exitCode !== null) throw new Error(`server exited: ${output}`);
-    return /listening on http/.test(output);
-  }, "the server to listen", 90_000);
-  return {
-    url: `http://127.0.0.1:${port}`,
-    port,
-    dataDir: options.dataDir,
-    databaseUrl: options.databaseUrl,
-    output: () => output,
-    async stop() {
-      if (child.exitCode === null) {
-        child.kill("SIGTERM");
-        const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-        await exited;
-        clearTimeout(timer);
-      }
-    },
-  };
+/** The real server (test/helpers/server.ts) with this harness's admin token. */
+export function startServer(options: { dataDir: string; port?: number; databaseUrl?: string }): Promise<ServerHandle> {
+  return startNodeServer({ ...options, adminToken: ADMIN_TOKEN });
 }
 
 /** The admin API, as a user would call it with curl. */

@@ -8,8 +8,11 @@ const root = fileURLToPath(new URL("../..", import.meta.url));
 
 export type ServerProcess = {
   url: string;
+  port: number;
   pid: number;
   adminToken: string;
+  dataDir: string;
+  databaseUrl?: string;
   /** Resident memory of the server process, bytes (Linux /proc). */
   rssBytes(): Promise<number>;
   /** Everything the server printed so far. */
@@ -18,16 +21,21 @@ export type ServerProcess = {
 };
 
 /**
- * The Node entry (`functions/entries/node.ts`) as its own process on a free loopback port: PGlite in
- * a temp data folder, or `databaseUrl`. Resolves once it prints its "listening on" line.
+ * The Node entry (`functions/entries/node.ts`) as its own process on loopback: PGlite in a data
+ * folder (a temp one, removed on stop, unless `dataDir` is given), or `databaseUrl` (never the
+ * caller's DATABASE_URL itself: tests use databases of their own). `port` (default: any free one)
+ * and `dataDir` let a test restart "the same" server. Resolves once it prints its "listening on" line.
  */
-export async function startServer(opts: { databaseUrl?: string; env?: Record<string, string> } = {}): Promise<ServerProcess> {
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), "edgeconf-server-"));
-  const adminToken = `eca_${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`;
+export async function startServer(
+  opts: { databaseUrl?: string; env?: Record<string, string>; dataDir?: string; port?: number; adminToken?: string } = {},
+): Promise<ServerProcess> {
+  const ownDataDir = !opts.dataDir;
+  const dataDir = opts.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), "edgeconf-server-")));
+  const adminToken = opts.adminToken ?? `eca_${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`;
   const env: Record<string, string> = {
     ...(process.env as Record<string, string>),
     HOST: "127.0.0.1",
-    PORT: "0",
+    PORT: String(opts.port ?? 0),
     EDGECONF_DATA_DIR: dataDir,
     EDGECONF_ADMIN_TOKEN: adminToken,
     ...opts.env,
@@ -56,8 +64,11 @@ export async function startServer(opts: { databaseUrl?: string; env?: Record<str
   });
   return {
     url,
+    port: Number(new URL(url).port),
     pid: child.pid!,
     adminToken,
+    dataDir,
+    databaseUrl: opts.databaseUrl,
     async rssBytes() {
       const status = await readFile(`/proc/${child.pid}/status`, "utf8").catch(() => "");
       const kb = /VmRSS:\s+(\d+) kB/.exec(status);
@@ -71,7 +82,7 @@ export async function startServer(opts: { databaseUrl?: string; env?: Record<str
         await exited;
         clearTimeout(forced);
       }
-      await rm(dataDir, { recursive: true, force: true });
+      if (ownDataDir) await rm(dataDir, { recursive: true, force: true });
     },
   };
 }
