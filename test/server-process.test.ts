@@ -103,4 +103,34 @@ describe("npm start", () => {
       await rm(dataDir, { recursive: true, force: true });
     }
   });
+
+  it("error: says in one line what to fix when the port is taken, the database cannot be reached or a setting is malformed", async () => {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), "edgeconf-start-"));
+    try {
+      const first = await npmStart({ EDGECONF_DATA_DIR: dataDir, DATABASE_URL: "" });
+      const port = new URL(first.url).port;
+      const taken = await npmExit({ EDGECONF_DATA_DIR: path.join(dataDir, "other"), DATABASE_URL: "", PORT: port });
+      await stop(first.proc);
+      expect(taken.code).toBe(1);
+      expect(taken.output).toContain(`port ${port} on 127.0.0.1 is already in use`);
+      const noDb = await npmExit({ EDGECONF_DATA_DIR: dataDir, DATABASE_URL: "postgres://postgres@127.0.0.1:1/none" });
+      expect(noDb.code).toBe(1);
+      expect(noDb.output).toMatch(/cannot open the database at DATABASE_URL: ECONNREFUSED/);
+      const badPort = await npmExit({ EDGECONF_DATA_DIR: dataDir, DATABASE_URL: "", PORT: "eighty" });
+      expect(badPort.code).toBe(1);
+      expect(badPort.output).toMatch(/level=ERROR msg="PORT: /);
+      for (const run of [taken, noDb, badPort]) expect(run.output).not.toMatch(/\n\s+at /); // no stack trace
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
 });
+
+/** `npm start` expected to fail: its exit code and everything it printed. */
+function npmExit(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
+  const proc = spawn("npm", ["start", "--silent"], { cwd: repo, env: { ...process.env, HOST: "127.0.0.1", PORT: "0", ...env } });
+  let output = "";
+  proc.stdout!.on("data", (d) => (output += d));
+  proc.stderr!.on("data", (d) => (output += d));
+  return new Promise((resolve) => proc.on("exit", (code) => resolve({ code, output })));
+}

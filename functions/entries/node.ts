@@ -7,7 +7,7 @@ import { systemActor } from "../core/audit";
 import { ensureFirstAdmin } from "../core/credentials";
 import { buildNodeRuntime } from "../node/deps";
 
-const env = z
+const parsed = z
   .object({
     HOST: z.string().default("127.0.0.1"),
     PORT: z.coerce.number().int().min(0).max(65535).default(8080),
@@ -23,9 +23,24 @@ const env = z
     S3_REGION: z.string().optional(),
     S3_FORCE_PATH_STYLE: z.enum(["true", "false", "1", "0"]).optional(),
   })
-  .parse(process.env);
+  .safeParse(process.env);
+
+/** Start-up failures a user can fix get one line saying what to change, not a stack trace. */
+function fail(message: string): never {
+  console.error(`time=${new Date().toISOString()} level=ERROR msg=${JSON.stringify(message)}`);
+  process.exit(1);
+}
+/** The innermost error's words (drizzle wraps driver errors as "Failed query: …"). */
+function rootCause(err: unknown): string {
+  let e = err as { message?: string; code?: string; cause?: unknown } | undefined;
+  while (e?.cause) e = e.cause as typeof e;
+  return [e?.code, e?.message].filter(Boolean).join(" ") || String(err);
+}
+if (!parsed.success) fail(`${parsed.error.issues[0].path.join(".")}: ${parsed.error.issues[0].message}`);
+const env = parsed.data;
 
 const started = performance.now();
+
 const runtime = await buildNodeRuntime({
   databaseUrl: env.DATABASE_URL,
   dataDir: env.EDGECONF_DATA_DIR,
@@ -41,12 +56,18 @@ const runtime = await buildNodeRuntime({
         forcePathStyle: env.S3_FORCE_PATH_STYLE === undefined ? undefined : env.S3_FORCE_PATH_STYLE === "true" || env.S3_FORCE_PATH_STYLE === "1",
       }
     : undefined,
-});
+}).catch((err: unknown) =>
+  fail(env.DATABASE_URL ? `cannot open the database at DATABASE_URL: ${rootCause(err)}` : `cannot open the embedded database in ${env.EDGECONF_DATA_DIR}: ${rootCause(err)}`),
+);
 const firstToken = await ensureFirstAdmin(runtime.deps.db, systemActor, env.EDGECONF_ADMIN_TOKEN);
 const app = createApp(runtime.deps);
 
 const server = createAdaptorServer({ fetch: app.fetch });
 // Thousands of agents reconnect at once after a restart or a publish: a deep accept queue keeps them from being reset.
+server.once("error", (err: Error & { code?: string }) => {
+  if (err.code === "EADDRINUSE") fail(`port ${env.PORT} on ${env.HOST} is already in use: stop the other server or set PORT`);
+  fail(`cannot listen on ${env.HOST}:${env.PORT}: ${err.message}`);
+});
 server.listen({ host: env.HOST, port: env.PORT, backlog: 4096 }, () => {
   const port = (server.address() as AddressInfo).port;
   const url = `http://${env.HOST.includes(":") ? `[${env.HOST}]` : env.HOST}:${port}`;
