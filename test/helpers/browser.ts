@@ -15,8 +15,12 @@ export function launchBrowser(): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
 }
 
-/** The test app served over real HTTP on a free loopback port (agents and the browser talk to it). */
+/**
+ * The test app over real HTTP on loopback (agents and the browser talk to it): on the worker runtime
+ * the Worker already listens; on Node it is served on a free port.
+ */
 export async function startServer(api: TestApi): Promise<{ url: string; port: number; close(): Promise<void> }> {
+  if (api.baseUrl) return { url: api.baseUrl, port: Number(new URL(api.baseUrl).port), close: async () => {} };
   const app = createApp(api.deps);
   return new Promise((resolve) => {
     const server = serve({ fetch: app.fetch, hostname: "127.0.0.1", port: 0 }, (info: AddressInfo) => {
