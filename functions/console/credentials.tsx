@@ -3,7 +3,7 @@ import { Hono } from "hono";
 import { listBizs, requireBiz } from "../core/bizs";
 import { createCredential, listCredentials, revokeCredential } from "../core/credentials";
 import { commonProps, done, formValues, idParam, type CC, type ConsoleEnv } from "./env";
-import { Badge, Csrf, errorsOf, FieldError, FormError, Layout, TextField, when, type FormErrors, type FormValues } from "./layout";
+import { Badge, Csrf, errorsOf, FieldError, FormError, Layout, TextField, when, type FormErrors, type FormValues, PostButton } from "./layout";
 
 type Created = { name: string; kind: string; token: string };
 
@@ -36,10 +36,7 @@ async function page(c: CC, opts: { values?: FormValues; errors?: FormErrors; cre
                   {k.revokedAt ? (
                     <Badge kind="revoked" label={`revoked ${when(k.revokedAt)}`} />
                   ) : (
-                    <form method="post" action={`/ui/credentials/${k.id}/revoke`}>
-                      <Csrf token={c.var.session.csrf} />
-                      <button class="danger" type="submit">Revoke</button>
-                    </form>
+                    <PostButton action={`/ui/credentials/${k.id}/revoke`} csrf={c.var.session.csrf} label="Revoke" kind="danger" />
                   )}
                 </td>
               </tr>

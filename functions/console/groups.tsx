@@ -3,7 +3,7 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { createGroup, deleteGroup, listGroups } from "../core/groups";
 import { bizOf, commonProps, done, submit, type CC, type ConsoleEnv } from "./env";
-import { Csrf, Empty, FormError, Layout, TextField, when, type FormErrors, type FormValues } from "./layout";
+import { Csrf, Empty, FormError, Layout, TextField, when, type FormErrors, type FormValues, PostButton } from "./layout";
 
 type Status = 200 | 400 | 404 | 409 | 413 | 422;
 
@@ -27,10 +27,7 @@ async function page(c: CC, values: FormValues = {}, errors?: FormErrors, status:
                 <td class="small">{g.memo}</td>
                 <td class="small">{when(g.createdAt)}</td>
                 <td>
-                  <form method="post" action={`/ui/bizs/${biz}/groups/${g.id}/delete`}>
-                    <Csrf token={c.var.session.csrf} />
-                    <button type="submit" class="secondary">Delete</button>
-                  </form>
+                  <PostButton action={`/ui/bizs/${biz}/groups/${g.id}/delete`} csrf={c.var.session.csrf} label="Delete" kind="secondary" />
                 </td>
               </tr>
             ))}

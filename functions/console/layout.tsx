@@ -49,6 +49,16 @@ export const Layout: FC<PageProps> = ({ title, csrf, biz, nav = "", user, flash,
 
 export const Csrf: FC<{ token: string }> = ({ token }) => <input type="hidden" name="_csrf" value={token} />;
 
+/** A one-button form that POSTs to `action` with the session's CSRF token (delete, revoke…). */
+export const PostButton: FC<{ action: string; csrf: string; label: string; kind?: "secondary" | "danger" }> = ({ action, csrf, label, kind = "secondary" }) => (
+  <form method="post" action={action}>
+    <Csrf token={csrf} />
+    <button type="submit" class={kind}>
+      {label}
+    </button>
+  </form>
+);
+
 export type FormErrors = Record<string, string>;
 export type FormValues = Record<string, string>;
 

@@ -9,7 +9,7 @@ import { createService, listServices, loadService, requireFileService, SERVICE_N
 import { SafeName } from "../http/openapi";
 import { bizOf, commonProps, done, submit, type CC, type ConsoleEnv } from "./env";
 import { FileForm } from "./files";
-import { Badge, Csrf, DiffView, Empty, FieldError, FormError, Layout, TextField, when, type FormErrors, type FormValues } from "./layout";
+import { Badge, Csrf, DiffView, Empty, FieldError, FormError, Layout, TextField, when, type FormErrors, type FormValues, PostButton } from "./layout";
 import { PublishSection } from "./publish";
 
 type Status = 200 | 400 | 404 | 409 | 413 | 422;
@@ -130,10 +130,7 @@ export async function servicePage(c: CC, opts: ServicePageOpts = {}) {
                     <td class="small">{f.memo}</td>
                     <td class="small">{when(f.updatedAt)}</td>
                     <td>
-                      <form method="post" action={`${base}/files/${f.id}/delete`}>
-                        <Csrf token={c.var.session.csrf} />
-                        <button type="submit" class="secondary">Delete</button>
-                      </form>
+                      <PostButton action={`${base}/files/${f.id}/delete`} csrf={c.var.session.csrf} label="Delete" kind="secondary" />
                     </td>
                   </tr>
                 ))}
