@@ -1,0 +1,89 @@
+/**
+ * Makes a service's draft hold a given set of files (from a folder for `push`, from an archive
+ * for `import`): a plan compared by SHA-256 and permission, printed, then applied.
+ * Without `prune`, draft files absent from the set are kept (and listed as kept).
+ */
+import type { Api } from "./api.js";
+import type { Output } from "./context.js";
+import { draftFiles, fullPath, type DraftFile } from "./resources.js";
+
+export type WantedFile = {
+  /** Absolute path on the host, e.g. `/etc/nginx/nginx.conf`. */
+  fullPath: string;
+  sha256: string;
+  size: number;
+  privilege: string;
+  /** Owner to set; undefined keeps the draft's (or the server default `root` for a new file). */
+  user?: string;
+  group?: string;
+  bytes(): Promise<Buffer>;
+};
+
+export type Change = { want: WantedFile; have: DraftFile; content: boolean; what: string[] };
+export type Plan = { added: WantedFile[]; changed: Change[]; removed: DraftFile[]; kept: DraftFile[]; unchanged: number; prune: boolean };
+
+/** Compares the wanted set with the draft. Pure: no request. */
+export function planSync(wanted: WantedFile[], draft: DraftFile[], prune: boolean): Plan {
+  const byPath = new Map(draft.map((f) => [fullPath(f), f]));
+  const plan: Plan = { added: [], changed: [], removed: [], kept: [], unchanged: 0, prune };
+  const seen = new Set<string>();
+  for (const want of wanted) {
+    seen.add(want.fullPath);
+    const have = byPath.get(want.fullPath);
+    if (!have) {
+      plan.added.push(want);
+      continue;
+    }
+    const what: string[] = [];
+    const content = have.sha256 !== want.sha256;
+    if (content) what.push("content");
+    if (Number.parseInt(have.privilege, 8) !== Number.parseInt(want.privilege, 8)) what.push(`mode ${have.privilege} -> ${want.privilege}`);
+    if (want.user !== undefined && want.user !== have.user) what.push(`user ${have.user} -> ${want.user}`);
+    if (want.group !== undefined && want.group !== have.group) what.push(`group ${have.group} -> ${want.group}`);
+    if (what.length) plan.changed.push({ want, have, content, what });
+    else plan.unchanged++;
+  }
+  for (const f of draft) if (!seen.has(fullPath(f))) (prune ? plan.removed : plan.kept).push(f);
+  const order = (a: { fullPath: string } | DraftFile, b: { fullPath: string } | DraftFile) => key(a).localeCompare(key(b));
+  plan.added.sort(order);
+  plan.removed.sort(order);
+  plan.kept.sort(order);
+  plan.changed.sort((a, b) => a.want.fullPath.localeCompare(b.want.fullPath));
+  return plan;
+}
+
+const key = (f: { fullPath: string } | DraftFile) => ("fullPath" in f ? f.fullPath : fullPath(f));
+
+export function printPlan(io: Output, plan: Plan, dryRun: boolean): void {
+  for (const f of plan.added) io.out(`added    ${f.fullPath} (${f.privilege}, ${f.size} bytes)`);
+  for (const c of plan.changed) io.out(`changed  ${c.want.fullPath} (${c.what.join(", ")})`);
+  for (const f of plan.removed) io.out(`removed  ${fullPath(f)}`);
+  for (const f of plan.kept) io.out(`kept     ${fullPath(f)} (in the draft, not in the source; --prune removes it)`);
+  const counts = `${plan.added.length} added, ${plan.changed.length} changed, ${plan.removed.length} removed, ${plan.kept.length} kept, ${plan.unchanged} unchanged`;
+  io.out(dryRun ? `dry run: ${counts}; the draft was not changed` : counts);
+}
+
+/** Applies the plan: uploads added and changed content, patches permission-only changes, then removes. */
+export async function applyPlan(api: Api, app: string, plan: Plan): Promise<void> {
+  for (const want of [...plan.added, ...plan.changed.filter((c) => c.content).map((c) => c.want)]) {
+    const query = new URLSearchParams({ path: want.fullPath, privilege: want.privilege });
+    if (want.user !== undefined) query.set("user", want.user);
+    if (want.group !== undefined) query.set("group", want.group);
+    await api.send("PUT", api.appPath(app, `/files/content?${query}`), await want.bytes());
+  }
+  for (const c of plan.changed.filter((x) => !x.content)) {
+    const patch: Record<string, string> = { privilege: c.want.privilege };
+    if (c.want.user !== undefined) patch.user = c.want.user;
+    if (c.want.group !== undefined) patch.group = c.want.group;
+    await api.json("PATCH", api.appPath(app, `/files/${c.have.id}`), patch);
+  }
+  for (const f of plan.removed) await api.json("DELETE", api.appPath(app, `/files/${f.id}`));
+}
+
+/** Plan, print, and unless `dryRun` apply: the whole of `push` and `import` after reading their source. */
+export async function syncDraft(api: Api, io: Output, app: string, wanted: WantedFile[], opts: { prune: boolean; dryRun: boolean }): Promise<Plan> {
+  const plan = planSync(wanted, await draftFiles(api, app), opts.prune);
+  if (!opts.dryRun) await applyPlan(api, app, plan);
+  printPlan(io, plan, opts.dryRun);
+  return plan;
+}

@@ -1,0 +1,148 @@
+/**
+ * `--wait`: follows a publish until every targeted online client has reported for its version.
+ * A Tracker says where things stand; `waitFor` polls it, shows progress (a bar on a terminal,
+ * plain lines in a CI log) and turns the end into an exit code. Rollouts bring their own Tracker.
+ */
+import cliProgress from "cli-progress";
+import type { Api } from "./api.js";
+import { EXIT, type Output } from "./context.js";
+import { allClients, failureReason, type Client, type Publish } from "./resources.js";
+
+export type HostState = { uid: string; state: "succeeded" | "failed" | "pending"; reason?: string; outputTail?: string };
+export type Progress = { hosts: HostState[]; /** Set when the tracker knows the end by itself (a rollout's final state). */ finished?: boolean };
+
+export interface Tracker {
+  /** What is being waited for, for the first line: "V5 to 3 groups". */
+  describe(): string;
+  poll(): Promise<Progress>;
+}
+
+/**
+ * A publish's targets are the clients online now whose target (as the feed would answer) is the
+ * version; their state comes from their last event, counted only if made after the publish (an old
+ * FAILED of the same version is history, not this release), or from their current version.
+ */
+export function publishTracker(api: Api, app: string, publish: Publish): Tracker {
+  const since = Date.parse(publish.createdAt);
+  const versionId = publish.version.id;
+  return {
+    describe: () => `${publish.version.name} to ${publish.toAll ? "every client" : `groups ${publish.groups.map((g) => g.name).join(", ")}`}`,
+    async poll() {
+      const clients = await allClients(api, app);
+      return { hosts: clients.filter((c) => c.online && c.targetRelease?.id === versionId).map((c) => hostState(c, versionId, since)) };
+    },
+  };
+}
+
+function hostState(c: Client, versionId: number, since: number): HostState {
+  const ev = c.lastEvent;
+  const fresh = ev !== null && ev.release?.id === versionId && Date.parse(ev.createdAt) >= since;
+  if (fresh && ev.status === "FAILED") {
+    const tail = (ev.preHook?.exitCode ? ev.preHook : ev.postHook)?.outputTail ?? "";
+    return { uid: c.uid, state: "failed", reason: failureReason(ev), outputTail: tail };
+  }
+  if (c.currentRelease?.id === versionId) return { uid: c.uid, state: "succeeded" };
+  return { uid: c.uid, state: "pending" };
+}
+
+type Counts = { total: number; succeeded: number; failed: number; pending: number };
+const count = (p: Progress): Counts => ({
+  total: p.hosts.length,
+  succeeded: p.hosts.filter((h) => h.state === "succeeded").length,
+  failed: p.hosts.filter((h) => h.state === "failed").length,
+  pending: p.hosts.filter((h) => h.state === "pending").length,
+});
+const summary = (c: Counts) => `${c.succeeded}/${c.total} succeeded, ${c.failed} failed, ${c.pending} pending`;
+
+/** Shows progress: a bar redrawn in place on a terminal, else one line per change. */
+interface View {
+  update(p: Progress): void;
+  stop(): void;
+}
+
+function barView(io: Output): View {
+  const bar = new cliProgress.SingleBar(
+    { format: "{bar} {summary}", stream: io.stdout, hideCursor: true, clearOnComplete: false, barsize: 30, fps: 5 },
+    cliProgress.Presets.shades_classic,
+  );
+  let started = false;
+  return {
+    update(p) {
+      const c = count(p);
+      if (!started) bar.start(Math.max(c.total, 1), 0, { summary: summary(c) });
+      started = true;
+      bar.setTotal(Math.max(c.total, 1));
+      bar.update(c.succeeded + c.failed, { summary: summary(c) });
+    },
+    stop: () => started && bar.stop(),
+  };
+}
+
+function lineView(io: Output): View {
+  const last = new Map<string, string>();
+  let lastSummary = "";
+  return {
+    update(p) {
+      for (const h of p.hosts) {
+        if (last.get(h.uid) === h.state) continue;
+        last.set(h.uid, h.state);
+        if (h.state !== "pending") io.out(`${h.uid}: ${h.state === "succeeded" ? "SUCCESS" : `FAILED: ${h.reason}`}`);
+      }
+      const s = summary(count(p));
+      if (s !== lastSummary) io.out(`progress: ${s}`);
+      lastSummary = s;
+    },
+    stop: () => undefined,
+  };
+}
+
+export type WaitOptions = { timeoutMs: number; intervalMs?: number; sleep?: (ms: number) => Promise<void> };
+
+/**
+ * Polls until every targeted host has reported (exit 0 all succeeded, 1 any failed), or the
+ * timeout (exit 1 if a failure is already known, else 4). Failing hosts are named with their reason.
+ */
+export async function waitFor(io: Output, tracker: Tracker, opts: WaitOptions): Promise<number> {
+  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const deadline = Date.now() + opts.timeoutMs;
+  io.out(`waiting for ${tracker.describe()} (timeout ${Math.round(opts.timeoutMs / 1000)} s)`);
+  const view = io.isTTY ? barView(io) : lineView(io);
+  let p: Progress;
+  let timedOut = false;
+  try {
+    for (;;) {
+      p = await tracker.poll();
+      view.update(p);
+      const c = count(p);
+      if (p.finished || c.pending === 0) break;
+      if (Date.now() >= deadline) {
+        timedOut = true;
+        break;
+      }
+      await sleep(Math.min(opts.intervalMs ?? 1000, Math.max(0, deadline - Date.now())));
+    }
+  } finally {
+    view.stop();
+  }
+  const c = count(p);
+  const failed = p.hosts.filter((h) => h.state === "failed");
+  for (const h of failed) {
+    io.err(`FAILED ${h.uid}: ${h.reason}`);
+    for (const line of (h.outputTail ?? "").trimEnd().split("\n").slice(-5).filter(Boolean)) io.err(`    | ${line}`);
+  }
+  if (timedOut) {
+    const pending = p.hosts.filter((h) => h.state === "pending").map((h) => h.uid);
+    io.err(`timed out: ${summary(c)}; no report yet from ${pending.slice(0, 20).join(", ")}${pending.length > 20 ? ", ..." : ""}`);
+    return failed.length ? EXIT.FAILED : EXIT.TIMEOUT;
+  }
+  if (c.total === 0) {
+    io.out(`no online client is targeted by ${tracker.describe()}: nothing to wait for`);
+    return EXIT.OK;
+  }
+  if (failed.length) {
+    io.err(`release failed on ${failed.length} of ${c.total} hosts: ${failed.map((h) => h.uid).join(", ")}`);
+    return EXIT.FAILED;
+  }
+  io.out(`release succeeded on all ${c.total} targeted online hosts`);
+  return EXIT.OK;
+}
