@@ -80,7 +80,7 @@ export const release: Command = {
     const groupIds = await resolveGroups(api, str(values.groups));
     const memo = str(values.memo);
     const version = await api.json<Version>("POST", api.appPath(app, "/versions"), { ...(str(values.name) ? { name: str(values.name) } : {}), ...(memo ? { memo } : {}) });
-    ctx.io.out(`created version ${version.name} (id ${version.id}, ${version.files.length} files)`);
+    ctx.io.out(`created version ${version.name} (id ${version.id}, ${version.files.length} file${version.files.length === 1 ? "" : "s"})`);
     return publishAndMaybeWait(ctx, values, app, version, groupIds, memo);
   },
 };
