@@ -57,8 +57,9 @@ export function draftFiles(api: Api, app: string): Promise<DraftFile[]> {
   return api.all<DraftFile>(api.appPath(app, "/files"));
 }
 
-export function allClients(api: Api, app: string): Promise<Client[]> {
-  return api.all<Client>(api.appPath(app, "/clients"));
+/** Every client of the service, or only the online ones (filtered by the server). */
+export function allClients(api: Api, app: string, only: { online?: boolean } = {}): Promise<Client[]> {
+  return api.all<Client>(api.appPath(app, only.online ? "/clients?online=true" : "/clients"));
 }
 
 /** One line for a failed apply: the agent's message, else the failing hook's exit code and last output line. */

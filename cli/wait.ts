@@ -28,7 +28,7 @@ export function publishTracker(api: Api, app: string, publish: Publish): Tracker
   return {
     describe: () => `${publish.version.name} to ${publish.toAll ? "every client" : `groups ${publish.groups.map((g) => g.name).join(", ")}`}`,
     async poll() {
-      const clients = await allClients(api, app);
+      const clients = await allClients(api, app, { online: true });
       return { hosts: clients.filter((c) => c.online && c.targetRelease?.id === versionId).map((c) => hostState(c, versionId, since)) };
     },
   };
@@ -109,6 +109,12 @@ export async function waitFor(io: Output, tracker: Tracker, opts: WaitOptions): 
   const view = io.isTTY ? barView(io) : lineView(io);
   let p: Progress;
   let timedOut = false;
+  // Ctrl-C: put the terminal back (the bar hides the cursor) before leaving.
+  const interrupt = () => {
+    view.stop();
+    process.exit(130);
+  };
+  process.once("SIGINT", interrupt);
   try {
     for (;;) {
       p = await tracker.poll();
@@ -122,6 +128,7 @@ export async function waitFor(io: Output, tracker: Tracker, opts: WaitOptions): 
       await sleep(Math.min(opts.intervalMs ?? 1000, Math.max(0, deadline - Date.now())));
     }
   } finally {
+    process.off("SIGINT", interrupt);
     view.stop();
   }
   const c = count(p);
