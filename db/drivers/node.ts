@@ -108,5 +108,6 @@ async function privateNodeFs(dir: string) {
 
 function logConnectionError(err: Error & { code?: string }) {
   if (err.code === "57P01") return; // terminated by administrator: expected when a database is dropped
+  // JSON.stringify escapes quotes and control characters, so the message stays one logfmt value.
   console.error(`time=${new Date().toISOString()} level=WARN msg="postgres connection error" error=${JSON.stringify(err.message)}`);
 }
