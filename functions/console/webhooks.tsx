@@ -7,6 +7,7 @@ import { createWebhook, deleteWebhook, listDeliveries, listWebhooks } from "../c
 import { bizOf, commonProps, done, submit, type CC, type ConsoleEnv } from "./env";
 import { Badge, Csrf, Empty, FieldError, FormError, Layout, TextField, when, type FormErrors, type FormValues } from "./layout";
 import { appOf, serviceUrl } from "./services";
+import { SafeName } from "../http/openapi";
 
 type Status = 200 | 400 | 404 | 409 | 413 | 422;
 type Created = { name: string; url: string; secret: string; format: "edgeconf" | "github" };
@@ -111,7 +112,7 @@ async function page(c: CC, opts: { values?: FormValues; errors?: FormErrors; sta
 }
 
 const WebhookForm = z.object({
-  name: z.string().trim().min(1, "must not be empty").max(128),
+  name: z.string().trim().pipe(SafeName),
   action: z.enum(["release", "publish"], "choose what a delivery does"),
   format: z.enum(["edgeconf", "github"], "choose how deliveries are signed").default("edgeconf"),
   versionId: z.string().optional().transform((s) => (s ? Number(s) : undefined)),
