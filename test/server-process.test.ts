@@ -90,12 +90,13 @@ describe("npm start", () => {
     }
   });
 
-  it("takes the first admin token from EDGECONF_ADMIN_TOKEN", async () => {
+  it("security: takes the first admin token from EDGECONF_ADMIN_TOKEN and never echoes it", async () => {
     const dataDir = await mkdtemp(path.join(os.tmpdir(), "edgeconf-start-"));
     try {
       const preset = "eca_preset-token-for-the-test-0123456789";
       const s = await npmStart({ EDGECONF_DATA_DIR: dataDir, DATABASE_URL: "", EDGECONF_ADMIN_TOKEN: preset });
-      expect(s.token).toBe(preset);
+      expect(s.output).toContain("admin token: EDGECONF_ADMIN_TOKEN taken as the first admin token (not printed)");
+      expect(s.output).not.toContain(preset);
       const res = await fetch(`${s.url}/api/v1/bizs`, { headers: { authorization: `Bearer ${preset}` } });
       expect(res.status).toBe(200);
       await stop(s.proc);

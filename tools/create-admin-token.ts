@@ -8,6 +8,10 @@
 import { openNodeDatabase } from "../db/drivers/node";
 import { systemActor } from "../functions/core/audit";
 import { createCredential, ensureFirstAdmin } from "../functions/core/credentials";
+import { PRIVATE_UMASK } from "../functions/node/data-dir";
+import { claimDataDir, DataDirLocked } from "../functions/node/data-lock";
+
+process.umask(PRIVATE_UMASK);
 
 const args = process.argv.slice(2);
 const nameAt = args.indexOf("--name");
@@ -16,7 +20,17 @@ if (!name || name.startsWith("--")) {
   console.error("usage: npm run create-admin-token -- [--name NAME] [--first]");
   process.exit(2);
 }
-const handle = await openNodeDatabase({ databaseUrl: process.env.DATABASE_URL, dataDir: process.env.EDGECONF_DATA_DIR ?? ".edgeconf" });
+const dataDir = process.env.EDGECONF_DATA_DIR ?? ".edgeconf";
+// The embedded database is single-process: while a server holds the folder, this refuses, naming it.
+if (!process.env.DATABASE_URL) {
+  try {
+    claimDataDir(dataDir, "create-admin-token");
+  } catch (err) {
+    console.error(err instanceof DataDirLocked ? err.message : `cannot use the data folder ${dataDir}: ${(err as Error).message}`);
+    process.exit(1);
+  }
+}
+const handle = await openNodeDatabase({ databaseUrl: process.env.DATABASE_URL, dataDir });
 try {
   if (args.includes("--first")) {
     const token = await ensureFirstAdmin(handle.db, systemActor);

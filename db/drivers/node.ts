@@ -65,7 +65,8 @@ async function openPglite(dataDir: string): Promise<NodeDatabase> {
   const { migrate } = await import("drizzle-orm/pglite/migrator");
   if (dataDir !== "memory://") mkdirSync(path.resolve(dataDir), { recursive: true });
   // A small shared_buffers keeps the embedded database ~110 MB lighter; its data is small.
-  const client = await PGlite.create({ dataDir: dataDir === "memory://" ? undefined : path.resolve(dataDir, "pg"), postgresqlconf: ["shared_buffers=16MB"] });
+  const fs = dataDir === "memory://" ? undefined : await privateNodeFs(path.resolve(dataDir, "pg"));
+  const client = await PGlite.create({ fs, postgresqlconf: ["shared_buffers=16MB"] });
   const db = drizzle(client, { schema }) as unknown as Db;
   return {
     db,
@@ -79,7 +80,34 @@ async function openPglite(dataDir: string): Promise<NodeDatabase> {
   };
 }
 
+/**
+ * PGlite's Node filesystem, with every mode it sets kept owner-only. Its emscripten layer creates
+ * files through Node (so the process umask applies) but then `chmod`s them to the modes Postgres
+ * asked for inside the wasm, which knows no umask: ~970 files came out 0666. Masking the group and
+ * other bits of those chmods keeps the database's files 0600 and its folders 0700.
+ */
+async function privateNodeFs(dir: string) {
+  const { NodeFS } = await import("@electric-sql/pglite/nodefs");
+  type SetAttr = (arg: unknown, node: unknown, attr: { mode?: number }, ...rest: unknown[]) => void;
+  type EmscriptenModule = { NODEFS: { doSetAttr: SetAttr } };
+  type InitArgs = Parameters<InstanceType<typeof NodeFS>["init"]>;
+  class PrivateNodeFS extends NodeFS {
+    override async init(pg: InitArgs[0], opts: InitArgs[1]) {
+      const out = await super.init(pg, opts);
+      const preRun = (out.emscriptenOpts.preRun ?? []) as ((m: EmscriptenModule) => void)[];
+      preRun.push((m) => {
+        const setAttr = m.NODEFS.doSetAttr;
+        m.NODEFS.doSetAttr = (arg, node, attr, ...rest) => setAttr.call(m.NODEFS, arg, node, attr.mode === undefined ? attr : { ...attr, mode: attr.mode & ~0o077 }, ...rest);
+      });
+      out.emscriptenOpts.preRun = preRun;
+      return out;
+    }
+  }
+  return new PrivateNodeFS(dir);
+}
+
 function logConnectionError(err: Error & { code?: string }) {
   if (err.code === "57P01") return; // terminated by administrator: expected when a database is dropped
+  // JSON.stringify escapes quotes and control characters, so the message stays one logfmt value.
   console.error(`time=${new Date().toISOString()} level=WARN msg="postgres connection error" error=${JSON.stringify(err.message)}`);
 }

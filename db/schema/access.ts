@@ -1,4 +1,4 @@
-import { index, integer, jsonb, pgEnum, pgTable, serial, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
+import { index, integer, jsonb, pgEnum, pgTable, primaryKey, serial, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
 import { sql } from "drizzle-orm";
 import { bizs } from "./bizs";
 import { createdAt } from "./common";
@@ -32,6 +32,8 @@ export const sessions = pgTable("sessions", {
 });
 
 export const webhookActionEnum = pgEnum("webhook_action", ["release", "publish"]);
+/** How deliveries are signed; fixed at creation (design.md "Webhook signing"). */
+export const webhookFormatEnum = pgEnum("webhook_format", ["edgeconf", "github"]);
 
 /**
  * A per-service webhook. The secret is derived from a server key and `secretSalt` (HMAC needs the
@@ -43,6 +45,7 @@ export const webhooks = pgTable("webhooks", {
   serviceId: integer("service_id").notNull().references(() => services.id, { onDelete: "cascade" }),
   name: text("name").notNull(),
   action: webhookActionEnum("action").notNull(),
+  format: webhookFormatEnum("format").notNull().default("edgeconf"),
   releaseId: integer("release_id").references(() => releases.id, { onDelete: "set null" }),
   groupIds: integer("group_ids").array().notNull().default(sql`'{}'::integer[]`),
   secretSalt: text("secret_salt").notNull(),
@@ -64,6 +67,21 @@ export const webhookDeliveries = pgTable(
     createdAt: createdAt(),
   },
   (t) => [uniqueIndex("webhook_deliveries_uq").on(t.webhookId, t.deliveryId)],
+);
+
+/**
+ * Digests of the signatures already acted on, kept while the signature could still be valid
+ * (edgeconf: until its timestamp leaves the 5-minute window; github: 30 days), so the same signed
+ * bytes are never acted on twice whatever delivery id comes with them. Expired rows are pruned.
+ */
+export const webhookSignatures = pgTable(
+  "webhook_signatures",
+  {
+    webhookId: text("webhook_id").notNull().references(() => webhooks.id, { onDelete: "cascade" }),
+    digest: text("digest").notNull(),
+    expiresAt: timestamp("expires_at", { withTimezone: true, mode: "date" }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.webhookId, t.digest] }), index("webhook_signatures_expiry_idx").on(t.webhookId, t.expiresAt)],
 );
 
 /** Every change: who (token name), what, when, before/after. */

@@ -2,6 +2,7 @@ import { sql } from "drizzle-orm";
 import type { NodeDatabase } from "../../db/drivers/node";
 import type { ReleaseNotifier } from "../core/ports";
 import { inProcessNotifier } from "./in-process-notifier";
+import { errorFields, log } from "../core/log";
 
 export const RELEASE_CHANNEL = "edgeconf_release";
 
@@ -27,7 +28,7 @@ export async function pgNotifier(database: Pick<NodeDatabase, "db" | "listen">):
       try {
         l(serviceId);
       } catch (err) {
-        console.error(`time=${new Date().toISOString()} level=ERROR msg="notify listener failed"`, err);
+        log("ERROR", "notify listener failed", errorFields(err));
       }
     }
     local.wake(serviceId);

@@ -4,6 +4,7 @@ import { z } from "zod";
 import { createGroup, deleteGroup, listGroups } from "../core/groups";
 import { bizOf, commonProps, done, submit, type CC, type ConsoleEnv } from "./env";
 import { Csrf, Empty, FormError, Layout, TextField, when, type FormErrors, type FormValues, PostButton } from "./layout";
+import { SafeName } from "../http/openapi";
 
 type Status = 200 | 400 | 404 | 409 | 413 | 422;
 
@@ -52,7 +53,7 @@ async function page(c: CC, values: FormValues = {}, errors?: FormErrors, status:
 }
 
 const GroupForm = z.object({
-  name: z.string().trim().min(1, "must not be empty").max(128),
+  name: z.string().trim().pipe(SafeName),
   selector: z.string().max(1024),
   percent: z.string().transform((s) => (s.trim() === "" ? null : Number(s))).pipe(z.number().int("must be a whole number").min(0).max(100).nullable()),
   memo: z.string().max(4096),

@@ -33,7 +33,7 @@ const CreateForm = z.object({
 });
 const VersionForm = z.object({ name: optionalName, memo: Memo, content: z.string() });
 
-/** Browsers post textareas with CRLF; scripts run on Unix. */
+/** Browsers post every textarea line break as CRLF, whatever was typed; scripts run on Unix. Made LF here, so the console never reports a normalization the user did not cause. */
 const lf = (s: string | undefined) => (s ?? "").replace(/\r\n/g, "\n");
 
 const VariablesPanel = () => (
@@ -53,7 +53,7 @@ const VariablesPanel = () => (
 
 const ContentEditor = (p: { values: FormValues; errors?: FormErrors }) => (
   <div>
-    <label for="content">Content</label>
+    <label for="content">Content <span class="hint" data-testid="line-endings">saved with LF line endings: Windows (CRLF) endings are made LF, as the API does and reports</span></label>
     <textarea id="content" name="content" spellcheck={false} class={p.errors?.content ? "invalid" : ""}>{"\n" + (p.values.content ?? "")}</textarea>
     <FieldError errors={p.errors} name="content" />
   </div>

@@ -7,9 +7,10 @@ import { createWebhook, deleteWebhook, listDeliveries, listWebhooks } from "../c
 import { bizOf, commonProps, done, submit, type CC, type ConsoleEnv } from "./env";
 import { Badge, Csrf, Empty, FieldError, FormError, Layout, TextField, when, type FormErrors, type FormValues } from "./layout";
 import { appOf, serviceUrl } from "./services";
+import { SafeName } from "../http/openapi";
 
 type Status = 200 | 400 | 404 | 409 | 413 | 422;
-type Created = { name: string; url: string; secret: string };
+type Created = { name: string; url: string; secret: string; format: "edgeconf" | "github" };
 
 const hookUrl = (c: CC, id: string) => `${new URL(c.req.url).origin}/api/v1/webhooks/${id}`;
 
@@ -19,7 +20,7 @@ async function page(c: CC, opts: { values?: FormValues; errors?: FormErrors; sta
   const { db } = c.var.deps;
   const [hooks, versions, groups] = await Promise.all([listWebhooks(db, biz, app), listReleases(db, biz, app, { limit: 100, offset: 0 }), listGroups(db, biz, { limit: 500, offset: 0 })]);
   const deliveries = await Promise.all(hooks.items.map((w) => listDeliveries(db, biz, app, w.id, { limit: 10 })));
-  const values = opts.values ?? { action: "release" };
+  const values = opts.values ?? { action: "release", format: "edgeconf" };
   const errors = opts.errors;
   return c.html(
     <Layout title={`${app} webhooks`} nav="services" biz={biz} {...commonProps(c)}>
@@ -31,19 +32,25 @@ async function page(c: CC, opts: { values?: FormValues; errors?: FormErrors; sta
           <p>POST URL: <code>{opts.created.url}</code></p>
           <p>Secret — copy it now, it is shown only this once:</p>
           <div class="secret" id="new-secret">{opts.created.secret}</div>
-          <p class="small muted">Sign the raw body with HMAC-SHA256 (GitHub's X-Hub-Signature-256 form is accepted); deliveries older than 5 minutes or repeated are refused.</p>
+          {opts.created.format === "github" ? (
+            <p class="small muted" data-testid="signing-help">GitHub form: paste the URL and secret into the repository's webhook settings (content type application/json). Each signed body is acted on once; a replay within 30 days is refused.</p>
+          ) : (
+            <p class="small muted" data-testid="signing-help">
+              edgeconf form: send <code>X-Edgeconf-Signature: sha256=&lt;hex HMAC-SHA256 of "&lt;timestamp&gt;.&lt;delivery id&gt;.&lt;raw body&gt;"&gt;</code>, <code>X-Edgeconf-Timestamp</code> (unix seconds) and <code>X-Edgeconf-Delivery</code>; deliveries more than 5 minutes off or repeated are refused.
+            </p>
+          )}
         </div>
       ) : null}
       {hooks.items.map((w, i) => (
         <div class="card">
-          <strong>{w.name}</strong> <Badge kind="type" label={w.action === "release" ? "creates a version" : "publishes"} />
+          <strong>{w.name}</strong> <Badge kind="type" label={w.action === "release" ? "creates a version" : "publishes"} /> <Badge kind="type" label={w.format === "github" ? "GitHub signature" : "edgeconf signature"} />
           <div class="small">URL <code>{hookUrl(c, w.id)}</code> · created {when(w.createdAt)} by {w.createdBy}</div>
           <h3 class="small">Recent deliveries</h3>
           {deliveries[i].items.length ? (
             <table>
               <tbody>
                 {deliveries[i].items.map((d) => (
-                  <tr><td class="small">{when(d.createdAt)}</td><td><code>{d.deliveryId}</code></td><td><Badge kind={d.status === "succeeded" ? "SUCCESS" : "FAILED"} label={d.status} /></td><td class="small">{d.message}</td></tr>
+                  <tr><td class="small">{when(d.createdAt)}</td><td><code>{d.deliveryId}</code></td><td><Badge kind={d.status === "succeeded" ? "SUCCESS" : d.status === "duplicate" ? "type" : "FAILED"} label={d.status} /></td><td class="small">{d.message}</td></tr>
                 ))}
               </tbody>
             </table>
@@ -60,7 +67,7 @@ async function page(c: CC, opts: { values?: FormValues; errors?: FormErrors; sta
       <h2>New webhook</h2>
       <form method="post" action={`${serviceUrl(c)}/webhooks`} class="card">
         <Csrf token={c.var.session.csrf} />
-        <FormError errors={errors} known={["name", "action", "versionId", "groups"]} />
+        <FormError errors={errors} known={["name", "action", "format", "versionId", "groups"]} />
         <div class="row">
           <TextField name="name" label="Name" values={values} errors={errors} required />
           <div>
@@ -69,6 +76,14 @@ async function page(c: CC, opts: { values?: FormValues; errors?: FormErrors; sta
               <option value="release" selected={values.action !== "publish"}>create a version from the draft</option>
               <option value="publish" selected={values.action === "publish"}>publish a version</option>
             </select>
+          </div>
+          <div>
+            <label for="format">Signature <span class="hint">fixed once created</span></label>
+            <select id="format" name="format">
+              <option value="edgeconf" selected={values.format !== "github"}>edgeconf (timestamp and delivery id signed)</option>
+              <option value="github" selected={values.format === "github"}>GitHub (X-Hub-Signature-256)</option>
+            </select>
+            <FieldError errors={errors} name="format" />
           </div>
         </div>
         <div class="row">
@@ -97,8 +112,9 @@ async function page(c: CC, opts: { values?: FormValues; errors?: FormErrors; sta
 }
 
 const WebhookForm = z.object({
-  name: z.string().trim().min(1, "must not be empty").max(128),
+  name: z.string().trim().pipe(SafeName),
   action: z.enum(["release", "publish"], "choose what a delivery does"),
+  format: z.enum(["edgeconf", "github"], "choose how deliveries are signed").default("edgeconf"),
   versionId: z.string().optional().transform((s) => (s ? Number(s) : undefined)),
   groups: z.string().optional().transform((s) => (s ? [Number(s)] : [])),
 });
@@ -111,7 +127,7 @@ export const webhookRoutes = new Hono<ConsoleEnv>()
       WebhookForm,
       (d) => createWebhook(c.var.deps.db, c.var.session.actor, c.var.deps.secretKey, bizOf(c), appOf(c), d, c.var.deps.clock()),
       (values, errors, status) => page(c, { values, errors, status }),
-      (w) => page(c, { created: { name: w.name, url: hookUrl(c, w.id), secret: w.secret } }),
+      (w) => page(c, { created: { name: w.name, url: hookUrl(c, w.id), secret: w.secret, format: w.format } }),
     ),
   )
   .post("/ui/bizs/:biz/services/:app/webhooks/:id/delete", (c) =>

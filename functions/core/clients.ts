@@ -1,6 +1,6 @@
 import { and, desc, eq, inArray, lt, sql } from "drizzle-orm";
 import { clientEvents, clients, releases, type HookRun } from "../../db/schema/index";
-import { notFound } from "./errors";
+import { invalid, notFound } from "./errors";
 import { targetReleaseOf } from "./feed";
 import type { AppDeps, Db } from "./ports";
 import type { ServiceRow } from "./services";
@@ -56,12 +56,21 @@ export async function notePoll(db: Db, service: ServiceRow, a: AgentInfo & { cur
 }
 
 export async function recordHeartbeat(deps: Pick<AppDeps, "db" | "notifier">, service: ServiceRow, a: AgentInfo & { currentReleaseId: number | null }, now: Date) {
+  await assertVersionOf(deps.db, service, a.currentReleaseId, "currentReleaseId");
   const target = await targetReleaseOf(deps, service.id, a);
   await upsertClient(deps.db, service, a, now, { currentReleaseId: a.currentReleaseId, targetReleaseId: target });
 }
 
+/** An id an agent reports must be a version of the service it reports on (else 400 naming `field`): no event points at another service's version. */
+async function assertVersionOf(db: Db, service: ServiceRow, releaseId: number | null | undefined, field: string) {
+  if (releaseId == null) return;
+  const [r] = await db.select({ id: releases.id }).from(releases).where(and(eq(releases.id, releaseId), eq(releases.serviceId, service.id)));
+  if (!r) throw invalid(field, `version ${releaseId} is not a version of service '${service.name}'`);
+}
+
 /** Stores the event and points the client at it; a SUCCESS makes its release the client's current one. */
 export async function recordEvent(deps: Pick<AppDeps, "db" | "notifier">, service: ServiceRow, e: EventInput, now: Date): Promise<{ id: number }> {
+  await assertVersionOf(deps.db, service, e.releaseId, "releaseId");
   const target = await targetReleaseOf(deps, service.id, e);
   return deps.db.transaction(async (tx) => {
     const [ev] = await tx

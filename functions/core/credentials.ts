@@ -2,7 +2,7 @@ import { and, count, desc, eq, isNull } from "drizzle-orm";
 import { credentials } from "../../db/schema/index";
 import { recordAudit, type Actor } from "./audit";
 import { constantTimeEqual, randomToken, sha256Hex } from "./crypto";
-import { invalid, notFound } from "./errors";
+import { DomainError, invalid, notFound } from "./errors";
 import type { Db } from "./ports";
 
 export type CredentialKind = "admin" | "agent";
@@ -61,6 +61,11 @@ export async function listCredentials(db: Db) {
 
 export async function revokeCredential(db: Db, actor: Actor, id: number, now: Date) {
   return db.transaction(async (tx) => {
+    // The active admin rows are locked first, so two revocations at once cannot both pass the last-admin check.
+    const admins = await tx.select({ id: credentials.id }).from(credentials).where(and(eq(credentials.kind, "admin"), isNull(credentials.revokedAt))).for("update");
+    if (admins.length === 1 && admins[0].id === id) {
+      throw new DomainError("conflict", `credential ${id} is the last admin token: revoking it would leave no one able to manage the server; create another admin token first (POST /api/v1/credentials, or npm run create-admin-token)`);
+    }
     const [row] = await tx
       .update(credentials)
       .set({ revokedAt: now })
@@ -88,6 +93,11 @@ export async function authenticate(db: Db, token: string): Promise<Actor | null>
 export async function ensureFirstAdmin(db: Db, actor: Actor, preset?: string): Promise<string | null> {
   const [{ n }] = await db.select({ n: count() }).from(credentials).where(and(eq(credentials.kind, "admin"), isNull(credentials.revokedAt)));
   if (n > 0) return null;
+  // A preset that was revoked stays revoked: a restart with it must not bring it back (nor crash on its hash).
+  if (preset) {
+    const [revoked] = await db.select({ id: credentials.id }).from(credentials).where(eq(credentials.tokenHash, await sha256Hex(preset)));
+    if (revoked) throw new DomainError("failed_precondition", "EDGECONF_ADMIN_TOKEN was revoked and no admin token is left: make a new one with npm run create-admin-token, then unset or change EDGECONF_ADMIN_TOKEN");
+  }
   const created = await createCredential(db, actor, { name: "first-admin", kind: "admin" }, preset || undefined);
   return created.token;
 }

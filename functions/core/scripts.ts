@@ -44,12 +44,20 @@ export function versionView(v: VersionRow, withContent = true) {
   };
 }
 
-/** Content rules: not empty, no NUL byte, at most `maxBytes`. */
-export function checkContent(content: string, maxBytes: number, field = "content") {
+/** What saving changed in a script's content; `crlf`: Windows line endings became LF. */
+export type Normalization = "crlf";
+
+/**
+ * Content rules: not empty, no NUL byte, at most `maxBytes`. Returns the content to store: CRLF
+ * line endings become LF, since bash and python3 read the CR as part of each line (a script saved
+ * on Windows wrote a file named "tag\r" on the host and reported SUCCESS); `normalized` says so.
+ */
+export function checkContent(content: string, maxBytes: number, field = "content"): { content: string; normalized: Normalization[] } {
   if (!content.trim()) throw invalid(field, "script content must not be empty");
   if (content.includes("\u0000")) throw invalid(field, "script content must not contain a NUL byte");
   const size = new TextEncoder().encode(content).length;
   if (size > maxBytes) throw new DomainError("payload_too_large", `${field}: script is ${size} bytes, the limit is ${maxBytes}`, field);
+  return content.includes("\r\n") ? { content: content.replace(/\r\n/g, "\n"), normalized: ["crlf"] } : { content, normalized: [] };
 }
 
 /** The seed's default version name: v%Y%m%d%H%M%S in UTC. */
@@ -129,7 +137,7 @@ export type CreateScriptInput = {
 
 /** Creates a script with its first version, online at once so that it can be bound. */
 export async function createScript(db: Db, actor: Actor, bizId: number, input: CreateScriptInput, opts: { now: Date; maxBytes: number }) {
-  checkContent(input.content, opts.maxBytes);
+  const { content, normalized } = checkContent(input.content, opts.maxBytes);
   try {
     return await db.transaction(async (tx) => {
       const [s] = await tx
@@ -142,7 +150,7 @@ export async function createScript(db: Db, actor: Actor, bizId: number, input: C
           bizId,
           scriptId: s.id,
           name: input.versionName ?? defaultVersionName(opts.now),
-          content: input.content,
+          content,
           memo: input.versionMemo ?? "",
           state: "deployed",
           publishedAt: opts.now,
@@ -152,7 +160,7 @@ export async function createScript(db: Db, actor: Actor, bizId: number, input: C
         })
         .returning();
       await recordAudit(tx, actor, { bizId, action: "script.create", resourceType: "script", resourceId: s.id, after: { ...scriptView(s, { onlineVersion: { id: v.id, name: v.name }, usageCount: 0 }), versionId: v.id } });
-      return { ...scriptView(s, { onlineVersion: { id: v.id, name: v.name }, usageCount: 0 }), version: versionView(v) };
+      return { ...scriptView(s, { onlineVersion: { id: v.id, name: v.name }, usageCount: 0 }), version: versionView(v), normalized };
     });
   } catch (e) {
     if (isUniqueViolation(e)) throw alreadyExists("name", `a script named '${input.name}' exists already in biz ${bizId}`);
@@ -253,7 +261,7 @@ export async function createVersion(
   input: { name?: string; content: string; memo?: string },
   opts: { now: Date; maxBytes: number },
 ) {
-  checkContent(input.content, opts.maxBytes);
+  const { content, normalized } = checkContent(input.content, opts.maxBytes);
   try {
     return await db.transaction(async (tx) => {
       const s = await loadScript(tx, bizId, scriptId, true);
@@ -266,11 +274,11 @@ export async function createVersion(
       const name = input.name ?? (await freeDefaultName(tx, s.id, opts.now));
       const [v] = await tx
         .insert(scriptVersions)
-        .values({ bizId, scriptId: s.id, name, content: input.content, memo: input.memo ?? "", state: "not_deployed", createdBy: actor.name, createdAt: opts.now, updatedAt: opts.now })
+        .values({ bizId, scriptId: s.id, name, content, memo: input.memo ?? "", state: "not_deployed", createdBy: actor.name, createdAt: opts.now, updatedAt: opts.now })
         .returning();
       await tx.update(scripts).set({ updatedAt: opts.now }).where(eq(scripts.id, s.id));
       await recordAudit(tx, actor, { bizId, action: "script_version.create", resourceType: "script_version", resourceId: v.id, after: versionView(v, false) });
-      return versionView(v);
+      return { ...versionView(v), normalized };
     });
   } catch (e) {
     if (isUniqueViolation(e)) {
@@ -297,7 +305,8 @@ export async function updateVersion(
   input: { name?: string; content?: string; memo?: string },
   opts: { now: Date; maxBytes: number },
 ) {
-  if (input.content !== undefined) checkContent(input.content, opts.maxBytes);
+  const checked = input.content !== undefined ? checkContent(input.content, opts.maxBytes) : undefined;
+  const normalized = checked?.normalized ?? [];
   try {
     return await db.transaction(async (tx) => {
       const s = await loadScript(tx, bizId, scriptId, true);
@@ -305,11 +314,11 @@ export async function updateVersion(
       assertEditable(before, "edit");
       const [after] = await tx
         .update(scriptVersions)
-        .set({ ...input, updatedAt: opts.now })
+        .set({ ...input, ...(checked ? { content: checked.content } : {}), updatedAt: opts.now })
         .where(eq(scriptVersions.id, versionId))
         .returning();
       await recordAudit(tx, actor, { bizId, action: "script_version.update", resourceType: "script_version", resourceId: versionId, before: versionView(before), after: versionView(after) });
-      return versionView(after);
+      return { ...versionView(after), normalized };
     });
   } catch (e) {
     if (isUniqueViolation(e)) throw alreadyExists("name", `script ${scriptId} already has a version named '${input.name}'`);

@@ -1,35 +1,29 @@
 import { and, desc, eq, inArray, lt, sql } from "drizzle-orm";
-import { groups, releases, webhookDeliveries, webhooks } from "../../db/schema/index";
+import { groups, releases, webhookDeliveries, webhookSignatures, webhooks } from "../../db/schema/index";
 import { recordAudit, type Actor } from "./audit";
-import { constantTimeEqual, hmacSha256Hex, randomToken, sha256Hex } from "./crypto";
-import { DomainError, invalid, notFound } from "./errors";
+import { randomToken, sha256Hex } from "./crypto";
+import { invalid, notFound } from "./errors";
 import type { Db } from "./ports";
 import { publishRelease } from "./publishes";
 import { createReleaseForService } from "./releases";
 import { loadService } from "./services";
+import { deriveSecret, type VerifiedDelivery, type WebhookFormat } from "./webhook-signing";
 
 export type WebhookAction = "release" | "publish";
 type WebhookRow = typeof webhooks.$inferSelect;
 
-/** Signed deliveries older or newer than this are refused. */
-export const MAX_SKEW_SECONDS = 300;
-
-/**
- * The secret is HMAC-SHA256(server key, "<id>:<salt>"): derived again to verify a delivery, so the
- * database holds only the salt and the secret's SHA-256 (which tells a changed server key apart).
- */
-export const deriveSecret = (secretKey: string, id: string, salt: string) => hmacSha256Hex(secretKey, `${id}:${salt}`);
-
 export function webhookView(w: WebhookRow) {
-  return { id: w.id, serviceId: w.serviceId, name: w.name, action: w.action, versionId: w.releaseId, groups: w.groupIds, createdBy: w.createdBy, createdAt: w.createdAt.toISOString() };
+  return { id: w.id, serviceId: w.serviceId, name: w.name, action: w.action, format: w.format, versionId: w.releaseId, groups: w.groupIds, createdBy: w.createdBy, createdAt: w.createdAt.toISOString() };
 }
 
-export type CreateWebhookInput = { name: string; action: WebhookAction; versionId?: number; groups?: number[] };
+/** `format` (default `edgeconf`) is fixed for the webhook's life: its secret is derived for that format only. */
+export type CreateWebhookInput = { name: string; action: WebhookAction; format?: WebhookFormat; versionId?: number; groups?: number[] };
 
 export async function createWebhook(db: Db, actor: Actor, secretKey: string, bizId: number, app: string, input: CreateWebhookInput, now: Date) {
   const id = `wh_${randomToken(12)}`;
   const salt = randomToken(16);
-  const secret = await deriveSecret(secretKey, id, salt);
+  const format = input.format ?? "edgeconf";
+  const secret = await deriveSecret(secretKey, format, id, salt);
   const secretHash = await sha256Hex(secret);
   return db.transaction(async (tx) => {
     const s = await loadService(tx, bizId, app);
@@ -46,7 +40,7 @@ export async function createWebhook(db: Db, actor: Actor, secretKey: string, biz
     }
     const [w] = await tx
       .insert(webhooks)
-      .values({ id, bizId, serviceId: s.id, name: input.name, action: input.action, releaseId: input.versionId ?? null, groupIds, secretSalt: salt, secretHash, createdBy: actor.name, createdAt: now })
+      .values({ id, bizId, serviceId: s.id, name: input.name, action: input.action, format, releaseId: input.versionId ?? null, groupIds, secretSalt: salt, secretHash, createdBy: actor.name, createdAt: now })
       .returning();
     await recordAudit(tx, actor, { bizId, action: "webhook.create", resourceType: "webhook", resourceId: id, after: webhookView(w) });
     return { ...webhookView(w), secret };
@@ -86,57 +80,6 @@ export async function listDeliveries(db: Db, bizId: number, app: string, id: str
   };
 }
 
-export type SignedDelivery = {
-  rawBody: Uint8Array;
-  headers: (name: string) => string | undefined;
-};
-
-/** Thrown for deliveries that fail verification; the route answers 401 and logs them as rejected. */
-export class RejectedDelivery extends DomainError {
-  constructor(message: string) {
-    super("unauthenticated", message);
-  }
-}
-
-const concat = (a: Uint8Array, b: Uint8Array) => {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
-};
-
-/**
- * Checks a delivery's signature: ours (`X-Edgeconf-Signature: sha256=hex(HMAC("<ts>.<body>"))` with
- * `X-Edgeconf-Timestamp` within 5 minutes and `X-Edgeconf-Delivery`) or GitHub's
- * (`X-Hub-Signature-256: sha256=hex(HMAC(body))` with `X-GitHub-Delivery`). Returns the delivery id.
- */
-export async function verifyDelivery(w: WebhookRow, secretKey: string, d: SignedDelivery, now: Date): Promise<string> {
-  const secret = await deriveSecret(secretKey, w.id, w.secretSalt);
-  if (!constantTimeEqual(await sha256Hex(secret), w.secretHash)) throw new DomainError("internal", "webhook secret cannot be derived: the server key changed since it was created");
-  const ours = d.headers("x-edgeconf-signature");
-  const github = d.headers("x-hub-signature-256");
-  let expected: string;
-  let given: string;
-  let deliveryId: string | undefined;
-  if (ours) {
-    const ts = d.headers("x-edgeconf-timestamp") ?? "";
-    if (!/^\d{1,12}$/.test(ts)) throw new RejectedDelivery("X-Edgeconf-Timestamp: must be unix seconds");
-    if (Math.abs(now.getTime() / 1000 - Number(ts)) > MAX_SKEW_SECONDS) throw new RejectedDelivery(`X-Edgeconf-Timestamp: more than ${MAX_SKEW_SECONDS} s from the server's clock`);
-    expected = await hmacSha256Hex(secret, concat(new TextEncoder().encode(`${ts}.`), d.rawBody));
-    given = ours;
-    deliveryId = d.headers("x-edgeconf-delivery");
-  } else if (github) {
-    expected = await hmacSha256Hex(secret, d.rawBody);
-    given = github;
-    deliveryId = d.headers("x-github-delivery");
-  } else {
-    throw new RejectedDelivery("X-Edgeconf-Signature: missing signature (or X-Hub-Signature-256)");
-  }
-  if (!constantTimeEqual(given.trim().toLowerCase(), `sha256=${expected}`)) throw new RejectedDelivery("signature does not match the body");
-  if (!deliveryId || deliveryId.length > 128 || /[\u0000-\u001f]/.test(deliveryId)) throw new RejectedDelivery("X-Edgeconf-Delivery: missing or longer than 128 characters");
-  return deliveryId;
-}
-
 /** The version name a `release` delivery asks for: body `version` or `name`, else `webhook-<unix ms>`. */
 function versionNameOf(rawBody: Uint8Array, now: Date): string {
   let body: unknown;
@@ -172,14 +115,28 @@ export type DeliveryOutcome =
   | { duplicate: false; deliveryId: string; action: WebhookAction; version: { id: number; name: string }; publishId: number; serviceId: number };
 
 /**
- * Acts on a verified delivery exactly once: the delivery row is claimed in the same transaction as
- * the version and the publish, so a replay (or a concurrent twin) finds it and does nothing. A failed
- * delivery is logged as failed and may be retried with the same id.
+ * Acts on a verified delivery at most once. In the transaction that creates the version and the
+ * publish, two claims are made: the signature's digest (kept until `validUntil`, so the same signed
+ * bytes are refused whatever delivery id comes with them) and the delivery id. Either one taken
+ * already answers `duplicate` and acts on nothing. A failed delivery rolls both back: it is logged
+ * as failed and may be retried.
  */
-export async function actOnDelivery(db: Db, w: WebhookRow, deliveryId: string, rawBody: Uint8Array, now: Date): Promise<DeliveryOutcome> {
+export async function actOnDelivery(db: Db, w: WebhookRow, delivery: VerifiedDelivery, rawBody: Uint8Array, now: Date): Promise<DeliveryOutcome> {
+  const { deliveryId } = delivery;
   const actor: Actor = { credentialId: null, name: `webhook:${w.name}`, kind: "webhook", bizId: w.bizId, apps: [] };
+  let replayedBytes = false;
   try {
-    return await db.transaction(async (tx) => {
+    const outcome = await db.transaction(async (tx) => {
+      await tx.delete(webhookSignatures).where(and(eq(webhookSignatures.webhookId, w.id), lt(webhookSignatures.expiresAt, now)));
+      const fresh = await tx
+        .insert(webhookSignatures)
+        .values({ webhookId: w.id, digest: delivery.digest, expiresAt: delivery.validUntil })
+        .onConflictDoNothing()
+        .returning({ digest: webhookSignatures.digest });
+      if (!fresh.length) {
+        replayedBytes = true;
+        return { duplicate: true as const, deliveryId };
+      }
       const claimed = await tx
         .insert(webhookDeliveries)
         .values({ webhookId: w.id, deliveryId, status: "processing", createdAt: now })
@@ -204,6 +161,9 @@ export async function actOnDelivery(db: Db, w: WebhookRow, deliveryId: string, r
         .where(eq(webhookDeliveries.id, claimed[0].id));
       return { duplicate: false as const, deliveryId, action: w.action, version, publishId: p.id, serviceId: w.serviceId };
     });
+    // Bytes seen before under another id: logged under a fresh id (as a rejected one), so a replay cannot take a genuine id.
+    if (replayedBytes) await logUnder(db, w, "duplicate", `same signed bytes as an earlier delivery; not acted on (claimed delivery ${deliveryId})`, now);
+    return outcome;
   } catch (err) {
     const message = err instanceof Error ? err.message.slice(0, 1000) : "failed";
     await db
@@ -214,8 +174,10 @@ export async function actOnDelivery(db: Db, w: WebhookRow, deliveryId: string, r
   }
 }
 
+const logUnder = (db: Db, w: WebhookRow, status: "rejected" | "duplicate", message: string, now: Date) =>
+  db.insert(webhookDeliveries).values({ webhookId: w.id, deliveryId: `${status}:${crypto.randomUUID()}`, status, message, createdAt: now });
+
 /** A delivery that failed verification is logged under a fresh id, so it can never block the real one. */
 export async function logRejected(db: Db, w: WebhookRow, claimedId: string | undefined, reason: string, now: Date) {
-  const message = `${reason}${claimedId ? ` (claimed delivery ${claimedId.slice(0, 128)})` : ""}`;
-  await db.insert(webhookDeliveries).values({ webhookId: w.id, deliveryId: `rejected:${crypto.randomUUID()}`, status: "rejected", message, createdAt: now });
+  await logUnder(db, w, "rejected", `${reason}${claimedId ? ` (claimed delivery ${claimedId.slice(0, 128)})` : ""}`, now);
 }

@@ -2,10 +2,18 @@
 import { createAdaptorServer } from "@hono/node-server";
 import type { AddressInfo } from "node:net";
 import { z } from "zod";
+import { existsSync } from "node:fs";
 import { createApp } from "../app";
 import { systemActor } from "../core/audit";
 import { ensureFirstAdmin } from "../core/credentials";
+import { DomainError } from "../core/errors";
+import { log, logfmtLine } from "../core/log";
+import { privateDataDir, PRIVATE_UMASK } from "../node/data-dir";
+import { claimDataDir, DataDirLocked } from "../node/data-lock";
 import { buildNodeRuntime } from "../node/deps";
+
+// Before anything creates a file: the data folder (PGlite's files, blobs, the key) is owner-only.
+process.umask(PRIVATE_UMASK);
 
 const parsed = z
   .object({
@@ -27,7 +35,7 @@ const parsed = z
 
 /** Start-up failures a user can fix get one line saying what to change, not a stack trace. */
 function fail(message: string): never {
-  console.error(`time=${new Date().toISOString()} level=ERROR msg=${JSON.stringify(message)}`);
+  console.error(logfmtLine("ERROR", message));
   process.exit(1);
 }
 /** The innermost error's words (drizzle wraps driver errors as "Failed query: …"). */
@@ -40,6 +48,17 @@ if (!parsed.success) fail(`${parsed.error.issues[0].path.join(".")}: ${parsed.er
 const env = parsed.data;
 
 const started = performance.now();
+
+// The embedded database is single-process: this process takes the folder's lock, or stops here naming the holder.
+try {
+  if (!env.DATABASE_URL) claimDataDir(env.EDGECONF_DATA_DIR, "npm start");
+  else if (existsSync(env.EDGECONF_DATA_DIR)) {
+    const t = privateDataDir(env.EDGECONF_DATA_DIR);
+    if (t.folders || t.files) log("WARN", "data folder was readable by others: made owner-only (0700 folders, 0600 files)", { dir: env.EDGECONF_DATA_DIR, ...t });
+  }
+} catch (err) {
+  fail(err instanceof DataDirLocked ? err.message : `cannot make the data folder ${env.EDGECONF_DATA_DIR} private: ${rootCause(err)}`);
+}
 
 const runtime = await buildNodeRuntime({
   databaseUrl: env.DATABASE_URL,
@@ -59,7 +78,11 @@ const runtime = await buildNodeRuntime({
 }).catch((err: unknown) =>
   fail(env.DATABASE_URL ? `cannot open the database at DATABASE_URL: ${rootCause(err)}` : `cannot open the embedded database in ${env.EDGECONF_DATA_DIR}: ${rootCause(err)}`),
 );
-const firstToken = await ensureFirstAdmin(runtime.deps.db, systemActor, env.EDGECONF_ADMIN_TOKEN);
+const firstToken = await ensureFirstAdmin(runtime.deps.db, systemActor, env.EDGECONF_ADMIN_TOKEN).catch((err: unknown) => {
+  if (!(err instanceof DomainError)) throw err;
+  log("WARN", err.message); // e.g. the preset was revoked: the feed keeps serving agents meanwhile
+  return null;
+});
 const app = createApp(runtime.deps);
 
 const server = createAdaptorServer({ fetch: app.fetch });
@@ -76,7 +99,8 @@ server.listen({ host: env.HOST, port: env.PORT, backlog: 4096 }, () => {
   console.log(`edgeconf listening on ${url} database=${store} blobs=${blobs} started_ms=${Math.round(performance.now() - started)}`);
   console.log(`console: ${url}/`);
   console.log(`api reference: ${url}/api/v1/reference`);
-  if (firstToken) console.log(`admin token: ${firstToken}`);
+  // A preset token is the operator's own secret: say it was taken, never echo it.
+  if (firstToken) console.log(firstToken === env.EDGECONF_ADMIN_TOKEN ? "admin token: EDGECONF_ADMIN_TOKEN taken as the first admin token (not printed)" : `admin token: ${firstToken}`);
 });
 // Long-polls are held up to 60 s; keep the socket open past that.
 server.setTimeout?.(0);

@@ -4,6 +4,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { ZodError } from "zod";
 import { DomainError, isUniqueViolation, type ErrorCode } from "../core/errors";
 import type { AppEnv } from "../env";
+import { errorFields, log } from "../core/log";
 
 const statusOf: Record<ErrorCode, ContentfulStatusCode> = {
   invalid_argument: 400,
@@ -46,6 +47,6 @@ export function renderError(err: unknown, c: Context<AppEnv>) {
     return c.json(body(code, err.message || "request refused"), status);
   }
   if (isUniqueViolation(err)) return c.json(body("already_exists", "a resource with that name already exists"), 409);
-  console.error(`time=${new Date().toISOString()} level=ERROR msg="unhandled error" requestId=${requestId}`, err);
+  log("ERROR", "unhandled error", { requestId, method: c.req.method, path: c.req.path, ...errorFields(err) });
   return c.json(body("internal", "internal error"), 500);
 }

@@ -41,10 +41,22 @@ export const Paging = {
   offset: z.coerce.number().int().min(0).default(0),
 };
 
-/** Names of things users type: no path characters, no control characters. */
+/**
+ * Characters no name may hold: controls (C0, DEL, C1), line/paragraph separators, bidi controls
+ * (U+061C, U+200E/F, U+202A–E, U+2066–9: they make a name read differently from what it is, as in
+ * "Trojan Source") and invisible format characters (zero-width, BOM, U+FFF9–B).
+ */
+export const UNSAFE_NAME_CHARS = /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]/;
+
+/** The one refinement every user-typed name goes through (scripts, versions, groups, webhooks; service names and label keys are ASCII-only). */
+export const noUnsafeChars = (s: string) => !UNSAFE_NAME_CHARS.test(s);
+const UNSAFE_MESSAGE = "must not contain control, bidi or invisible formatting characters";
+
+/** Names of things users type: no path characters, no control or bidi characters. */
 export const SafeName = z
   .string()
   .min(1)
   .max(128)
+  .refine(noUnsafeChars, UNSAFE_MESSAGE)
   .regex(/^[A-Za-z0-9\u00C0-\uFFFF][A-Za-z0-9_.\-\u00C0-\uFFFF ]*$/, "letters, digits, '_', '-', '.', spaces; no path characters")
   .refine((s) => !s.includes(".."), "must not contain '..'");

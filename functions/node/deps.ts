@@ -21,6 +21,8 @@ export type NodeConfig = {
   /** Overrides for tests and other blob/notifier back ends. */
   blobs?: BlobStore;
   notifier?: ReleaseNotifier;
+  /** The clock (default: the system's); tests move it to cross expiry windows. */
+  clock?: () => Date;
 };
 
 export type NodeRuntime = { deps: AppDeps; database: NodeDatabase; close(): Promise<void> };
@@ -49,7 +51,7 @@ export async function buildNodeRuntime(cfg: NodeConfig): Promise<NodeRuntime> {
     db: database.db,
     blobs: cfg.blobs ?? (cfg.s3 ? s3BlobStore(cfg.s3) : fsBlobStore(blobDir)),
     notifier,
-    clock: () => new Date(),
+    clock: cfg.clock ?? (() => new Date()),
     limits: { ...defaultLimits, ...(cfg.maxFileBytes ? { maxFileBytes: cfg.maxFileBytes } : {}) },
     secretKey: loadSecretKey(cfg.dataDir, cfg.secretKey),
   };

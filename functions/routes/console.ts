@@ -21,6 +21,7 @@ import { groupRoutes } from "../console/groups";
 import { publishRoutes } from "../console/publish";
 import { webhookRoutes } from "../console/webhooks";
 import { csrfMatches, currentSession } from "../console/session";
+import { errorFields, log } from "../core/log";
 
 const securityHeaders = {
   "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
@@ -103,7 +104,7 @@ guarded.route("/", auditRoutes);
 guarded.onError((err, c) => {
   if (err instanceof DomainError && err.code === "not_found") return c.html(errorPage("Not found", err.message), 404);
   if (err instanceof DomainError) return c.html(errorPage("Refused", err.message), 422);
-  console.error(`time=${new Date().toISOString()} level=ERROR msg="console error" path=${c.req.path}`, err);
+  log("ERROR", "console error", { path: c.req.path, ...errorFields(err) });
   return c.html(errorPage("Something went wrong", "The server could not show this page; the error is in the server log."), 500);
 });
 consoleRoutes.route("/", guarded);

@@ -26,6 +26,10 @@ const ScriptVersion = z
     createdAt: z.string(),
     updatedAt: z.string(),
     publishedAt: z.string().nullable(),
+    normalized: z
+      .array(z.enum(["crlf"]))
+      .optional()
+      .openapi({ description: "in answers to a save: what saving changed in the content; `crlf`: Windows line endings were made LF (bash and python would read the CR)" }),
   })
   .openapi("ScriptVersion");
 const Script = z
@@ -93,7 +97,7 @@ export const scriptRoutes = router()
       tags,
       description: "Creates a script and its first version, which is online at once.",
       request: { params: BizParam, body: jsonBody(CreateScript) },
-      responses: { 201: json(Script.extend({ version: ScriptVersion }), "Created"), ...errorResponses },
+      responses: { 201: json(Script.extend({ version: ScriptVersion, normalized: z.array(z.enum(["crlf"])) }), "Created"), ...errorResponses },
     }),
     async (c) => c.json(await scripts.createScript(c.var.deps.db, c.var.actor, c.req.valid("param").biz, c.req.valid("json"), opts(c)), 201),
   )

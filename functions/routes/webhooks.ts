@@ -1,6 +1,7 @@
 import { announcePublish } from "../core/feed";
 import { createRoute, z } from "@hono/zod-openapi";
 import * as hooks from "../core/webhooks";
+import { RejectedDelivery, verifyDelivery, type VerifiedDelivery } from "../core/webhook-signing";
 import { ApiError } from "../http/errors";
 import { errorResponses, json, jsonBody, router, SafeName } from "../http/openapi";
 import { AppParam } from "./services";
@@ -11,6 +12,7 @@ const Webhook = z
     serviceId: z.number().int(),
     name: z.string(),
     action: z.enum(["release", "publish"]),
+    format: z.enum(["edgeconf", "github"]),
     versionId: z.number().int().nullable(),
     groups: z.array(z.number().int()),
     createdBy: z.string(),
@@ -21,6 +23,10 @@ const CreateWebhook = z
   .object({
     name: SafeName,
     action: z.enum(["release", "publish"]).openapi({ description: "release: create a version from the draft and publish it; publish: publish versionId" }),
+    format: z
+      .enum(["edgeconf", "github"])
+      .default("edgeconf")
+      .openapi({ description: "how deliveries are signed, fixed for the webhook's life: `edgeconf` (timestamp and delivery id signed) or `github` (X-Hub-Signature-256)" }),
     versionId: z.number().int().positive().optional(),
     groups: z.array(z.number().int().positive()).max(100).optional().openapi({ description: "publish to these groups; all clients when absent" }),
   })
@@ -87,7 +93,7 @@ export const webhookRoutes = router()
       path: "/webhooks/{webhookId}",
       tags,
       description:
-        "A signed delivery (no bearer token). `X-Edgeconf-Signature: sha256=<hex HMAC-SHA256 of \"<timestamp>.<raw body>\">`, `X-Edgeconf-Timestamp` (unix seconds, within 5 minutes), `X-Edgeconf-Delivery` (acted on once); or GitHub's `X-Hub-Signature-256` + `X-GitHub-Delivery`.",
+        "A signed delivery (no bearer token), in the webhook's one format. `edgeconf`: `X-Edgeconf-Signature: sha256=<hex HMAC-SHA256 of \"<timestamp>.<deliveryId>.<raw body>\">`, `X-Edgeconf-Timestamp` (unix seconds, within 5 minutes), `X-Edgeconf-Delivery` (letters, digits, `_-:`, at most 128). `github`: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>`, `X-GitHub-Delivery`. The same signed bytes or delivery id are acted on once (later: 200 `duplicate: true`).",
       request: { params: z.object({ webhookId: z.string().min(1).max(80) }) },
       responses: {
         200: json(
@@ -108,14 +114,14 @@ export const webhookRoutes = router()
       const w = await hooks.findWebhook(deps.db, c.req.valid("param").webhookId);
       if (!w) throw new ApiError("not_found", "webhook not found");
       const rawBody = new Uint8Array(await c.req.arrayBuffer());
-      let deliveryId: string;
+      let delivery: VerifiedDelivery;
       try {
-        deliveryId = await hooks.verifyDelivery(w, deps.secretKey, { rawBody, headers: (n) => c.req.header(n) }, now);
+        delivery = await verifyDelivery(w, deps.secretKey, { rawBody, headers: (n) => c.req.header(n) }, now);
       } catch (err) {
-        if (err instanceof hooks.RejectedDelivery) await hooks.logRejected(deps.db, w, c.req.header("x-edgeconf-delivery") ?? c.req.header("x-github-delivery"), err.message, now);
+        if (err instanceof RejectedDelivery) await hooks.logRejected(deps.db, w, c.req.header("x-edgeconf-delivery") ?? c.req.header("x-github-delivery"), err.message, now);
         throw err;
       }
-      const outcome = await hooks.actOnDelivery(deps.db, w, deliveryId, rawBody, now);
+      const outcome = await hooks.actOnDelivery(deps.db, w, delivery, rawBody, now);
       if (outcome.duplicate) return c.json(outcome, 200);
       await announcePublish(deps, outcome.serviceId);
       const { serviceId: _, ...body } = outcome;

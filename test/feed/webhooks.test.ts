@@ -17,11 +17,16 @@ beforeAll(async () => {
 });
 afterAll(() => api?.close());
 
-/** Signs as the README shows: hex HMAC-SHA256 of "<timestamp>.<raw body>". */
+/** Signs as the README shows: hex HMAC-SHA256 of "<timestamp>.<delivery id>.<raw body>". */
 function signed(secret: string, body: string, opts: { delivery: string; ts?: number }) {
   const ts = String(opts.ts ?? Math.floor(Date.now() / 1000));
-  const sig = createHmac("sha256", secret).update(`${ts}.${body}`).digest("hex");
+  const sig = createHmac("sha256", secret).update(`${ts}.${opts.delivery}.${body}`).digest("hex");
   return { "x-edgeconf-signature": `sha256=${sig}`, "x-edgeconf-timestamp": ts, "x-edgeconf-delivery": opts.delivery, "content-type": "application/json" };
+}
+/** GitHub's form: hex HMAC-SHA256 of the raw body. */
+function githubSigned(secret: string, body: string, delivery: string) {
+  const sig = createHmac("sha256", secret).update(body).digest("hex");
+  return { "x-hub-signature-256": `sha256=${sig}`, "x-github-delivery": delivery, "content-type": "application/json" };
 }
 const deliver = (id: string, body: string, headers: Record<string, string>) => api.call("POST", `/api/v1/webhooks/${id}`, body, { token: null, headers });
 const target = async (labels = "") => (await api.call("GET", `/feed/v1/bizs/${biz}/apps/service_demo/release?uid=h1&wait=0&labels=${labels}`, undefined, { token: agent })).body.release;
@@ -65,12 +70,16 @@ describe("webhooks: happy paths", () => {
     expect(await versionCount()).toBe(before);
   });
 
-  it("accepts GitHub's X-Hub-Signature-256 form and names the version webhook-<timestamp>", async () => {
+  it("accepts GitHub's X-Hub-Signature-256 form on a github-format webhook and names the version webhook-<timestamp>", async () => {
+    const gh = await api.call("POST", `${app}/webhooks`, { name: "gh", action: "release", format: "github" });
+    expect(gh.status).toBe(201);
+    expect(gh.body.format).toBe("github");
     const body = JSON.stringify({ ref: "refs/heads/main", repository: { name: "cfg" } });
-    const sig = createHmac("sha256", hook.secret).update(body).digest("hex");
-    const r = await deliver(hook.id, body, { "x-hub-signature-256": `sha256=${sig}`, "x-github-delivery": "gh-1", "content-type": "application/json" });
+    const r = await deliver(gh.body.id, body, githubSigned(gh.body.secret, body, "gh-1"));
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     expect(r.body.version.name).toMatch(/^webhook-\d+$/);
+    const list = (await api.call("GET", `${app}/webhooks`)).body.items;
+    expect(list.map((w: any) => [w.name, w.format])).toEqual([["ci", "edgeconf"], ["gh", "github"]]);
   });
 
   it("publishes a named version to the webhook's groups (a publish webhook)", async () => {

@@ -20,6 +20,40 @@ export type ServerProcess = {
   stop(): Promise<void>;
 };
 
+function serverEnv(opts: { databaseUrl?: string; env?: Record<string, string>; dataDir: string; port?: number; adminToken: string }): Record<string, string> {
+  const env: Record<string, string> = {
+    ...(process.env as Record<string, string>),
+    HOST: "127.0.0.1",
+    PORT: String(opts.port ?? 0),
+    EDGECONF_DATA_DIR: opts.dataDir,
+    EDGECONF_ADMIN_TOKEN: opts.adminToken,
+    ...opts.env,
+  };
+  delete env.DATABASE_URL;
+  if (opts.databaseUrl) env.DATABASE_URL = opts.databaseUrl;
+  return env;
+}
+
+/**
+ * A process expected to exit on its own (a refused second server, `tools/create-admin-token.ts`):
+ * the Node entry unless `script` is given, with the same environment as {@link startServer}.
+ * Resolves with its exit code and everything it printed.
+ */
+export function runToExit(opts: { dataDir: string; script?: string; args?: string[]; env?: Record<string, string>; adminToken?: string }): Promise<{ code: number | null; output: string }> {
+  const env = serverEnv({ ...opts, adminToken: opts.adminToken ?? "eca_unused-preset-0123456789" });
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(root, opts.script ?? "functions/entries/node.ts"), ...(opts.args ?? [])], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  child.stdout!.on("data", (d) => (out += d));
+  child.stderr!.on("data", (d) => (out += d));
+  const runaway = setTimeout(() => child.kill("SIGKILL"), 120_000); // it should have exited: a test never hangs on it
+  return new Promise((resolve) =>
+    child.once("exit", (code) => {
+      clearTimeout(runaway);
+      resolve({ code, output: out });
+    }),
+  );
+}
+
 /**
  * The Node entry (`functions/entries/node.ts`) as its own process on loopback: PGlite in a data
  * folder (a temp one, removed on stop, unless `dataDir` is given), or `databaseUrl` (never the
@@ -32,17 +66,9 @@ export async function startServer(
   const ownDataDir = !opts.dataDir;
   const dataDir = opts.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), "edgeconf-server-")));
   const adminToken = opts.adminToken ?? `eca_${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`;
-  const env: Record<string, string> = {
-    ...(process.env as Record<string, string>),
-    HOST: "127.0.0.1",
-    PORT: String(opts.port ?? 0),
-    EDGECONF_DATA_DIR: dataDir,
-    EDGECONF_ADMIN_TOKEN: adminToken,
-    ...opts.env,
-  };
-  delete env.DATABASE_URL;
-  if (opts.databaseUrl) env.DATABASE_URL = opts.databaseUrl;
-  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", path.join(root, "functions/entries/node.ts")], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
+  const env = serverEnv({ ...opts, dataDir, adminToken });
+  const script = "functions/entries/node.ts";
+  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", path.join(root, script)], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   child.stdout!.on("data", (d) => (out += d));
   child.stderr!.on("data", (d) => (out += d));
