@@ -11,6 +11,7 @@ import { log, logfmtLine } from "../core/log";
 import { privateDataDir, PRIVATE_UMASK } from "../node/data-dir";
 import { claimDataDir, DataDirLocked } from "../node/data-lock";
 import { buildNodeRuntime } from "../node/deps";
+import { ensureDatabase } from "../../db/ensure-database";
 
 // Before anything creates a file: the data folder (PGlite's files, blobs, the key) is owner-only.
 process.umask(PRIVATE_UMASK);
@@ -58,6 +59,12 @@ try {
   }
 } catch (err) {
   fail(err instanceof DataDirLocked ? err.message : `cannot make the data folder ${env.EDGECONF_DATA_DIR} private: ${rootCause(err)}`);
+}
+
+// A DATABASE_URL naming a database the server lacks: create it (as dev:worker and db:migrate do).
+if (env.DATABASE_URL) {
+  const created = await ensureDatabase(env.DATABASE_URL).catch((err: unknown) => fail(`cannot open the database at DATABASE_URL: ${rootCause(err)}`));
+  if (created) log("INFO", "created the database named by DATABASE_URL", { database: created });
 }
 
 const runtime = await buildNodeRuntime({
