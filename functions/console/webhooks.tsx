@@ -5,8 +5,8 @@ import { listGroups } from "../core/groups";
 import { listReleases } from "../core/releases";
 import { createWebhook, deleteWebhook, listDeliveries, listWebhooks } from "../core/webhooks";
 import { bizOf, commonProps, done, submit, type CC, type ConsoleEnv } from "./env";
-import { Badge, Csrf, Empty, FieldError, FormError, Layout, TextField, when, type FormErrors, type FormValues } from "./layout";
-import { appOf, serviceUrl } from "./services";
+import { Badge, ConfirmButton, Csrf, Empty, FieldError, FormError, Layout, TextField, when, type FormErrors, type FormValues } from "./layout";
+import { appOf, serviceUrl } from "./service-common";
 import { SafeName } from "../http/openapi";
 
 type Status = 200 | 400 | 404 | 409 | 413 | 422;
@@ -57,10 +57,9 @@ async function page(c: CC, opts: { values?: FormValues; errors?: FormErrors; sta
           ) : (
             <Empty>No delivery yet.</Empty>
           )}
-          <form method="post" action={`${serviceUrl(c)}/webhooks/${w.id}/delete`} class="actions">
-            <Csrf token={c.var.session.csrf} />
-            <button type="submit" class="secondary">Delete webhook</button>
-          </form>
+          <div class="actions">
+            <ConfirmButton action={`${serviceUrl(c)}/webhooks/${w.id}/delete`} csrf={c.var.session.csrf} label="Delete webhook" confirm={`Delete webhook ${w.name}?`} detail="Its URL stops accepting deliveries at once; CI jobs that call it will fail." />
+          </div>
         </div>
       ))}
       {hooks.items.length === 0 ? <Empty>No webhook yet.</Empty> : null}
