@@ -49,6 +49,7 @@ pre.diff .add{color:var(--ok);background:#e9f8ee;display:block}pre.diff .del{col
 .login{max-width:26rem;margin:8vh auto}
 .flash[role=status]{position:sticky;top:0;z-index:5;box-shadow:0 2px 6px rgba(0,0,0,.08)}
 h2[id],section[id]{scroll-margin-top:4rem}
+.card>h2:first-child{margin-top:0}
 .toolbar{margin:0 0 1rem}.spaced{margin-top:.8rem}
 textarea.short{min-height:8rem}
 pre.tail{max-height:6rem;margin:.2rem 0}
