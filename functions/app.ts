@@ -8,6 +8,7 @@ import type { AppDeps } from "./core/ports";
 import type { AppEnv } from "./env";
 import { requireAdmin } from "./http/auth";
 import { ApiError, renderError } from "./http/errors";
+import { IdParam, MAX_INT32 } from "./http/input";
 import { router } from "./http/openapi";
 import { referencePage } from "./http/reference";
 import { auditRoutes } from "./routes/audit";
@@ -76,9 +77,9 @@ export function createApp(source: DepsSource) {
     return requireAdmin(c, next);
   });
   api.use("/bizs/:biz/*", async (c, next) => {
-    const biz = Number(c.req.param("biz"));
-    if (!Number.isInteger(biz) || biz <= 0) throw new ApiError("invalid_argument", "biz: must be a positive integer");
-    await requireBiz(c.var.deps.db, biz);
+    const biz = IdParam.safeParse(c.req.param("biz"));
+    if (!biz.success) throw new ApiError("invalid_argument", `biz: must be a positive integer up to ${MAX_INT32}`);
+    await requireBiz(c.var.deps.db, biz.data);
     await next();
   });
   api.route("/", bizRoutes);

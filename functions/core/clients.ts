@@ -18,6 +18,16 @@ export type EventInput = AgentInfo & {
   timings?: Record<string, number>;
 };
 
+/**
+ * What one event keeps of the text an agent sends (characters): the start of its message and the
+ * end of each hook's output (the agent sends the last 4 KiB). Longer text is cut, never refused.
+ */
+export const EVENT_MESSAGE_CHARS = 8192;
+export const EVENT_OUTPUT_TAIL_CHARS = 8192;
+/** Named timings an event keeps (name length and count), so one event stays a few KiB. */
+export const EVENT_TIMING_NAME_CHARS = 64;
+export const EVENT_TIMINGS = 32;
+
 /** A client is online when it polled or sent a heartbeat within two maximal waits and 30 s. */
 export const ONLINE_WINDOW_MS = (2 * 60 + 30) * 1000;
 /** Polls refresh a client's row at most this often; a wake of 10,000 waiters writes nothing. */

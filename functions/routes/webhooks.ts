@@ -1,5 +1,6 @@
 import { announcePublish } from "../core/feed";
 import { createRoute, z } from "@hono/zod-openapi";
+import { Id, IdParam } from "../http/input";
 import * as hooks from "../core/webhooks";
 import { ApiError } from "../http/errors";
 import { errorResponses, json, jsonBody, router, SafeName } from "../http/openapi";
@@ -21,8 +22,8 @@ const CreateWebhook = z
   .object({
     name: SafeName,
     action: z.enum(["release", "publish"]).openapi({ description: "release: create a version from the draft and publish it; publish: publish versionId" }),
-    versionId: z.number().int().positive().optional(),
-    groups: z.array(z.number().int().positive()).max(100).optional().openapi({ description: "publish to these groups; all clients when absent" }),
+    versionId: Id.optional(),
+    groups: z.array(Id).max(100).optional().openapi({ description: "publish to these groups; all clients when absent" }),
   })
   .strict();
 const Delivery = z.object({
@@ -73,7 +74,7 @@ export const webhookRoutes = router()
       method: "get",
       path: "/bizs/{biz}/apps/{app}/webhooks/{id}/deliveries",
       tags,
-      request: { params: HookParams, query: z.object({ limit: z.coerce.number().int().min(1).max(500).default(50), before: z.coerce.number().int().positive().optional() }) },
+      request: { params: HookParams, query: z.object({ limit: z.coerce.number().int().min(1).max(500).default(50), before: IdParam.optional() }) },
       responses: { 200: json(z.object({ items: z.array(Delivery), nextBefore: z.number().int().nullable() })), ...errorResponses },
     }),
     async (c) => {
