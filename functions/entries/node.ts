@@ -16,6 +16,9 @@ const parsed = z
     EDGECONF_ADMIN_TOKEN: z.string().min(16).optional(),
     EDGECONF_SECRET_KEY: z.string().min(16).optional(),
     EDGECONF_MAX_FILE_BYTES: z.coerce.number().int().positive().optional(),
+    // Slow clients: the whole request (headers and body) must arrive within these; see README "Limits and retention".
+    EDGECONF_HEADERS_TIMEOUT_SECONDS: z.coerce.number().positive().max(3600).default(20),
+    EDGECONF_REQUEST_TIMEOUT_SECONDS: z.coerce.number().positive().max(3600).default(120),
     S3_ENDPOINT: z.string().url().optional(),
     S3_BUCKET: z.string().min(1).optional(),
     S3_ACCESS_KEY_ID: z.string().optional(),
@@ -62,7 +65,17 @@ const runtime = await buildNodeRuntime({
 const firstToken = await ensureFirstAdmin(runtime.deps.db, systemActor, env.EDGECONF_ADMIN_TOKEN);
 const app = createApp(runtime.deps);
 
-const server = createAdaptorServer({ fetch: app.fetch });
+// The timeouts cover receiving a request, not answering it: a long-poll is received at once and
+// then held (up to 60 s) untouched; a body trickled a byte at a time is cut with 408.
+const server = createAdaptorServer({
+  fetch: app.fetch,
+  serverOptions: {
+    headersTimeout: Math.min(env.EDGECONF_HEADERS_TIMEOUT_SECONDS, env.EDGECONF_REQUEST_TIMEOUT_SECONDS) * 1000,
+    requestTimeout: env.EDGECONF_REQUEST_TIMEOUT_SECONDS * 1000,
+    // How often Node looks for expired requests (its default, 30 s, would let a trickle run that much longer).
+    connectionsCheckingInterval: Math.min(2000, env.EDGECONF_HEADERS_TIMEOUT_SECONDS * 500),
+  },
+});
 // Thousands of agents reconnect at once after a restart or a publish: a deep accept queue keeps them from being reset.
 server.once("error", (err: Error & { code?: string }) => {
   if (err.code === "EADDRINUSE") fail(`port ${env.PORT} on ${env.HOST} is already in use: stop the other server or set PORT`);
@@ -78,9 +91,8 @@ server.listen({ host: env.HOST, port: env.PORT, backlog: 4096 }, () => {
   console.log(`api reference: ${url}/api/v1/reference`);
   if (firstToken) console.log(`admin token: ${firstToken}`);
 });
-// Long-polls are held up to 60 s; keep the socket open past that.
+// No idle timeout on sockets: a held long-poll sends nothing for up to 60 s.
 server.setTimeout?.(0);
-if ("requestTimeout" in server) (server as { requestTimeout: number }).requestTimeout = 0;
 
 const stop = async () => {
   server.close();
