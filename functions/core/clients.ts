@@ -2,6 +2,7 @@ import { and, desc, eq, inArray, lt, sql } from "drizzle-orm";
 import { clientEvents, clients, releases, type HookRun } from "../../db/schema/index";
 import { notFound } from "./errors";
 import { targetReleaseOf } from "./feed";
+import { capClientEvents, pruneOnWrite } from "./retention";
 import type { AppDeps, Db } from "./ports";
 import type { ServiceRow } from "./services";
 
@@ -65,15 +66,26 @@ export async function notePoll(db: Db, service: ServiceRow, a: AgentInfo & { cur
   seen.set(key, now.getTime());
 }
 
-export async function recordHeartbeat(deps: Pick<AppDeps, "db" | "notifier">, service: ServiceRow, a: AgentInfo & { currentReleaseId: number | null }, now: Date) {
-  const target = await targetReleaseOf(deps, service.id, a);
-  await upsertClient(deps.db, service, a, now, { currentReleaseId: a.currentReleaseId, targetReleaseId: target });
+type WriteDeps = Pick<AppDeps, "db" | "notifier" | "limits" | "cacheScope">;
+
+/** Retention must never cost an agent its report: a failed prune is logged, the write stands. */
+async function pruneQuietly(deps: WriteDeps, now: Date) {
+  await pruneOnWrite(deps, now).catch((err: unknown) => console.warn(`time=${now.toISOString()} level=WARN msg="retention prune failed" error=${JSON.stringify(String(err))}`));
 }
 
-/** Stores the event and points the client at it; a SUCCESS makes its release the client's current one. */
-export async function recordEvent(deps: Pick<AppDeps, "db" | "notifier">, service: ServiceRow, e: EventInput, now: Date): Promise<{ id: number }> {
+export async function recordHeartbeat(deps: WriteDeps, service: ServiceRow, a: AgentInfo & { currentReleaseId: number | null }, now: Date) {
+  const target = await targetReleaseOf(deps, service.id, a);
+  await upsertClient(deps.db, service, a, now, { currentReleaseId: a.currentReleaseId, targetReleaseId: target });
+  await pruneQuietly(deps, now);
+}
+
+/**
+ * Stores the event and points the client at it; a SUCCESS makes its release the client's current
+ * one. The client keeps its newest `limits.eventsPerClient` events (see core/retention.ts).
+ */
+export async function recordEvent(deps: WriteDeps, service: ServiceRow, e: EventInput, now: Date): Promise<{ id: number }> {
   const target = await targetReleaseOf(deps, service.id, e);
-  return deps.db.transaction(async (tx) => {
+  const stored = await deps.db.transaction(async (tx) => {
     const [ev] = await tx
       .insert(clientEvents)
       .values({
@@ -97,8 +109,11 @@ export async function recordEvent(deps: Pick<AppDeps, "db" | "notifier">, servic
       targetReleaseId: target,
       ...(e.status === "SUCCESS" ? { currentReleaseId: e.releaseId } : {}),
     });
+    await capClientEvents(tx, service.id, e.uid, deps.limits.eventsPerClient);
     return { id: ev.id };
   });
+  await pruneQuietly(deps, now);
+  return stored;
 }
 
 type EventRow = typeof clientEvents.$inferSelect;

@@ -5,6 +5,8 @@ import { z } from "zod";
 import { createApp } from "../app";
 import { systemActor } from "../core/audit";
 import { ensureFirstAdmin } from "../core/credentials";
+import type { AppLimits } from "../core/ports";
+import { pruneAll, retentionFromEnv } from "../core/retention";
 import { buildNodeRuntime } from "../node/deps";
 
 const parsed = z
@@ -41,6 +43,12 @@ function rootCause(err: unknown): string {
 }
 if (!parsed.success) fail(`${parsed.error.issues[0].path.join(".")}: ${parsed.error.issues[0].message}`);
 const env = parsed.data;
+let retention: Partial<AppLimits> = {};
+try {
+  retention = retentionFromEnv(process.env);
+} catch (err) {
+  fail((err as Error).message);
+}
 
 const started = performance.now();
 
@@ -49,6 +57,7 @@ const runtime = await buildNodeRuntime({
   dataDir: env.EDGECONF_DATA_DIR,
   secretKey: env.EDGECONF_SECRET_KEY,
   maxFileBytes: env.EDGECONF_MAX_FILE_BYTES,
+  limits: retention,
   s3: env.S3_BUCKET
     ? {
         endpoint: env.S3_ENDPOINT,
@@ -94,7 +103,18 @@ server.listen({ host: env.HOST, port: env.PORT, backlog: 4096 }, () => {
 // No idle timeout on sockets: a held long-poll sends nothing for up to 60 s.
 server.setTimeout?.(0);
 
+// Retention (core/retention.ts): every hour, and once at start; writes also prune now and then.
+const prune = () =>
+  pruneAll(runtime.deps.db, runtime.deps.limits, runtime.deps.clock()).then(
+    (n) => n.events + n.clients > 0 && console.log(`time=${new Date().toISOString()} level=INFO msg="retention prune" events=${n.events} clients=${n.clients}`),
+    (err: unknown) => console.warn(`time=${new Date().toISOString()} level=WARN msg="retention prune failed" error=${JSON.stringify(rootCause(err))}`),
+  );
+const pruneTimer = setInterval(prune, 60 * 60 * 1000);
+pruneTimer.unref();
+void prune();
+
 const stop = async () => {
+  clearInterval(pruneTimer);
   server.close();
   await runtime.close();
   process.exit(0);
