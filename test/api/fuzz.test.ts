@@ -177,5 +177,25 @@ describe("every route, hostile input", () => {
         { numRuns: RUNS * pages.length },
       );
     });
+
+    const forms: Record<string, string[]> = {
+      "/ui/bizs/10/scripts/new": ["name", "type", "content", "memo", "tags", "versionName"],
+      "/ui/bizs/10/services": ["name", "configType", "memo"],
+      "/ui/bizs/10/groups": ["name", "selector", "percent", "memo"],
+      "/ui/credentials": ["name", "kind", "bizId", "apps"],
+      "/ui/bizs": ["id", "name"],
+    };
+    it("answers no 5xx to hostile form fields", async () => {
+      const arb = fc.constantFrom(...Object.keys(forms)).chain((page) =>
+        fc.record({ page: fc.constant(page), fields: fc.record(Object.fromEntries(forms[page].map((f) => [f, fc.oneof(hostileText(), hostileInt(), fc.constantFrom("shell", "file", "agent", "10"))])), { requiredKeys: [] }) }),
+      );
+      await fc.assert(
+        fc.asyncProperty(arb, async ({ page, fields }) => {
+          const res = await ui.post(page, fields as Record<string, string>);
+          expect(res.status, `POST ${page} ${JSON.stringify(fields).slice(0, 300)} -> ${res.status}`).toBeLessThan(500);
+        }),
+        { numRuns: RUNS * Object.keys(forms).length },
+      );
+    });
   });
 });
