@@ -39,13 +39,16 @@ export const hostileInt = () =>
     hostileNumber().map(String),
   );
 
-/** Strings with NUL and other control characters, bidi marks, lone surrogates, and lengths past every limit. */
-export const hostileText = () =>
+/**
+ * Strings with NUL and other control characters, bidi marks, lone surrogates, and lengths past
+ * every limit (up to `longest`; URLs get less, since servers and proxies refuse long ones themselves).
+ */
+export const hostileText = (longest = 70_000) =>
   fc.oneof(
     fc.constantFrom("\u0000", "a\u0000b", "../../etc/passwd", "\r\nX-Injected: 1", "\u202Eevil", "\ud800", "%00", "*", "a=b,c", "=", "svc\u0000", " "),
     fc.string({ unit: "binary", maxLength: 40 }),
     fc.string({ maxLength: 20 }).map((s) => `${s}\u0000${s}`),
-    fc.integer({ min: 129, max: 70_000 }).map((n) => "x".repeat(n)),
+    fc.integer({ min: 129, max: longest }).map((n) => "x".repeat(n)),
   );
 
 function resolve(schema: Schema, doc: any): Schema {
@@ -54,16 +57,16 @@ function resolve(schema: Schema, doc: any): Schema {
   return s ?? {};
 }
 
-/** A value of the schema's shape in which any part may be hostile; depth-bounded. */
-export function schemaValue(schema: Schema, doc: any, depth = 0): fc.Arbitrary<unknown> {
+/** A value of the schema's shape in which any part may be hostile; depth-bounded; text up to `longest`. */
+export function schemaValue(schema: Schema, doc: any, longest = 70_000, depth = 0): fc.Arbitrary<unknown> {
   const s = resolve(schema, doc);
   const variants = s.anyOf ?? s.oneOf;
-  if (variants) return fc.oneof(...variants.map((v) => schemaValue(v, doc, depth)));
-  if (s.allOf?.length) return schemaValue(s.allOf[0], doc, depth);
+  if (variants) return fc.oneof(...variants.map((v) => schemaValue(v, doc, longest, depth)));
+  if (s.allOf?.length) return schemaValue(s.allOf[0], doc, longest, depth);
   const types = Array.isArray(s.type) ? s.type : s.type ? [s.type] : [];
-  if (types.length > 1) return fc.oneof(...types.map((t) => schemaValue({ ...s, type: t }, doc, depth)));
+  if (types.length > 1) return fc.oneof(...types.map((t) => schemaValue({ ...s, type: t }, doc, longest, depth)));
   const anything = depth > 2 ? fc.constant(null) : fc.jsonValue({ maxDepth: 2 });
-  const hostileAny = fc.oneof(hostileNumber(), hostileText(), fc.constant(null), fc.boolean());
+  const hostileAny = fc.oneof(hostileNumber(), hostileText(longest), fc.constant(null), fc.boolean());
   if (s.enum) return fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...s.enum) }, hostileAny);
   switch (types[0]) {
     case "integer":
@@ -73,16 +76,16 @@ export function schemaValue(schema: Schema, doc: any, depth = 0): fc.Arbitrary<u
       return fc.oneof({ weight: 2, arbitrary: fc.integer({ min: Math.min(min, max), max }) }, { weight: 3, arbitrary: hostileNumber() }, hostileAny);
     }
     case "string":
-      return fc.oneof({ weight: 2, arbitrary: fc.string({ maxLength: Math.min(s.maxLength ?? 16, 16) }) }, { weight: 3, arbitrary: hostileText() }, hostileNumber());
+      return fc.oneof({ weight: 2, arbitrary: fc.string({ maxLength: Math.min(s.maxLength ?? 16, 16) }) }, { weight: 3, arbitrary: hostileText(longest) }, hostileNumber());
     case "boolean":
       return fc.oneof(fc.boolean(), hostileAny);
     case "array":
       if (depth > 2) return fc.constant([]);
-      return fc.oneof({ weight: 3, arbitrary: fc.array(schemaValue(s.items ?? {}, doc, depth + 1), { maxLength: 4 }) }, hostileAny);
+      return fc.oneof({ weight: 3, arbitrary: fc.array(schemaValue(s.items ?? {}, doc, longest, depth + 1), { maxLength: 4 }) }, hostileAny);
     case "object": {
       if (depth > 2) return fc.constant({});
-      const props = Object.fromEntries(Object.entries(s.properties ?? {}).map(([k, v]) => [k, schemaValue(v, doc, depth + 1)]));
-      const extra = typeof s.additionalProperties === "object" ? fc.dictionary(hostileText(), schemaValue(s.additionalProperties, doc, depth + 1), { maxKeys: 4 }) : fc.constant({});
+      const props = Object.fromEntries(Object.entries(s.properties ?? {}).map(([k, v]) => [k, schemaValue(v, doc, longest, depth + 1)]));
+      const extra = typeof s.additionalProperties === "object" ? fc.dictionary(hostileText(), schemaValue(s.additionalProperties, doc, longest, depth + 1), { maxKeys: 4 }) : fc.constant({});
       return fc.oneof({ weight: 5, arbitrary: fc.tuple(fc.record(props, { requiredKeys: [] }), extra).map(([a, b]) => ({ ...b, ...a })) }, hostileAny);
     }
     default:
