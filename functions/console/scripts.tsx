@@ -3,7 +3,7 @@ import { Hono } from "hono";
 import { z } from "zod";
 import * as scripts from "../core/scripts";
 import { SafeName } from "../http/openapi";
-import { bizOf, commonProps, done, idParam, submit, type CC, type ConsoleEnv } from "./env";
+import { bizOf, commonProps, done, idParam, idQuery, submit, type CC, type ConsoleEnv } from "./env";
 import { Badge, Csrf, DiffView, Empty, errorsOf, FieldError, FormError, Layout, TextField, when, type FormErrors, type FormValues } from "./layout";
 
 /** The seed's built-in variables, each with a one-line meaning; a click inserts it into the content. */
@@ -314,7 +314,7 @@ async function newVersionPage(c: CC, values?: FormValues, errors?: FormErrors, s
   const { db } = c.var.deps;
   const s = await scripts.getScript(db, biz, id);
   if (!values) {
-    const fromId = Number(c.req.query("from")) || s.onlineVersion?.id;
+    const fromId = idQuery(c, "from") || s.onlineVersion?.id;
     const from = fromId ? await scripts.getVersion(db, biz, id, fromId) : null;
     values = { content: from?.content ?? "", memo: "" };
   }
