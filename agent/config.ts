@@ -25,6 +25,8 @@ export interface AgentConfig {
   cacheThresholdBytes: number;
   hookTimeoutMs: number;
   onPostFailure: PostFailurePolicy;
+  /** Files may be published with setuid/setgid/sticky bits (refused by default). */
+  allowSpecialBits: boolean;
   port: number;
   waitSeconds: number;
   downloadConcurrency: number;
@@ -53,6 +55,7 @@ export const SETTINGS: Setting[] = [
   { env: "cache_threshold_gb", help: "cache size threshold in GB", default: "2" },
   { env: "hook_timeout", help: "pre/post script timeout in seconds", default: "60" },
   { env: "on_post_failure", help: "report | rollback", default: "report" },
+  { env: "allow_special_bits", help: "accept files published with setuid, setgid or sticky bits", default: "false", boolean: true },
   { env: "port", help: "watch: port of /healthz and /metrics (0 = off)", default: "9616" },
   { env: "wait", help: "watch: long-poll hold in seconds (at most 60)", default: "30" },
   { env: "download_concurrency", help: "parallel blob downloads", default: "8" },
@@ -189,6 +192,7 @@ export function loadConfig(flags: Map<string, string>, env: NodeJS.ProcessEnv): 
     cacheThresholdBytes: Math.floor(number("cache_threshold_gb", raw("cache_threshold_gb")) * 1024 ** 3),
     hookTimeoutMs: Math.round(number("hook_timeout", raw("hook_timeout")) * 1000),
     onPostFailure: policy,
+    allowSpecialBits: boolean("allow_special_bits", raw("allow_special_bits")),
     port: number("port", raw("port"), { integer: true }),
     waitSeconds: Math.min(60, number("wait", raw("wait"), { integer: true })),
     downloadConcurrency: number("download_concurrency", raw("download_concurrency"), { min: 1, integer: true }),
