@@ -46,19 +46,24 @@ export const TRUNCATE = O_TRUNC;
 
 export const errnoOf = (err: unknown): string | undefined => (err as NodeJS.ErrnoException)?.code;
 
-/** SHA-256 of the regular file at `path`, opened without following a link. */
-export async function sha256At(fsys: Fsys, path: string): Promise<string> {
-  const hash = createHash("sha256");
+/** Reads the regular file at `path` (opened without following a link) chunk by chunk. */
+export async function readChunks(fsys: Fsys, path: string, onChunk: (chunk: Buffer) => Promise<unknown> | void): Promise<void> {
   const input = await fsys.open(path, READ);
   try {
     const buffer = Buffer.allocUnsafe(1 << 20);
     for (;;) {
       const { bytesRead } = await input.read(buffer, 0, buffer.length, null);
       if (bytesRead === 0) break;
-      hash.update(buffer.subarray(0, bytesRead));
+      await onChunk(buffer.subarray(0, bytesRead));
     }
   } finally {
     await input.close();
   }
+}
+
+/** SHA-256 of the regular file at `path`, opened without following a link. */
+export async function sha256At(fsys: Fsys, path: string): Promise<string> {
+  const hash = createHash("sha256");
+  await readChunks(fsys, path, (chunk) => void hash.update(chunk));
   return hash.digest("hex");
 }

@@ -14,7 +14,7 @@
  */
 import type { FileHandle } from "node:fs/promises";
 import { mapLimit, TEMP_MARKER } from "./fsutil.js";
-import { errnoOf, IN_PLACE, NEW_FILE, READ, type Fsys } from "./fsys.js";
+import { errnoOf, IN_PLACE, NEW_FILE, readChunks, type Fsys } from "./fsys.js";
 import { UnsafePathError, type SafeTree } from "./safetree.js";
 
 const PREVIOUS = ".edgeconf/previous";
@@ -64,19 +64,7 @@ const tempName = (rel: string) => {
 /** A backup name for the plan's n-th kept file. */
 export const backupName = (plan: Pick<SwapPlan, "id">, n: number) => `${PREVIOUS}/${plan.id}-${n}`;
 
-async function copyFrom(fsys: Fsys, source: string, out: FileHandle): Promise<void> {
-  const input = await fsys.open(source, READ);
-  try {
-    const buffer = Buffer.allocUnsafe(1 << 20);
-    for (;;) {
-      const { bytesRead } = await input.read(buffer, 0, buffer.length, null);
-      if (bytesRead === 0) break;
-      await out.write(buffer, 0, bytesRead);
-    }
-  } finally {
-    await input.close();
-  }
-}
+const copyFrom = (fsys: Fsys, source: string, out: FileHandle) => readChunks(fsys, source, (chunk) => out.write(chunk));
 
 /**
  * Creates `path` (never an existing file or a link) with `mode` from creation, its owner, and
