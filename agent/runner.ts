@@ -3,18 +3,19 @@
  * scripts written → pre-script → fetch and verify → journal → files applied, stale ones removed
  * → post-script (rollback on failure when asked) → state → metadata.json → event to the server.
  */
-import { rm, stat } from "node:fs/promises";
+import { mkdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { applyFiles, listFiles, OwnerResolver, pruneEmptyDirs, stageFile, targetPath, type ApplyResult } from "./apply.js";
 import { AGENT_VERSION, type AgentConfig } from "./config.js";
 import type { Fetcher } from "./download.js";
 import type { FeedClient, Mode } from "./feed.js";
 import { mapLimit, sha256File } from "./fsutil.js";
-import { hookEnv, runHook, writeHooks, type HookName, type HookResult, type SpawnFn } from "./hooks.js";
+import { hookEnv, hookFileName, runHook, scriptEnvironment, writeHooks, type HookName, type HookResult, type SpawnFn } from "./hooks.js";
 import type { Logger } from "./log.js";
 import { ManifestError, parseManifest, relativeTarget, releaseIdOf, type Manifest, type ManifestFile } from "./manifest.js";
 import { appendMetadata, eventTime, type EventStatus } from "./metadata.js";
 import type { Metrics } from "./metrics.js";
+import { ServiceLock } from "./servicelock.js";
 import {
   appPaths,
   clearJournal,
@@ -45,6 +46,8 @@ export interface RunnerDeps {
   metrics?: Metrics;
   spawn?: SpawnFn;
   now?: () => Date;
+  /** The environment scripts inherit (minus the token); default process.env. */
+  env?: NodeJS.ProcessEnv;
 }
 
 interface HookReport {
@@ -58,6 +61,8 @@ interface Attempt {
   app: string;
   manifest: Manifest;
   paths: AppPaths;
+  /** This host's hold on the service while the attempt runs (records the script's process group). */
+  lock?: ServiceLock;
   started: number;
   preHook: HookReport | null;
   postHook: HookReport | null;
@@ -90,14 +95,27 @@ export class Runner {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** Applies are serialised per service; different services run side by side. */
-  private exclusive<T>(app: string, work: () => Promise<T>): Promise<T> {
+  /**
+   * Applies are serialised per service, in this process and (through `.edgeconf/lock.json`) with
+   * other agents on the host; different services run side by side. When the service cannot be
+   * locked (its state folder is a symlink, say), `refused` answers instead of `work`.
+   */
+  private exclusive<T>(app: string, work: (lock: ServiceLock) => Promise<T>, refused: (message: string) => Promise<T>): Promise<T> {
     const previous = this.locks.get(app) ?? Promise.resolve();
+    const paths = appPaths(this.deps.config.tempDir, this.deps.config.biz, app);
     const next = previous.catch(() => undefined).then(async () => {
       this.inHand++;
+      let lock: ServiceLock | undefined;
       try {
-        return await work();
+        try {
+          await mkdir(paths.appDir, { recursive: true });
+          lock = await ServiceLock.acquire({ privateDir: paths.privateDir, log: this.deps.log.with({ app }) });
+        } catch (err) {
+          return await refused(`cannot lock the service: ${(err as Error).message}`);
+        }
+        return await work(lock);
       } finally {
+        await lock?.release().catch(() => undefined);
         this.inHand--;
         if (this.inHand === 0) this.idleWaiters.splice(0).forEach((resolve) => resolve());
       }
@@ -113,17 +131,25 @@ export class Runner {
     this.current.set(app, state?.releaseId ?? null);
     const journal = await readJournal(paths);
     if (!journal) return null;
-    return this.exclusive(app, async () => {
-      const log = this.deps.log.with({ app });
-      log.warn("found an interrupted apply, finishing it", { releaseID: journal.manifest.release?.id, phase: journal.phase });
-      const attempt = this.newAttempt(app, journal.manifest, paths);
-      return this.run(attempt, journal.previous, journal.phase);
-    });
+    return this.exclusive(
+      app,
+      async (lock) => {
+        // Read again under the lock: another agent may have finished it meanwhile.
+        const current = await readJournal(paths);
+        if (!current) return null;
+        const log = this.deps.log.with({ app });
+        log.warn("found an interrupted apply, finishing it", { releaseID: current.manifest.release?.id, phase: current.phase });
+        const attempt = { ...this.newAttempt(app, current.manifest, paths), lock };
+        return this.run(attempt, current.previous, current.phase);
+      },
+      (message) => this.record(this.newAttempt(app, journal.manifest, paths), "FAILED", message),
+    );
   }
 
   /** Checks and applies a manifest as received, unless that release is already on disk. */
   apply(app: string, raw: unknown): Promise<Outcome> {
-    return this.exclusive(app, async () => {
+    const refused = (message: string) => this.record(this.newAttempt(app, stubManifest(this.deps.config.biz, app, releaseIdOf(raw)), appPaths(this.deps.config.tempDir, this.deps.config.biz, app)), "FAILED", message);
+    return this.exclusive(app, async (lock) => {
       const log = this.deps.log.with({ app });
       const paths = appPaths(this.deps.config.tempDir, this.deps.config.biz, app);
       let manifest: Manifest;
@@ -132,10 +158,8 @@ export class Runner {
       } catch (err) {
         if (!(err instanceof ManifestError)) throw err;
         // Refused before anything is written: recorded as a FAILED attempt of that release.
-        const id = releaseIdOf(raw);
-        const stub: Manifest = { biz: this.deps.config.biz, app, configType: "file", release: id === null ? null : { id, name: "" }, files: [], hooks: { pre: null, post: null } };
-        log.error("release refused", { releaseID: id, reason: err.message });
-        return this.record(this.newAttempt(app, stub, paths), "FAILED", err.message);
+        log.error("release refused", { releaseID: releaseIdOf(raw), reason: err.message });
+        return refused(err.message);
       }
       if (!manifest.release) {
         log.info("no release is published for this client");
@@ -147,16 +171,17 @@ export class Runner {
         this.current.set(app, manifest.release.id);
         return { app, status: "SKIPPED", releaseId: manifest.release.id, message: "" };
       }
-      return this.run(this.newAttempt(app, manifest, paths), state, "pre");
-    });
+      return this.run({ ...this.newAttempt(app, manifest, paths), lock }, state, "pre");
+    }, refused);
   }
 
   private newAttempt(app: string, manifest: Manifest, paths: AppPaths): Attempt {
     return { app, manifest, paths, started: Date.now(), preHook: null, postHook: null, timings: {}, bytesDownloaded: 0 };
   }
 
+  /** Same release, its post-script succeeded (design invariant 5), and every file on disk. */
   private async alreadyApplied(paths: AppPaths, state: AppliedState, manifest: Manifest): Promise<boolean> {
-    if (state.releaseId !== manifest.release?.id) return false;
+    if (state.releaseId !== manifest.release?.id || state.postFailed) return false;
     for (const file of manifest.files) {
       const rel = relativeTarget(file);
       if (!(await hasContent(targetPath(paths.filesDir, file), file.sha256, file.size, state.files[rel]))) return false;
@@ -169,19 +194,30 @@ export class Runner {
     return hookEnv({ tempDir: config.tempDir, biz: config.biz, app: attempt.app, appDir: attempt.paths.appDir, versionName, releaseId });
   }
 
+  /** What a script's process gets: the agent's environment without its token, plus `vars`. */
+  private scriptEnv(vars: Record<string, string>): Record<string, string> {
+    return scriptEnvironment(this.deps.env ?? process.env, [this.deps.config.token], vars);
+  }
+
   private async hook(attempt: Attempt, which: HookName, manifest: Manifest, env: Record<string, string>): Promise<HookResult | null> {
     const hook = manifest.hooks[which];
     if (!hook) return null;
     const log = this.deps.log.with({ app: attempt.app });
-    const path = join(attempt.paths.hooksDir, `${which}_hook.${hook.type === "python" ? "py" : "sh"}`);
+    const { lock } = attempt;
+    const timeoutMs = this.deps.config.hookTimeoutMs;
     const result = await runHook({
-      path,
+      content: hook.content,
       type: hook.type,
+      displayPath: join(attempt.paths.hooksDir, hookFileName(which, hook.type)),
+      runDir: join(attempt.paths.privateDir, "run"),
+      name: `${which}_hook`,
       cwd: attempt.paths.appDir,
-      env,
-      timeoutMs: this.deps.config.hookTimeoutMs,
+      env: this.scriptEnv(env),
+      timeoutMs,
       spawn: this.deps.spawn,
+      onSpawn: (pid) => lock?.hookStarted(which, pid, timeoutMs),
     });
+    await lock?.hookEnded();
     const fields = { script: `${which}_hook`, exitCode: result.exitCode, durationMs: result.durationMs, output: result.output.trimEnd() };
     if (result.exitCode === 0) log.info("exec hook success", fields);
     else log.error(result.timedOut ? "exec hook timed out, process group killed" : "exec hook failed", fields);
@@ -230,6 +266,7 @@ export class Runner {
         status = "FAILED";
         message = this.hookFailure("post", post);
         if (this.deps.config.onPostFailure === "rollback") message += await this.rollback(attempt, previous);
+        else await this.markPostFailed(paths);
       }
     } catch (err) {
       status = "FAILED";
@@ -298,6 +335,12 @@ export class Runner {
     log.info("files applied", { written: result.written, unchanged: result.unchanged, removed: result.removed });
     await writeState(paths, this.stateOf(manifest, result.records));
     return result;
+  }
+
+  /** The files stay (report), but the release is not applied: the next pull or retry runs it again. */
+  private async markPostFailed(paths: AppPaths): Promise<void> {
+    const state = await readState(paths);
+    if (state) await writeState(paths, { ...state, postFailed: true });
   }
 
   private stateOf(manifest: Manifest, files: AppliedState["files"]): AppliedState {
@@ -390,6 +433,11 @@ export class Runner {
       this.deps.log.warn("report event to server failed", { app: attempt.app, error: (err as Error).message });
     }
   }
+}
+
+/** Stands for a release refused before it could be read, so the attempt is still recorded. */
+function stubManifest(biz: number, app: string, id: number | null): Manifest {
+  return { biz, app, configType: "file", release: id === null ? null : { id, name: "" }, files: [], hooks: { pre: null, post: null } };
 }
 
 function report(result: HookResult): HookReport {

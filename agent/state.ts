@@ -52,6 +52,8 @@ export interface AppliedState {
   manifest: Manifest;
   files: Record<string, FileRecord>;
   appliedAt: string;
+  /** The files are on disk but the post-script refused them: not applied (design invariant 5). */
+  postFailed?: boolean;
 }
 
 export type JournalPhase = "apply" | "post";
