@@ -10,6 +10,7 @@ import type { SpawnFn } from "./hooks.js";
 import type { Logger } from "./log.js";
 import type { Manifest } from "./manifest.js";
 import type { Metrics } from "./metrics.js";
+import type { ServiceLock } from "./servicelock.js";
 import type { AppliedState, AppPaths } from "./state.js";
 import type { SwapPlan } from "./swap.js";
 
@@ -33,6 +34,8 @@ export interface RunnerDeps {
   now?: () => Date;
   /** The file-system seam (agent/fsys.ts); the real one by default. */
   fsys?: Fsys;
+  /** The environment scripts inherit (minus the token); default process.env. */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface HookReport {
@@ -46,6 +49,8 @@ export interface Attempt {
   app: string;
   manifest: Manifest;
   paths: AppPaths;
+  /** This host's hold on the service while the attempt runs (records the script's process group). */
+  lock?: ServiceLock;
   started: number;
   preHook: HookReport | null;
   postHook: HookReport | null;

@@ -1,7 +1,7 @@
 /** The runner's script phase: the environment, running a pre/post script, its failure message. */
 import { join } from "node:path";
 import type { Attempt, HookReport, RunnerDeps } from "./attempt.js";
-import { hookEnv, runHook, type HookName, type HookResult } from "./hooks.js";
+import { hookEnv, hookFileName, runHook, scriptEnvironment, type HookName, type HookResult } from "./hooks.js";
 import type { Manifest } from "./manifest.js";
 
 export function scriptEnv(deps: RunnerDeps, attempt: Attempt, versionName: string, releaseId: number | null): Record<string, string> {
@@ -14,15 +14,22 @@ export async function runScript(deps: RunnerDeps, attempt: Attempt, which: HookN
   const hook = manifest.hooks[which];
   if (!hook) return null;
   const log = deps.log.with({ app: attempt.app });
-  const path = join(attempt.paths.hooksDir, `${which}_hook.${hook.type === "python" ? "py" : "sh"}`);
+  const { lock } = attempt;
+  const timeoutMs = deps.config.hookTimeoutMs;
+  // What runs is the manifest's content (hooks/ is only a copy to read), without the agent's token.
   const result = await runHook({
-    path,
+    content: hook.content,
     type: hook.type,
+    displayPath: join(attempt.paths.hooksDir, hookFileName(which, hook.type)),
+    runDir: join(attempt.paths.privateDir, "run"),
+    name: `${which}_hook`,
     cwd: attempt.paths.appDir,
-    env,
-    timeoutMs: deps.config.hookTimeoutMs,
+    env: scriptEnvironment(deps.env ?? process.env, [deps.config.token], env),
+    timeoutMs,
     spawn: deps.spawn,
+    onSpawn: (pid) => lock?.hookStarted(which, pid, timeoutMs),
   });
+  await lock?.hookEnded();
   const fields = { script: `${which}_hook`, exitCode: result.exitCode, durationMs: result.durationMs, output: result.output.trimEnd() };
   if (result.exitCode === 0) log.info("exec hook success", fields);
   else log.error(result.timedOut ? "exec hook timed out, process group killed" : "exec hook failed", fields);

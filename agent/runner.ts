@@ -4,14 +4,17 @@
  * → post-script (rollback on failure when asked) → state → metadata.json → event to the server.
  * The steps themselves live in the phase modules: phase-hooks, phase-files, phase-record.
  */
+import { mkdir } from "node:fs/promises";
 import { newAttempt, nowOf, StepError, type Attempt, type Outcome, type RunnerDeps } from "./attempt.js";
 import { writeHooks } from "./hooks.js";
 import { ManifestError, parseManifest, relativeTarget, releaseIdOf, type Manifest } from "./manifest.js";
 import { checkServiceFolder, cleanUp, fetchAndApply, fsysOf, rollback } from "./phase-files.js";
+import type { Fsys } from "./fsys.js";
 import { UnsafePathError } from "./safetree.js";
 import { hookReport, runScript, scriptEnv, scriptFailure } from "./phase-hooks.js";
 import { recordAttempt } from "./phase-record.js";
-import { appPaths, appTree, hasContent, readJournal, readState, writeJournal, type AppliedState, type AppPaths, type JournalPhase } from "./state.js";
+import { ServiceLock } from "./servicelock.js";
+import { appPaths, appTree, hasContent, readJournal, readState, writeJournal, writeState, type AppliedState, type AppPaths, type JournalPhase } from "./state.js";
 
 export type { Outcome, OutcomeStatus, RunnerDeps } from "./attempt.js";
 
@@ -34,14 +37,27 @@ export class Runner {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** Applies are serialised per service; different services run side by side. */
-  private exclusive<T>(app: string, work: () => Promise<T>): Promise<T> {
+  /**
+   * Applies are serialised per service, in this process and (through `.edgeconf/lock.json`) with
+   * other agents on the host; different services run side by side. When the service cannot be
+   * locked (its state folder is a symlink, say), `refused` answers instead of `work`.
+   */
+  private exclusive<T>(app: string, work: (lock: ServiceLock) => Promise<T>, refused: (message: string) => Promise<T>): Promise<T> {
     const previous = this.locks.get(app) ?? Promise.resolve();
+    const paths = appPaths(this.deps.config.tempDir, this.deps.config.biz, app);
     const next = previous.catch(() => undefined).then(async () => {
       this.inHand++;
+      let lock: ServiceLock | undefined;
       try {
-        return await work();
+        try {
+          await mkdir(paths.appDir, { recursive: true });
+          lock = await ServiceLock.acquire({ privateDir: paths.privateDir, log: this.deps.log.with({ app }) });
+        } catch (err) {
+          return await refused(`cannot lock the service: ${(err as Error).message}`);
+        }
+        return await work(lock);
       } finally {
+        await lock?.release().catch(() => undefined);
         this.inHand--;
         if (this.inHand === 0) this.idleWaiters.splice(0).forEach((resolve) => resolve());
       }
@@ -57,35 +73,39 @@ export class Runner {
     const state = await readState(paths, fsys).catch(() => null);
     this.current.set(app, state?.releaseId ?? null);
     const journal = await readJournal(paths, fsys).catch(() => null);
-    const log = this.deps.log.with({ app });
     if (!journal) {
       // Temp files and kept copies of an attempt killed before its journal: the agent's own.
-      await cleanUp(this.deps, paths).catch((err) => log.warn("cannot clean the service folder", { error: (err as Error).message }));
+      await cleanUp(this.deps, paths).catch((err) => this.deps.log.warn("cannot clean the service folder", { app, error: (err as Error).message }));
       return null;
     }
-    return this.exclusive(app, async () => {
-      log.warn("found an interrupted apply, finishing it", { releaseID: journal.manifest.release?.id, phase: journal.phase });
-      const attempt = newAttempt(app, journal.manifest, paths);
-      attempt.plan = journal.plan;
-      return this.run(attempt, journal.previous, journal.phase);
-    });
+    return this.exclusive(
+      app,
+      async (lock) => {
+        // Read again under the lock: another agent may have finished it meanwhile.
+        const current = await readJournal(paths, fsys);
+        if (!current) return null;
+        const log = this.deps.log.with({ app });
+        log.warn("found an interrupted apply, finishing it", { releaseID: current.manifest.release?.id, phase: current.phase });
+        return this.run({ ...newAttempt(app, current.manifest, paths), lock, plan: current.plan }, current.previous, current.phase);
+      },
+      (message) => this.record(newAttempt(app, journal.manifest, paths), "FAILED", message),
+    );
   }
 
   /** Checks and applies a manifest as received, unless that release is already on disk. */
   apply(app: string, raw: unknown): Promise<Outcome> {
-    return this.exclusive(app, async () => {
+    const paths = appPaths(this.deps.config.tempDir, this.deps.config.biz, app);
+    const refused = (message: string) => this.record(newAttempt(app, stubManifest(this.deps.config.biz, app, releaseIdOf(raw)), paths), "FAILED", message);
+    return this.exclusive(app, async (lock) => {
       const log = this.deps.log.with({ app });
-      const paths = appPaths(this.deps.config.tempDir, this.deps.config.biz, app);
       let manifest: Manifest;
       try {
         manifest = parseManifest(raw);
       } catch (err) {
         if (!(err instanceof ManifestError)) throw err;
         // Refused before anything is written: recorded as a FAILED attempt of that release.
-        const id = releaseIdOf(raw);
-        const stub: Manifest = { biz: this.deps.config.biz, app, configType: "file", release: id === null ? null : { id, name: "" }, files: [], hooks: { pre: null, post: null } };
-        log.error("release refused", { releaseID: id, reason: err.message });
-        return this.record(newAttempt(app, stub, paths), "FAILED", err.message);
+        log.error("release refused", { releaseID: releaseIdOf(raw), reason: err.message });
+        return refused(err.message);
       }
       if (!manifest.release) {
         log.info("no release is published for this client");
@@ -97,12 +117,13 @@ export class Runner {
         this.current.set(app, manifest.release.id);
         return { app, status: "SKIPPED", releaseId: manifest.release.id, message: "" };
       }
-      return this.run(newAttempt(app, manifest, paths), state, "pre");
-    });
+      return this.run({ ...newAttempt(app, manifest, paths), lock }, state, "pre");
+    }, refused);
   }
 
+  /** Same release, its post-script succeeded (design invariant 5), and every file on disk. */
   private async alreadyApplied(paths: AppPaths, state: AppliedState, manifest: Manifest): Promise<boolean> {
-    if (state.releaseId !== manifest.release?.id) return false;
+    if (state.releaseId !== manifest.release?.id || state.postFailed) return false;
     const tree = await appTree(paths, fsysOf(this.deps));
     try {
       for (const file of manifest.files) {
@@ -156,6 +177,7 @@ export class Runner {
         status = "FAILED";
         message = scriptFailure(this.deps, "post", post);
         if (this.deps.config.onPostFailure === "rollback") message += await rollback(this.deps, attempt, previous, await readState(paths, fsysOf(this.deps)));
+        else await markPostFailed(paths, fsysOf(this.deps));
       }
     } catch (err) {
       status = "FAILED";
@@ -170,4 +192,15 @@ export class Runner {
     this.current.set(attempt.app, current);
     return outcome;
   }
+}
+
+/** Stands for a release refused before it could be read, so the attempt is still recorded. */
+function stubManifest(biz: number, app: string, id: number | null): Manifest {
+  return { biz, app, configType: "file", release: id === null ? null : { id, name: "" }, files: [], hooks: { pre: null, post: null } };
+}
+
+/** The files stay (report), but the release is not applied: the next pull or retry runs it again. */
+async function markPostFailed(paths: AppPaths, fsys: Fsys): Promise<void> {
+  const state = await readState(paths, fsys);
+  if (state) await writeState(paths, { ...state, postFailed: true }, fsys);
 }

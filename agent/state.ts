@@ -58,6 +58,8 @@ export interface AppliedState {
   manifest: Manifest;
   files: Record<string, FileRecord>;
   appliedAt: string;
+  /** The files are on disk but the post-script refused them: not applied (design invariant 5). */
+  postFailed?: boolean;
 }
 
 /** "switch": files staged, being swapped in (`plan`); "post": files in place, post-script next. */
