@@ -110,8 +110,8 @@ async function snapshot(dir: string, prefix = ""): Promise<Record<string, string
 const expected = (v: Record<string, [string, string]>) =>
   Object.fromEntries(Object.entries(v).map(([p, [content, mode]]) => [p.slice(1), `${mode} ${sha(content)}`]));
 
-function runner(root: string, fsys: Fsys) {
-  const config = loadConfig(new Map(), { biz: String(BIZ), app: APP, feed_addrs: server.url, token, temp_dir: root, uid: "faults", file_cache_dir: join(work.path, "cache") });
+function runner(root: string, fsys: Fsys, extra: Record<string, string> = {}) {
+  const config = loadConfig(new Map(), { biz: String(BIZ), app: APP, feed_addrs: server.url, token, temp_dir: root, uid: "faults", file_cache_dir: join(work.path, "cache"), ...extra });
   const log = createLogger({ write: () => undefined });
   const feed = new FeedClient({ addrs: config.feedAddrs, token, biz: BIZ, uid: "faults", labels: {}, mode: "pull", log });
   const cache = new BlobCache(config.cacheDir, config.cacheThresholdBytes, true, log);
@@ -276,5 +276,34 @@ describe("apply transaction under faults", () => {
     expect(outcome.message).toMatch(/EBUSY/);
     expect(await violations(root, sentinel)).toEqual([]);
     expect(JSON.parse(await readFile(join(root, String(BIZ), APP, ".edgeconf/state.json"), "utf8")).releaseId).toBe(manifests.ids[0]);
+  });
+});
+
+describe("limits", () => {
+  const setuid = () => {
+    const m = structuredClone(manifests.v2) as { files: { name: string; permission: { privilege: string } }[] };
+    m.files.find((f) => f.name === "run.sh")!.permission.privilege = "4755";
+    return m;
+  };
+
+  it("security: setuid/setgid/sticky refused unless --allow-special-bits; V1 kept whole", async () => {
+    const { root, sentinel } = await prepared();
+    const outcome = await runner(root, nodeFsys).apply(APP, setuid());
+    expect(outcome.status).toBe("FAILED");
+    expect(outcome.message).toMatch(/bin\/run\.sh asks for privilege 4755.*--allow-special-bits/);
+    expect(await violations(root, sentinel)).toEqual([]);
+    const allowed = await runner(root, nodeFsys, { allow_special_bits: "true" }).apply(APP, setuid());
+    expect(allowed.status, allowed.message).toBe("SUCCESS");
+    expect((await stat(join(root, String(BIZ), APP, "files/bin/run.sh"))).mode & 0o7777).toBe(0o4755);
+  });
+
+  it("security: the cache is private (folder 0700, blobs 0600) and state.json is 0600", async () => {
+    await prepared();
+    const cache = join(work.path, "cache");
+    expect((await stat(cache)).mode & 0o777).toBe(0o700);
+    const blobs = (await readdir(cache)).filter((n) => /^[0-9a-f]{64}$/.test(n));
+    expect(blobs.length).toBeGreaterThan(0);
+    for (const blob of blobs) expect((await stat(join(cache, blob))).mode & 0o777).toBe(0o600);
+    expect((await stat(join(template!, String(BIZ), APP, ".edgeconf/state.json"))).mode & 0o777).toBe(0o600);
   });
 });
