@@ -167,7 +167,8 @@ describe("agent end to end", () => {
     const pre = await script("shell", "#!/bin/bash\n[[ -f ${bk_bscp_app_temp_dir}/files/etc/w.conf ]] && grep -q broken <<<\"$bk_bscp_current_version_name\" && exit 5\nexit 0\n");
     await service("svc_watch_fail", { "/etc/w.conf": "1" }, { pre });
     await admin.release(BIZ, "svc_watch_fail", "W1");
-    const { env, appDir } = await agentEnv(["svc_watch_fail"]);
+    // Retries of the failed release by backoff are covered in retry.test.ts; here they are far off.
+    const { env, appDir } = await agentEnv(["svc_watch_fail"], { retry_interval: "600" });
     const events = () => readLines(join(appDir("svc_watch_fail"), "metadata.json"));
     const watch = startAgent(agent, ["watch"], env);
     try {
