@@ -5,12 +5,14 @@
 import type { AgentConfig } from "./config.js";
 import type { Fetcher } from "./download.js";
 import type { FeedClient, Mode } from "./feed.js";
+import type { Fsys } from "./fsys.js";
 import type { SpawnFn } from "./hooks.js";
 import type { Logger } from "./log.js";
 import type { Manifest } from "./manifest.js";
 import type { Metrics } from "./metrics.js";
 import type { ServiceLock } from "./servicelock.js";
 import type { AppliedState, AppPaths } from "./state.js";
+import type { SwapPlan } from "./swap.js";
 
 export type OutcomeStatus = "SUCCESS" | "FAILED" | "SKIPPED" | "NONE";
 
@@ -30,6 +32,8 @@ export interface RunnerDeps {
   metrics?: Metrics;
   spawn?: SpawnFn;
   now?: () => Date;
+  /** The file-system seam (agent/fsys.ts); the real one by default. */
+  fsys?: Fsys;
   /** The environment scripts inherit (minus the token); default process.env. */
   env?: NodeJS.ProcessEnv;
 }
@@ -52,6 +56,10 @@ export interface Attempt {
   postHook: HookReport | null;
   timings: Record<string, number>;
   bytesDownloaded: number;
+  /** The swap of this attempt (its kept files serve a rollback). */
+  plan?: SwapPlan;
+  /** An undo failed: the journal stays, so the next start tries again. */
+  keepJournal?: boolean;
 }
 
 /** A failure already logged by the step that raised it: the runner only records it. */

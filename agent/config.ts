@@ -25,6 +25,8 @@ export interface AgentConfig {
   cacheThresholdBytes: number;
   hookTimeoutMs: number;
   onPostFailure: PostFailurePolicy;
+  /** Files may be published with setuid/setgid/sticky bits (refused by default). */
+  allowSpecialBits: boolean;
   port: number;
   waitSeconds: number;
   downloadConcurrency: number;
@@ -57,6 +59,7 @@ export const SETTINGS: Setting[] = [
   { env: "cache_threshold_gb", help: "cache size threshold in GB", default: "2" },
   { env: "hook_timeout", help: "pre/post script timeout in seconds", default: "60" },
   { env: "on_post_failure", help: "report | rollback", default: "report" },
+  { env: "allow_special_bits", help: "accept files published with setuid, setgid or sticky bits", default: "false", boolean: true },
   { env: "port", help: "port of /healthz and /metrics (0 = off)", default: "9616", watchOnly: true },
   { env: "wait", help: "long-poll hold in seconds, 1 to 60", default: "30", watchOnly: true },
   { env: "download_concurrency", help: "parallel blob downloads", default: "8" },
@@ -191,6 +194,7 @@ export function loadConfig(flags: Map<string, string>, env: NodeJS.ProcessEnv, c
     cacheThresholdBytes: Math.floor(num("cache_threshold_gb") * 1024 ** 3),
     hookTimeoutMs: Math.round(num("hook_timeout", { min: 1 }) * 1000),
     onPostFailure: policy,
+    allowSpecialBits: boolean(label("allow_special_bits"), raw("allow_special_bits")),
     port: num("port", { max: 65535, integer: true }),
     waitSeconds: num("wait", { min: 1, max: 60, integer: true }),
     downloadConcurrency: num("download_concurrency", { min: 1, max: 256, integer: true }),

@@ -1,8 +1,10 @@
 /** The runner's last phase: metadata.json (both files), the journal cleared, the event to the server. */
-import { rm } from "node:fs/promises";
 import { nowOf, type Attempt, type Outcome, type RunnerDeps } from "./attempt.js";
 import { AGENT_VERSION } from "./config.js";
 import { appendMetadata, eventTime, type EventStatus } from "./metadata.js";
+import { nodeFsys } from "./fsys.js";
+import { UnsafePathError } from "./safetree.js";
+import { cleanUp } from "./phase-files.js";
 import { clearJournal, readState } from "./state.js";
 
 /** Records the attempt; returns the outcome and the release now on disk (from `state`). */
@@ -12,11 +14,20 @@ export async function recordAttempt(deps: RunnerDeps, attempt: Attempt, status: 
   const log = rootLog.with({ app });
   const releaseId = manifest.release?.id ?? null;
   const event = { releaseID: releaseId, status, message, eventTime: eventTime(nowOf(deps)) };
-  await appendMetadata(config.tempDir, config.biz, app, event);
-  log.info("append event metadata to metadata.json success", { event: JSON.stringify(event) });
-  await clearJournal(paths);
-  await rm(paths.previousDir, { recursive: true, force: true });
-  const state = await readState(paths);
+  const fsys = deps.fsys ?? nodeFsys;
+  try {
+    await appendMetadata(paths, event, fsys);
+    log.info("append event metadata to metadata.json success", { event: JSON.stringify(event) });
+  } catch (err) {
+    // Reported to the server all the same; the journal stays so the event is not lost.
+    log.error("cannot append the event to metadata.json", { event: JSON.stringify(event), error: (err as Error).message });
+    if (!(err instanceof UnsafePathError)) attempt.keepJournal = true;
+  }
+  if (!attempt.keepJournal) {
+    await clearJournal(paths, fsys);
+    await cleanUp(deps, paths);
+  }
+  const state = await readState(paths, fsys);
   attempt.timings.totalMs = Date.now() - attempt.started;
   metrics?.inc("edgeconf_agent_applies_total", { app, status });
   metrics?.set("edgeconf_agent_current_release", { app }, state?.releaseId ?? 0);

@@ -4,16 +4,17 @@
  * → post-script (rollback on failure when asked) → state → metadata.json → event to the server.
  * The steps themselves live in the phase modules: phase-hooks, phase-files, phase-record.
  */
-import { mkdir, rm } from "node:fs/promises";
-import { targetPath } from "./apply.js";
+import { mkdir } from "node:fs/promises";
 import { newAttempt, nowOf, StepError, type Attempt, type Outcome, type RunnerDeps } from "./attempt.js";
 import { writeHooks } from "./hooks.js";
 import { ManifestError, parseManifest, relativeTarget, releaseIdOf, type Manifest } from "./manifest.js";
-import { fetchAndApply, rollback } from "./phase-files.js";
+import { checkServiceFolder, cleanUp, fetchAndApply, fsysOf, rollback } from "./phase-files.js";
+import type { Fsys } from "./fsys.js";
+import { UnsafePathError } from "./safetree.js";
 import { hookReport, runScript, scriptEnv, scriptFailure } from "./phase-hooks.js";
 import { recordAttempt } from "./phase-record.js";
 import { ServiceLock } from "./servicelock.js";
-import { appPaths, hasContent, readJournal, readState, writeJournal, writeState, type AppliedState, type AppPaths } from "./state.js";
+import { appPaths, appTree, hasContent, readJournal, readState, writeJournal, writeState, type AppliedState, type AppPaths, type JournalPhase } from "./state.js";
 
 export type { Outcome, OutcomeStatus, RunnerDeps } from "./attempt.js";
 
@@ -68,19 +69,24 @@ export class Runner {
   /** Reads the saved state, and finishes an apply a crash interrupted (journal present). */
   async start(app: string): Promise<Outcome | null> {
     const paths = appPaths(this.deps.config.tempDir, this.deps.config.biz, app);
-    const state = await readState(paths);
+    const fsys = fsysOf(this.deps);
+    const state = await readState(paths, fsys).catch(() => null);
     this.current.set(app, state?.releaseId ?? null);
-    const journal = await readJournal(paths);
-    if (!journal) return null;
+    const journal = await readJournal(paths, fsys).catch(() => null);
+    if (!journal) {
+      // Temp files and kept copies of an attempt killed before its journal: the agent's own.
+      await cleanUp(this.deps, paths).catch((err) => this.deps.log.warn("cannot clean the service folder", { app, error: (err as Error).message }));
+      return null;
+    }
     return this.exclusive(
       app,
       async (lock) => {
         // Read again under the lock: another agent may have finished it meanwhile.
-        const current = await readJournal(paths);
+        const current = await readJournal(paths, fsys);
         if (!current) return null;
         const log = this.deps.log.with({ app });
         log.warn("found an interrupted apply, finishing it", { releaseID: current.manifest.release?.id, phase: current.phase });
-        return this.run({ ...newAttempt(app, current.manifest, paths), lock }, current.previous, current.phase);
+        return this.run({ ...newAttempt(app, current.manifest, paths), lock, plan: current.plan }, current.previous, current.phase);
       },
       (message) => this.record(newAttempt(app, journal.manifest, paths), "FAILED", message),
     );
@@ -105,7 +111,7 @@ export class Runner {
         log.info("no release is published for this client");
         return { app, status: "NONE", releaseId: null, message: "no release is published for this client" };
       }
-      const state = await readState(paths);
+      const state = await readState(paths, fsysOf(this.deps));
       if (state && (await this.alreadyApplied(paths, state, manifest))) {
         log.info("release already applied", { releaseID: manifest.release.id, version: manifest.release.name });
         this.current.set(app, manifest.release.id);
@@ -118,18 +124,26 @@ export class Runner {
   /** Same release, its post-script succeeded (design invariant 5), and every file on disk. */
   private async alreadyApplied(paths: AppPaths, state: AppliedState, manifest: Manifest): Promise<boolean> {
     if (state.releaseId !== manifest.release?.id || state.postFailed) return false;
-    for (const file of manifest.files) {
-      const rel = relativeTarget(file);
-      if (!(await hasContent(targetPath(paths.filesDir, file), file.sha256, file.size, state.files[rel]))) return false;
+    const tree = await appTree(paths, fsysOf(this.deps));
+    try {
+      for (const file of manifest.files) {
+        const rel = relativeTarget(file);
+        const path = await tree.path(`files/${rel}`);
+        if (!path || !(await hasContent(tree.fsys, path, file.sha256, file.size, state.files[rel]))) return false;
+      }
+      return true;
+    } catch {
+      return false; // a link or special file in the way: the apply names it
+    } finally {
+      await tree.close();
     }
-    return true;
   }
 
   /**
-   * Runs the apply from `phase`: "pre" is a fresh apply; "apply" and "post" resume a journal
-   * (the pre-script already ran before the crash).
+   * Runs the apply from `phase`: "pre" is a fresh apply; "apply", "switch" and "post" resume a
+   * journal (the pre-script already ran before the crash; "switch" resumes its swap plan).
    */
-  private async run(attempt: Attempt, previous: AppliedState | null, phase: "pre" | "apply" | "post"): Promise<Outcome> {
+  private async run(attempt: Attempt, previous: AppliedState | null, phase: "pre" | JournalPhase): Promise<Outcome> {
     const { manifest, paths, app } = attempt;
     const release = manifest.release!;
     const log = this.deps.log.with({ app });
@@ -140,6 +154,8 @@ export class Runner {
       if (manifest.configType && manifest.configType !== "file") {
         throw new StepError(`service ${app} is of type ${manifest.configType}; the agent applies file services only`);
       }
+      // Nothing is touched when a link or special file stands anywhere in the service folder.
+      await checkServiceFolder(this.deps, paths).catch((err) => Promise.reject(err instanceof UnsafePathError ? new StepError(err.message) : err));
       await writeHooks(paths.appDir, manifest.hooks, env);
       if (phase === "pre") {
         const t = Date.now();
@@ -149,8 +165,9 @@ export class Runner {
         if (pre && pre.exitCode !== 0) throw new StepError(scriptFailure(this.deps, "pre", pre));
       }
       if (phase !== "post") {
-        await fetchAndApply(this.deps, attempt, previous);
-        await writeJournal(paths, { phase: "post", manifest, previous, startedAt: nowOf(this.deps).toISOString() });
+        const resume = phase === "switch" ? attempt.plan : undefined;
+        await fetchAndApply(this.deps, attempt, previous, manifest, { resume });
+        await writeJournal(paths, { phase: "post", manifest, previous, startedAt: nowOf(this.deps).toISOString(), plan: attempt.plan }, fsysOf(this.deps));
       }
       const t = Date.now();
       const post = await runScript(this.deps, attempt, "post", manifest, env);
@@ -159,15 +176,14 @@ export class Runner {
       if (post && post.exitCode !== 0) {
         status = "FAILED";
         message = scriptFailure(this.deps, "post", post);
-        if (this.deps.config.onPostFailure === "rollback") message += await rollback(this.deps, attempt, previous);
-        else await markPostFailed(paths);
+        if (this.deps.config.onPostFailure === "rollback") message += await rollback(this.deps, attempt, previous, await readState(paths, fsysOf(this.deps)));
+        else await markPostFailed(paths, fsysOf(this.deps));
       }
     } catch (err) {
       status = "FAILED";
       message = (err as Error).message;
       if (!(err instanceof StepError)) log.error("apply failed", { releaseID: release.id, error: message });
     }
-    await rm(paths.stagingDir, { recursive: true, force: true });
     return this.record(attempt, status, message);
   }
 
@@ -184,7 +200,7 @@ function stubManifest(biz: number, app: string, id: number | null): Manifest {
 }
 
 /** The files stay (report), but the release is not applied: the next pull or retry runs it again. */
-async function markPostFailed(paths: AppPaths): Promise<void> {
-  const state = await readState(paths);
-  if (state) await writeState(paths, { ...state, postFailed: true });
+async function markPostFailed(paths: AppPaths, fsys: Fsys): Promise<void> {
+  const state = await readState(paths, fsys);
+  if (state) await writeState(paths, { ...state, postFailed: true }, fsys);
 }
