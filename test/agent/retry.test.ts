@@ -8,34 +8,17 @@ import { readFile, mkdir, readdir, rm, symlink, writeFile, stat } from "node:fs/
 import http from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase } from "../helpers/database";
-import { Admin, buildAgent, readLines, runAgent, startAgent, startServer, tempDir, until, type ServerHandle } from "./harness";
+import { AgentSuite, readLines, runAgent, startAgent, until, type Admin, type ServerHandle } from "./harness";
 
 const BIZ = 12;
-let work: Awaited<ReturnType<typeof tempDir>>;
+const suite = new AgentSuite(BIZ, "retry");
 let server: ServerHandle;
 let admin: Admin;
 let agent: string;
 let token: string;
-let seq = 0;
-let database: Awaited<ReturnType<typeof createTestDatabase>>;
-
-async function agentEnv(apps: string[], extra: Record<string, string> = {}, feed = `127.0.0.1:${server.port}`) {
-  const dir = join(work.path, `agent-${++seq}`);
-  await mkdir(dir, { recursive: true });
-  const env = { biz: String(BIZ), app: apps.join(","), feed_addrs: feed, token, temp_dir: dir, uid: `retry-${seq}`, port: "0", ...extra };
-  return { dir, env, appDir: (app: string) => join(dir, String(BIZ), app) };
-}
-
-let scriptSeq = 0;
-const script = (content: string) => admin.script(BIZ, `r_${++scriptSeq}_${Date.now() % 100000}`, "shell", content);
-
-async function service(name: string, files: Record<string, string>, hooks: { pre?: number | null; post?: number | null } = {}) {
-  await admin.service(BIZ, name);
-  for (const [path, content] of Object.entries(files)) await admin.file(BIZ, name, path, content);
-  if (hooks.pre || hooks.post) await admin.hooks(BIZ, name, hooks.pre ?? null, hooks.post ?? null);
-}
-
+const agentEnv = (apps: string[], extra: Record<string, string> = {}, feed?: string) => suite.agentEnv(apps, extra, feed);
+const script = (content: string) => suite.script("shell", content);
+const service = (...args: Parameters<AgentSuite["service"]>) => suite.service(...args);
 const publish = (app: string, versionId: number) => admin.call("POST", `/api/v1/bizs/${BIZ}/apps/${app}/publishes`, { versionId });
 const exists = (path: string) => stat(path).then(() => true, () => false);
 
@@ -56,19 +39,10 @@ function neverOverlaps(lines: string[]): boolean {
 }
 
 beforeAll(async () => {
-  work = await tempDir("edgeconf-agent-retry-");
-  database = await createTestDatabase();
-  [agent, server] = await Promise.all([buildAgent(work.path), startServer({ dataDir: join(work.path, "server"), databaseUrl: database?.url })]);
-  admin = new Admin(server.url);
-  await admin.biz(BIZ);
-  token = await admin.agentToken(BIZ, ["*"]);
+  ({ server, admin, agent, token } = await suite.start());
 }, 120_000);
 
-afterAll(async () => {
-  await server?.stop();
-  await database?.drop();
-  await work?.remove();
-});
+afterAll(() => suite.stop());
 
 describe("agent hooks end to end", () => {
   it("security: a post_hook.sh written by another process while the pre-script runs is never executed", async () => {
@@ -89,7 +63,7 @@ describe("agent hooks end to end", () => {
     await service("svc_hooklink", { "/etc/a.conf": "a" }, { post });
     const r1 = await admin.release(BIZ, "svc_hooklink", "V1");
     const { env, appDir } = await agentEnv(["svc_hooklink"]);
-    const outside = join(work.path, `sentinel-${seq}`);
+    const outside = join(suite.work.path, "sentinel-hooklink");
     await mkdir(outside);
     await mkdir(appDir("svc_hooklink"), { recursive: true });
     await symlink(outside, join(appDir("svc_hooklink"), "hooks"));
