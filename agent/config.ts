@@ -31,6 +31,8 @@ export interface AgentConfig {
   waitSeconds: number;
   downloadConcurrency: number;
   recheckMs: number;
+  /** First retry of a failed release (watch); doubles up to 5 minutes. */
+  retryMs: number;
   logLevel: string;
 }
 
@@ -62,6 +64,7 @@ export const SETTINGS: Setting[] = [
   { env: "wait", help: "long-poll hold in seconds, 1 to 60", default: "30", watchOnly: true },
   { env: "download_concurrency", help: "parallel blob downloads", default: "8" },
   { env: "recheck_interval", help: "full re-check period in seconds", default: "300", watchOnly: true },
+  { env: "retry_interval", help: "first retry of a failed release in seconds, doubling to 5 min", default: "2", watchOnly: true },
   { env: "log_level", help: "DEBUG | INFO | WARN | ERROR", default: "INFO" },
 ];
 
@@ -196,6 +199,7 @@ export function loadConfig(flags: Map<string, string>, env: NodeJS.ProcessEnv, c
     waitSeconds: num("wait", { min: 1, max: 60, integer: true }),
     downloadConcurrency: num("download_concurrency", { min: 1, max: 256, integer: true }),
     recheckMs: Math.round(num("recheck_interval", { min: 1 }) * 1000),
+    retryMs: Math.round(num("retry_interval", { min: 0.1 }) * 1000),
     logLevel: raw("log_level").trim(),
   };
 }

@@ -167,6 +167,7 @@ async function watch(agent: Agent): Promise<number> {
         signal: controller.signal,
         waitSeconds: config.waitSeconds,
         recheckMs: config.recheckMs,
+        retryBackoff: new Backoff(config.retryMs, Math.max(300_000, config.retryMs)),
         current: () => runner.currentRelease(app),
         onPoll: () => {
           metrics.inc("edgeconf_agent_polls_total", { app });
