@@ -23,6 +23,7 @@ const ReleaseQuery = z.object({
   labels: z.string().max(8192).optional(),
   current: z.coerce.number().int().min(0).max(MAX_INT32).optional(),
   seen: z.coerce.number().int().min(0).max(MAX_INT32).optional().openapi({ description: "a release the agent received but could not apply: held on like `current`, while `current` stays what it has applied" }),
+  seenPublish: z.coerce.number().int().min(0).max(MAX_INT32).optional().openapi({ description: "with `seen`: the publish that brought it; a new publish of the same release (a retry) answers at once" }),
   wait: z.coerce.number().int().min(0).max(MAX_WAIT_SECONDS).default(DEFAULT_WAIT_SECONDS),
 });
 const Uid = z.string().min(1).max(256);
@@ -132,7 +133,9 @@ feedRoutes
         // Without a notify count, arm the wait before reading so a publish in between is not missed.
         const early = seen === undefined ? holdUntil(deps.notifier, service.id, deadline, c.req.raw.signal) : undefined;
         const answer = await targetAnswer(deps, service, client, q.wait);
-        if (answer.releaseId !== known) {
+        // Publishing the failed release again is a retry: it answers like a new release.
+        const republished = q.seen !== undefined && q.seenPublish !== undefined && answer.publishId !== null && answer.publishId !== q.seenPublish;
+        if (answer.releaseId !== known || republished) {
           early?.cancel();
           return c.body(answer.body, 200, { ...headers, ETag: answer.etag, "Content-Type": "application/json" });
         }
