@@ -40,7 +40,8 @@ export function parseCommandLine(argv: string[]): CommandLine {
     if (!m) return arg;
     const name = m[1].replace(/_/g, "-");
     const next = argv[i + 1];
-    if (name === "file-cache-enabled" && m[2] === undefined && (next === undefined || next.startsWith("-"))) return `--${name}=true`;
+    const isBoolean = SETTINGS.find((s) => flagOf(s.env) === name)?.boolean;
+    if (isBoolean && m[2] === undefined && (next === undefined || next.startsWith("-"))) return `--${name}=true`;
     return `--${name}${m[2] ?? ""}`;
   });
   const options: Record<string, { type: "string" | "boolean"; short?: string }> = {

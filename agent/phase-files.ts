@@ -151,8 +151,17 @@ export async function fetchAndApply(deps: RunnerDeps, attempt: Attempt, previous
     attempt.plan = plan;
     try {
       await switchIn(plan, { tree, save, source: async (entry) => sourceFor(manifest, entry, sources) });
+      // The state is part of the transaction: if it cannot be saved, the old files come back.
+      const files: Record<string, FileRecord> = {};
+      for (const file of manifest.files) {
+        const rel = relativeTarget(file);
+        const s = await fsys.lstat((await tree.path(`files/${rel}`))!);
+        const { user, group, privilege } = file.permission;
+        files[rel] = { sha256: file.sha256, size: s.size, mtimeMs: s.mtimeMs, ino: s.ino, privilege, user, group };
+      }
+      await writeState(paths, stateOf(deps, manifest, files), fsys);
     } catch (err) {
-      const reason = err instanceof UnsafePathError || errnoOf(err) === undefined ? (err as Error).message : `${(err as Error).message}`;
+      const reason = (err as Error).message;
       log.error("swap failed, putting the previous files back", { error: reason });
       try {
         await undo(plan, tree);
@@ -162,14 +171,6 @@ export async function fetchAndApply(deps: RunnerDeps, attempt: Attempt, previous
       }
       throw new StepError(`apply failed, previous files kept: ${reason}`);
     }
-    const files: Record<string, FileRecord> = {};
-    for (const file of manifest.files) {
-      const rel = relativeTarget(file);
-      const s = await fsys.lstat((await tree.path(`files/${rel}`))!);
-      const { user, group, privilege } = file.permission;
-      files[rel] = { sha256: file.sha256, size: s.size, mtimeMs: s.mtimeMs, ino: s.ino, privilege, user, group };
-    }
-    await writeState(paths, stateOf(deps, manifest, files), fsys);
     attempt.timings.applyMs = Date.now() - t;
     log.info("files applied", { written: plan.writes.length, unchanged: manifest.files.length - plan.writes.length, removed: plan.removes.length });
   } finally {
@@ -191,7 +192,11 @@ export async function cleanUp(deps: RunnerDeps, paths: AppPaths): Promise<void> 
       for (const name of files) await tree.fsys.unlink((await tree.path(`.edgeconf/staging/${name}`))!);
     }
     await dropBackups(tree);
-    if ((await tree.kind("files")) === "dir") await prune(tree, "files");
+    if ((await tree.kind("files")) === "dir") {
+      const { files } = await tree.walk("files");
+      for (const rel of files.filter((f) => f.includes(TEMP_MARKER))) await tree.fsys.unlink((await tree.path(`files/${rel}`))!);
+      await prune(tree, "files");
+    }
   } finally {
     await tree.close();
   }

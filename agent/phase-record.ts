@@ -24,10 +24,12 @@ export async function recordAttempt(deps: RunnerDeps, attempt: Attempt, status: 
     if (!(err instanceof UnsafePathError)) attempt.keepJournal = true;
   }
   if (!attempt.keepJournal) {
-    await clearJournal(paths, fsys);
-    await cleanUp(deps, paths);
+    // A journal that cannot be removed is finished again at the next start (same event again).
+    await clearJournal(paths, fsys)
+      .then(() => cleanUp(deps, paths))
+      .catch((err) => log.warn("cannot clear the journal", { error: (err as Error).message }));
   }
-  const state = await readState(paths, fsys);
+  const state = await readState(paths, fsys).catch(() => null);
   attempt.timings.totalMs = Date.now() - attempt.started;
   metrics?.inc("edgeconf_agent_applies_total", { app, status });
   metrics?.set("edgeconf_agent_current_release", { app }, state?.releaseId ?? 0);

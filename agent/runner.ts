@@ -119,7 +119,14 @@ export class Runner {
         log.info("no release is published for this client");
         return { app, status: "NONE", releaseId: null, message: "no release is published for this client" };
       }
-      const state = await readState(paths, fsysOf(this.deps));
+      let state: AppliedState | null;
+      try {
+        state = await readState(paths, fsysOf(this.deps));
+      } catch (err) {
+        // A link where state.json is, or the disk refusing a read: FAILED, nothing touched.
+        log.error("cannot read the service's state", { error: (err as Error).message });
+        return refused(`cannot read the service's state: ${(err as Error).message}`);
+      }
       if (state && (await this.alreadyApplied(paths, state, manifest))) {
         log.info("release already applied", { releaseID: manifest.release.id, version: manifest.release.name });
         this.current.set(app, manifest.release.id);
@@ -175,7 +182,11 @@ export class Runner {
       if (phase !== "post") {
         const resume = phase === "switch" ? attempt.plan : undefined;
         await fetchAndApply(this.deps, attempt, previous, manifest, { resume });
-        await writeJournal(paths, { phase: "post", manifest, previous, startedAt: nowOf(this.deps).toISOString(), plan: attempt.plan }, fsysOf(this.deps));
+        // Bookkeeping only: if it cannot be saved, the "switch" journal stays, and resuming it
+        // after a crash finds every file switched and goes on to the post-script just the same.
+        await writeJournal(paths, { phase: "post", manifest, previous, startedAt: nowOf(this.deps).toISOString(), plan: attempt.plan }, fsysOf(this.deps)).catch((err) =>
+          log.warn("cannot save the journal's post phase", { error: (err as Error).message }),
+        );
       }
       const t = Date.now();
       const post = await runScript(this.deps, attempt, "post", manifest, env);

@@ -33,7 +33,8 @@ export class UnsafePathError extends Error {
 export type Kind = "absent" | "file" | "dir";
 
 export class SafeTree {
-  private readonly dirs = new Map<string, { handle: FileHandle | null; path: string }>();
+  /** Folders opened so far (promises: two callers asking at once share one open). */
+  private readonly dirs = new Map<string, Promise<{ handle: FileHandle | null; path: string } | null>>();
 
   private constructor(
     /** The real path of the tree's root, for messages. */
@@ -66,7 +67,7 @@ export class SafeTree {
     // Only the last one is needed; the walk's parents are closed.
     const last = opened.pop() ?? null;
     await Promise.all(opened.map((h) => h.close()));
-    tree.dirs.set("", { handle: last, path });
+    tree.dirs.set("", Promise.resolve({ handle: last, path }));
     return tree;
   }
 
@@ -126,16 +127,31 @@ export class SafeTree {
    * parents when `create`. null when absent (and not created) or when a file stands in the way.
    */
   async dir(rel: string, create = false): Promise<string | null> {
-    const known = this.dirs.get(rel);
-    if (known) return known.path;
-    const cut = rel.lastIndexOf("/");
-    const parentRel = cut < 0 ? "" : rel.slice(0, cut);
-    const parent = await this.dir(parentRel, create);
-    if (parent === null) return null;
-    const opened = await this.openDir(parent, rel.slice(cut + 1), this.real(rel), create);
-    if (!opened) return null;
-    this.dirs.set(rel, opened);
-    return opened.path;
+    for (;;) {
+      const entry = this.dirs.get(rel);
+      if (entry) {
+        const known = await entry.catch(() => null);
+        if (known) return known.path;
+        if (!create) return null;
+        continue; // absent when asked without create (its asker forgets it): open it now
+      }
+      // No await between the check and the set: one open per folder, no handle ever dropped.
+      const cut = rel.lastIndexOf("/");
+      const opening = (async () => {
+        const parent = await this.dir(cut < 0 ? "" : rel.slice(0, cut), create);
+        return parent === null ? null : this.openDir(parent, rel.slice(cut + 1), this.real(rel), create);
+      })();
+      this.dirs.set(rel, opening);
+      try {
+        const opened = await opening;
+        if (opened) return opened.path;
+        this.dirs.delete(rel); // absent: ask again later
+        return null;
+      } catch (err) {
+        this.dirs.delete(rel);
+        throw err;
+      }
+    }
   }
 
   /** A path for the entry `rel` inside its verified folder (null when the folder is absent). */
@@ -150,7 +166,7 @@ export class SafeTree {
     for (const [key, value] of [...this.dirs]) {
       if (key === rel || key.startsWith(rel + "/")) {
         this.dirs.delete(key);
-        await value.handle?.close().catch(() => undefined);
+        await (await value.catch(() => null))?.handle?.close().catch(() => undefined);
       }
     }
   }
@@ -179,9 +195,9 @@ export class SafeTree {
   }
 
   async close(): Promise<void> {
-    const handles = [...this.dirs.values()].map((d) => d.handle);
+    const opened = [...this.dirs.values()];
     this.dirs.clear();
-    await Promise.all(handles.map((h) => h?.close().catch(() => undefined)));
+    await Promise.all(opened.map(async (d) => (await d.catch(() => null))?.handle?.close().catch(() => undefined)));
   }
 }
 

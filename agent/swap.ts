@@ -234,6 +234,8 @@ async function restore(tree: SafeTree, rel: string, backup: string): Promise<voi
   if ((await tree.kind(backup)) !== "file") return;
   const from = (await tree.path(backup))!;
   const s = await fsys.lstat(from);
+  const now = (await tree.kind(rel)) === "file" ? await fsys.lstat((await tree.path(rel))!) : null;
+  if (now && now.ino === s.ino && now.dev === s.dev) return; // never switched: the kept link is the file
   const { dir } = cut(rel);
   if ((await tree.dir(dir, true)) === null) throw new SwapError(`cannot restore ${tree.real(rel)}: a file stands where its folder was`);
   const tmp = tempName(rel);
