@@ -60,12 +60,12 @@ export class BlobCache {
   }
 
   /** Removes oldest blobs (by last use) until the cache is at most 90% of the threshold. */
-  async cleanup(): Promise<CleanupResult> {
+  private async entries(): Promise<{ path: string; size: number; mtimeMs: number }[]> {
     let names: string[];
     try {
       names = await readdir(this.dir);
     } catch (err) {
-      if (isNotFound(err)) return { sizeBefore: 0, sizeAfter: 0, removed: 0 };
+      if (isNotFound(err)) return [];
       throw err;
     }
     const entries: { path: string; size: number; mtimeMs: number }[] = [];
@@ -78,6 +78,11 @@ export class BlobCache {
         /* removed meanwhile */
       }
     }
+    return entries;
+  }
+
+  async cleanup(): Promise<CleanupResult> {
+    const entries = await this.entries();
     const sizeBefore = entries.reduce((sum, e) => sum + e.size, 0);
     this.log.info("calculate current cache directory size", { cacheDir: this.dir, currentSize: formatBytes(sizeBefore) });
     let size = sizeBefore;
@@ -96,10 +101,23 @@ export class BlobCache {
     return { sizeBefore, sizeAfter: size, removed };
   }
 
+  /** Removes least recently used blobs until at least `bytes` are freed (disk full); returns bytes freed. */
+  async evict(bytes: number): Promise<number> {
+    const entries = await this.entries();
+    entries.sort((a, b) => a.mtimeMs - b.mtimeMs);
+    let freed = 0;
+    for (const entry of entries) {
+      if (freed >= bytes) break;
+      await rm(entry.path, { force: true });
+      freed += entry.size;
+    }
+    return freed;
+  }
+
   /** Cleans now and then every interval; the timer does not keep the process alive. */
   async startAutoCleanup(intervalMs = CLEANUP_INTERVAL_MS): Promise<() => void> {
     if (!this.enabled) return () => undefined;
-    await mkdir(this.dir, { recursive: true });
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
     this.log.info("start auto cleanup file cache", {
       cacheDir: this.dir,
       cleanupIntervalSeconds: `${intervalMs / 1000}s`,

@@ -25,19 +25,25 @@ export interface AgentConfig {
   cacheThresholdBytes: number;
   hookTimeoutMs: number;
   onPostFailure: PostFailurePolicy;
+  /** Files may be published with setuid/setgid/sticky bits (refused by default). */
+  allowSpecialBits: boolean;
   port: number;
   waitSeconds: number;
   downloadConcurrency: number;
   recheckMs: number;
+  /** First retry of a failed release (watch); doubles up to 5 minutes. */
+  retryMs: number;
   logLevel: string;
 }
 
 /** One setting: its flag (`--temp-dir`) is the env name with dashes. */
-interface Setting {
+export interface Setting {
   env: string;
   help: string;
   default?: string;
   boolean?: boolean;
+  /** Only `watch` uses it: refused as a flag of `pull` (ignored there when it comes from the environment). */
+  watchOnly?: boolean;
 }
 
 export const SETTINGS: Setting[] = [
@@ -53,46 +59,16 @@ export const SETTINGS: Setting[] = [
   { env: "cache_threshold_gb", help: "cache size threshold in GB", default: "2" },
   { env: "hook_timeout", help: "pre/post script timeout in seconds", default: "60" },
   { env: "on_post_failure", help: "report | rollback", default: "report" },
-  { env: "port", help: "watch: port of /healthz and /metrics (0 = off)", default: "9616" },
-  { env: "wait", help: "watch: long-poll hold in seconds (at most 60)", default: "30" },
+  { env: "allow_special_bits", help: "accept files published with setuid, setgid or sticky bits", default: "false", boolean: true },
+  { env: "port", help: "port of /healthz and /metrics (0 = off)", default: "9616", watchOnly: true },
+  { env: "wait", help: "long-poll hold in seconds, 1 to 60", default: "30", watchOnly: true },
   { env: "download_concurrency", help: "parallel blob downloads", default: "8" },
-  { env: "recheck_interval", help: "watch: full re-check period in seconds", default: "300" },
+  { env: "recheck_interval", help: "full re-check period in seconds", default: "300", watchOnly: true },
+  { env: "retry_interval", help: "first retry of a failed release in seconds, doubling to 5 min", default: "2", watchOnly: true },
   { env: "log_level", help: "DEBUG | INFO | WARN | ERROR", default: "INFO" },
 ];
 
 export class ConfigError extends Error {}
-
-export interface ParsedArgs {
-  command: string | undefined;
-  flags: Map<string, string>;
-}
-
-/** Splits `pull --biz=10 --app a` into the command and a flag map keyed by env name. */
-export function parseArgs(argv: string[]): ParsedArgs {
-  const flags = new Map<string, string>();
-  let command: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (!arg.startsWith("--")) {
-      if (command !== undefined) throw new ConfigError(`unexpected argument "${arg}"`);
-      command = arg;
-      continue;
-    }
-    const eq = arg.indexOf("=");
-    const name = (eq >= 0 ? arg.slice(2, eq) : arg.slice(2)).replace(/-/g, "_");
-    if (name === "help" || name === "version") {
-      flags.set(name, "true");
-      continue;
-    }
-    const setting = SETTINGS.find((s) => s.env === name);
-    if (!setting) throw new ConfigError(`unknown flag --${name.replace(/_/g, "-")}`);
-    if (eq >= 0) flags.set(name, arg.slice(eq + 1));
-    else if (setting.boolean && (argv[i + 1] === undefined || argv[i + 1].startsWith("--"))) flags.set(name, "true");
-    else if (argv[i + 1] === undefined) throw new ConfigError(`flag --${name.replace(/_/g, "-")} needs a value`);
-    else flags.set(name, argv[++i]);
-  }
-  return { command, flags };
-}
 
 /** `k=v,k2=v2` or a JSON object of strings. */
 export function parseLabels(text: string): Record<string, string> {
@@ -122,11 +98,12 @@ function list(text: string): string[] {
   return text.split(",").map((s) => s.trim()).filter((s) => s !== "");
 }
 
-function number(name: string, text: string, { min = 0, integer = false } = {}): number {
-  const value = Number(text.replace(/s$/, ""));
-  if (!Number.isFinite(value) || value < min || (integer && !Number.isInteger(value))) {
-    throw new ConfigError(`${name}: "${text}" is not a valid number`);
+function number(name: string, text: string, { min = 0, max = Infinity, integer = false } = {}): number {
+  const value = Number(text.trim().replace(/s$/, ""));
+  if (text.trim() === "" || !Number.isFinite(value) || (integer && !Number.isInteger(value))) {
+    throw new ConfigError(`${name}: "${text}" is not a valid ${integer ? "whole number" : "number"}`);
   }
+  if (value < min || value > max) throw new ConfigError(`${name}: ${text} is out of range (${min} to ${max === Infinity ? "any" : max})`);
   return value;
 }
 
@@ -156,44 +133,74 @@ export function hostFingerprint(): string {
   return `${hostname()}-${hash}`;
 }
 
-/** Builds the effective configuration; throws ConfigError naming the first bad setting. */
-export function loadConfig(flags: Map<string, string>, env: NodeJS.ProcessEnv): AgentConfig {
+/**
+ * Builds the effective configuration; throws ConfigError naming the first bad setting the way
+ * the user gave it: the flag as typed (`typed`, e.g. `--temp_dir`), else the environment variable.
+ * `flags` maps setting names (`temp_dir`) to values. For `pull`, watch-only settings from the
+ * environment are ignored (the seed's init and sidecar containers share one environment).
+ */
+export function loadConfig(flags: Map<string, string>, env: NodeJS.ProcessEnv, command: "pull" | "watch" = "watch", typed = new Map<string, string>()): AgentConfig {
+  const setting = (name: string) => SETTINGS.find((s) => s.env === name)!;
+  const fromFlag = (name: string) => flags.has(name);
+  const label = (name: string): string => {
+    if (fromFlag(name)) return typed.get(name) ?? `--${name.replace(/_/g, "-")}`;
+    return env[name] !== undefined && !(command === "pull" && setting(name).watchOnly) ? `${name} (environment variable)` : name;
+  };
   const raw = (name: string): string => {
-    const setting = SETTINGS.find((s) => s.env === name)!;
-    return flags.get(name) ?? env[name] ?? setting.default ?? "";
+    const s = setting(name);
+    const fromEnv = command === "pull" && s.watchOnly ? undefined : env[name];
+    return flags.get(name) ?? fromEnv ?? s.default ?? "";
   };
   const required = (name: string): string => {
     const value = raw(name).trim();
     if (value === "") throw new ConfigError(`missing ${name}: set --${name.replace(/_/g, "-")} or the ${name} environment variable`);
     return value;
   };
-  const biz = number("biz", required("biz"), { min: 1, integer: true });
+  const num = (name: string, opts: { min?: number; max?: number; integer?: boolean } = {}) => number(label(name), raw(name), opts);
+  const biz = number(label("biz"), required("biz"), { min: 1, integer: true });
   const apps = list(required("app"));
   for (const app of apps) {
-    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(app)) throw new ConfigError(`app: "${app}" is not a valid service name`);
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(app)) throw new ConfigError(`${label("app")}: "${app}" is not a valid service name`);
   }
-  const feedAddrs = list(required("feed_addrs")).map(normalizeAddr);
+  let feedAddrs: string[];
+  try {
+    feedAddrs = list(required("feed_addrs")).map(normalizeAddr);
+  } catch (err) {
+    throw new ConfigError((err as Error).message.replace(/^feed_addrs/, label("feed_addrs")));
+  }
   const tempDir = raw("temp_dir");
+  if (tempDir.trim() === "") throw new ConfigError(`${label("temp_dir")}: must not be empty`);
   const policy = raw("on_post_failure");
-  if (policy !== "report" && policy !== "rollback") throw new ConfigError(`on_post_failure: "${policy}" is not report or rollback`);
+  if (policy !== "report" && policy !== "rollback") throw new ConfigError(`${label("on_post_failure")}: "${policy}" is not report or rollback`);
+  let labels: Record<string, string>;
+  try {
+    labels = parseLabels(raw("labels"));
+  } catch (err) {
+    throw new ConfigError((err as Error).message.replace(/^labels/, label("labels")));
+  }
+  if (!/^(debug|info|warn|warning|error)$/i.test(raw("log_level").trim())) {
+    throw new ConfigError(`${label("log_level")}: "${raw("log_level")}" is not DEBUG, INFO, WARN or ERROR`);
+  }
   return {
     biz,
     apps,
     feedAddrs,
     token: required("token"),
     tempDir,
-    labels: parseLabels(raw("labels")),
+    labels,
     uid: raw("uid").trim() || hostFingerprint(),
-    cacheEnabled: boolean("file_cache_enabled", raw("file_cache_enabled")),
+    cacheEnabled: boolean(label("file_cache_enabled"), raw("file_cache_enabled")),
     cacheDir: raw("file_cache_dir") || join(tempDir, "cache"),
-    cacheThresholdBytes: Math.floor(number("cache_threshold_gb", raw("cache_threshold_gb")) * 1024 ** 3),
-    hookTimeoutMs: Math.round(number("hook_timeout", raw("hook_timeout")) * 1000),
+    cacheThresholdBytes: Math.floor(num("cache_threshold_gb") * 1024 ** 3),
+    hookTimeoutMs: Math.round(num("hook_timeout", { min: 1 }) * 1000),
     onPostFailure: policy,
-    port: number("port", raw("port"), { integer: true }),
-    waitSeconds: Math.min(60, number("wait", raw("wait"), { integer: true })),
-    downloadConcurrency: number("download_concurrency", raw("download_concurrency"), { min: 1, integer: true }),
-    recheckMs: Math.round(number("recheck_interval", raw("recheck_interval"), { min: 1 }) * 1000),
-    logLevel: raw("log_level"),
+    allowSpecialBits: boolean(label("allow_special_bits"), raw("allow_special_bits")),
+    port: num("port", { max: 65535, integer: true }),
+    waitSeconds: num("wait", { min: 1, max: 60, integer: true }),
+    downloadConcurrency: num("download_concurrency", { min: 1, max: 256, integer: true }),
+    recheckMs: Math.round(num("recheck_interval", { min: 1 }) * 1000),
+    retryMs: Math.round(num("retry_interval", { min: 0.1 }) * 1000),
+    logLevel: raw("log_level").trim(),
   };
 }
 
@@ -234,19 +241,4 @@ export function banner(config: AgentConfig, command: string): string {
     "use command line args or environment variables",
     `args: ${args.join(" ")}`,
   ].join("\n");
-}
-
-export function usage(): string {
-  const lines = [
-    `edgeconf-agent v${AGENT_VERSION}`,
-    "usage: edgeconf-agent pull|watch [--flag=value ...]",
-    "  pull   apply each service's current release once (init container); non-zero exit on any failure",
-    "  watch  long-poll for new releases and apply them (sidecar)",
-    "settings (flag / environment variable):",
-  ];
-  for (const s of SETTINGS) {
-    const flag = `--${s.env.replace(/_/g, "-")}`;
-    lines.push(`  ${flag.padEnd(24)} ${s.env.padEnd(22)} ${s.help}${s.default ? ` (default ${s.default})` : ""}`);
-  }
-  return lines.join("\n");
 }

@@ -5,8 +5,8 @@
  * service's staging folder when it is too big to cache.
  */
 import { createHash } from "node:crypto";
-import { createReadStream, createWriteStream, renameSync, writeFileSync } from "node:fs";
-import { mkdir, readdir, rename, rm, stat } from "node:fs/promises";
+import { closeSync, constants, createReadStream, createWriteStream, openSync, renameSync, writeFileSync } from "node:fs";
+import { chmod, mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { Transform } from "node:stream";
@@ -75,8 +75,11 @@ export class Fetcher {
     const unique = [...new Map(needs.map((n) => [n.sha256, n])).values()];
     const result: FetchResult = { sources: new Map(), bytesDownloaded: 0, fromCache: 0, downloaded: 0 };
     if (unique.length === 0) return result;
-    await mkdir(stagingDir, { recursive: true });
-    if (this.options.cache.enabled) await mkdir(this.options.cache.partialDir, { recursive: true });
+    await mkdir(stagingDir, { recursive: true, mode: 0o700 });
+    if (this.options.cache.enabled) {
+      await mkdir(this.options.cache.partialDir, { recursive: true, mode: 0o700 });
+      await chmod(this.options.cache.dir, 0o700); // private, whatever made it before
+    }
     // One listing instead of a failing stat per blob (a cold pull of 1,000 files saves ~3,000 errors).
     const list = (dir: string) => readdir(dir).then((names) => new Set(names), () => new Set<string>());
     const [inCache, partials] = await Promise.all([
@@ -125,7 +128,15 @@ export class Fetcher {
         log.debug("download file success", { sha256: need.sha256, size: need.size, cached: cacheable });
         return { path: dest, bytes, data: got.data };
       } catch (err) {
-        if (err instanceof IntegrityError) await rm(partial, { force: true });
+        const code = (err as NodeJS.ErrnoException).code;
+        const diskFull = code === "ENOSPC" || code === "EDQUOT";
+        // A partial file is kept only to resume a cut transfer; never after a local failure.
+        if (err instanceof IntegrityError || code !== undefined) await rm(partial, { force: true });
+        if (diskFull && cache.enabled) {
+          // The cache gives way first: oldest blobs go until this one fits, then it is tried again.
+          const freed = await cache.evict(need.size);
+          log.warn("disk full, cache blobs removed to make room", { sha256: need.sha256, freedBytes: freed });
+        }
         if (attempt >= attempts || signal?.aborted) throw err;
         log.warn("download failed, retrying", { sha256: need.sha256, attempt, error: (err as Error).message });
       }
@@ -170,10 +181,13 @@ export class Fetcher {
       transform(chunk: Buffer, _enc, done) {
         hash.update(chunk);
         received += chunk.length;
-        done(null, chunk);
+        // Stop at the declared size: a server sending more is not written to disk.
+        if (offset + received > need.size) done(new IntegrityError(`blob ${need.sha256}: more than the declared ${need.size} bytes`));
+        else done(null, chunk);
       },
     });
-    await pipeline(res, tap, createWriteStream(partial, offset > 0 ? { flags: "r+", start: offset } : { flags: "w" }));
+    const flags = offset > 0 ? constants.O_WRONLY | constants.O_NOFOLLOW : constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW;
+    await pipeline(res, tap, createWriteStream("", { fd: openSync(partial, flags, 0o600), start: offset }));
     const total = offset + received;
     const digest = hash.digest("hex");
     if (total !== need.size || digest !== need.sha256) {
@@ -199,7 +213,13 @@ export class Fetcher {
     if (received !== need.size || digest !== need.sha256) {
       throw new IntegrityError(`blob ${need.sha256}: received ${received} bytes hashing to ${digest}, expected ${need.size} bytes`);
     }
-    writeFileSync(partial, data); // small: cheaper than three thread-pool round trips
+    // Small: cheaper than three thread-pool round trips. Private, never through a planted link.
+    const fd = openSync(partial, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o600);
+    try {
+      writeFileSync(fd, data);
+    } finally {
+      closeSync(fd);
+    }
     return { received, data };
   }
 }

@@ -20,8 +20,15 @@ export class FeedError extends Error {
   }
 }
 
-/** Every address failed to answer (connection refused, timeout, 5xx). */
-export class UnreachableError extends Error {}
+/** Every address failed to answer (connection refused, timeout, 5xx); `statuses` holds the 5xx answers. */
+export class UnreachableError extends Error {
+  constructor(
+    message: string,
+    readonly statuses: number[] = [],
+  ) {
+    super(message);
+  }
+}
 
 /** Exponential backoff 0.5 s → 30 s with jitter: each delay is drawn in [d/2, d]. */
 export class Backoff {
@@ -82,6 +89,7 @@ export class FeedClient {
   ): Promise<T> {
     const { addrs, log } = this.options;
     const errors: string[] = [];
+    const statuses: number[] = [];
     for (let i = 0; i < addrs.length; i++) {
       const index = (this.active + i) % addrs.length;
       try {
@@ -89,6 +97,7 @@ export class FeedClient {
         const status = answer.statusCode ?? answer.status ?? 0;
         if (status >= 500) {
           errors.push(`${addrs[index]}: HTTP ${status}`);
+          statuses.push(status);
           drain(answer);
           continue;
         }
@@ -98,17 +107,22 @@ export class FeedClient {
       } catch (err) {
         if (err instanceof HttpError && err.message === "aborted") throw err;
         errors.push(`${addrs[index]}: ${(err as Error).message || (err as NodeJS.ErrnoException).code}`);
+        statuses.push(0);
       }
     }
-    throw new UnreachableError(`${what}: no feed address answered (${errors.join("; ")})`);
+    throw new UnreachableError(`${what}: no feed address answered (${errors.join("; ")})`, statuses);
   }
 
-  async release(app: string, opts: { current?: number | null; seen?: number | null; etag?: string; wait: number; signal?: AbortSignal }): Promise<ReleaseAnswer> {
+  async release(
+    app: string,
+    opts: { current?: number | null; seen?: number | null; seenPublish?: number | null; etag?: string; wait: number; signal?: AbortSignal },
+  ): Promise<ReleaseAnswer> {
     const { biz, uid, labels } = this.options;
     const query = new URLSearchParams({ uid, wait: String(opts.wait) });
     if (Object.keys(labels).length > 0) query.set("labels", JSON.stringify(labels));
     if (opts.current !== undefined && opts.current !== null) query.set("current", String(opts.current));
     if (opts.seen !== undefined && opts.seen !== null) query.set("seen", String(opts.seen));
+    if (opts.seenPublish !== undefined && opts.seenPublish !== null) query.set("seenPublish", String(opts.seenPublish));
     const path = `/feed/v1/bizs/${biz}/apps/${encodeURIComponent(app)}/release?${query}`;
     const headers = this.headers(opts.etag ? { "if-none-match": opts.etag } : {});
     const res = await this.failover<BufferedResponse>("release", (base) =>
@@ -176,7 +190,14 @@ export interface WatchOptions {
   now?: () => number;
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   backoff?: Backoff;
+  /** Retries of a failed release: 2 s doubling to 5 min, with jitter. */
+  retryBackoff?: Backoff;
 }
+
+/** A held poll is never shortened below this many seconds. */
+export const MIN_HOLD_SECONDS = 1;
+/** A gateway error that comes sooner than this after the request is a server failure, not a cut hold. */
+const CUT_AFTER_MS = 900;
 
 export function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -191,45 +212,84 @@ export function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+function publishIdOf(raw: unknown): number | null {
+  const id = (raw as { release?: { publishId?: unknown } } | null)?.release?.publishId;
+  return typeof id === "number" ? id : null;
+}
+
+/** Every address answered 502 or 504: what a proxy says when it cuts a request it thinks hangs. */
+function isGatewayCut(err: unknown): boolean {
+  return err instanceof UnreachableError && err.statuses.length > 0 && err.statuses.every((s) => s === 502 || s === 504);
+}
+
 /**
  * Long-polls one service until `signal` aborts. A full re-check (no `current`, so the server
  * answers at once with the manifest) runs at start and every `recheckMs`, even without change.
+ * A release that failed is held on (`seen` + `seenPublish`: a newer publish, or the same release
+ * published again, arrives at once) and retried after a growing backoff (design invariant 5).
+ * Held polls cut by a proxy (502/504 after a while) shorten the hold, halving down to
+ * MIN_HOLD_SECONDS, instead of counting as server failures.
  */
 export async function watchService(options: WatchOptions): Promise<void> {
   const { app, feed, log, signal } = options;
   const now = options.now ?? Date.now;
   const sleep = options.sleep ?? abortableSleep;
   const backoff = options.backoff ?? new Backoff();
+  const retryBackoff = options.retryBackoff ?? new Backoff(2_000, 300_000);
   let etag: string | undefined;
   let nextRecheck = 0;
-  let failedRelease: number | null | undefined;
-  const failedBackoff = new Backoff(1000, 30_000);
+  let failed: { id: number | null; publishId: number | null; retryAt: number } | null = null;
+  let hold = options.waitSeconds;
+  let cut: { from: number; afterMs: number } | null = null;
+  let cutLogged = false;
   while (!signal.aborted) {
-    const recheck = now() >= nextRecheck;
+    const t = now();
+    const retry = failed !== null && t >= failed.retryAt;
+    const recheck = t >= nextRecheck || retry;
+    let wait = recheck ? 0 : hold;
+    if (!recheck && failed) wait = Math.max(1, Math.min(wait, Math.ceil((failed.retryAt - t) / 1000)));
+    const held = !recheck && failed ? { seen: failed.id, seenPublish: failed.publishId } : {};
+    const sent = now();
     try {
-      const wait = recheck ? 0 : options.waitSeconds;
       const current = recheck ? null : options.current();
-      // After a failed apply, hold on the failed release (`seen`): a newer publish still arrives at
-      // once, and the failed one is retried at the next re-check.
-      const seen = recheck || failedRelease === undefined ? undefined : failedRelease;
-      const answer = await feed.release(app, { current, seen, etag: recheck ? undefined : etag, wait, signal });
+      const answer = await feed.release(app, { current, ...held, etag: recheck ? undefined : etag, wait, signal });
       options.onPoll?.();
+      if (cut && !cutLogged && wait > 0) {
+        cutLogged = true;
+        log.warn("held polls were cut by a proxy (gateway timeout); hold shortened", { app, fromSeconds: cut.from, toSeconds: hold, cutAfterMs: cut.afterMs });
+      }
       if (recheck) nextRecheck = now() + options.recheckMs;
       backoff.reset();
       etag = answer.etag || etag;
       if (!answer.changed || signal.aborted) continue;
       const id = releaseIdOf(answer.manifest);
-      if (!recheck && id === failedRelease) {
-        // A server that does not know `seen` answers the failed release again: poll slowly until
-        // the next re-check retries it, still noticing a newer publish.
-        await sleep(failedBackoff.next(), signal);
+      const publishId = publishIdOf(answer.manifest);
+      if (!recheck && failed && id === failed.id && publishId === failed.publishId) {
+        // A server that does not know `seen` answers the failed release again: wait for the retry.
+        await sleep(Math.max(0, failed.retryAt - now()), signal);
         continue;
       }
+      if (!recheck && failed && id === failed.id) log.info("release published again: retrying it now", { app, releaseID: id });
       const ok = await options.onManifest(answer.manifest, recheck);
-      failedRelease = ok ? undefined : id;
-      if (ok) failedBackoff.reset();
+      if (ok) {
+        failed = null;
+        retryBackoff.reset();
+        continue;
+      }
+      // A new release (or a new publish of it) starts the retries from the shortest delay.
+      if (!failed || failed.id !== id || failed.publishId !== publishId) retryBackoff.reset();
+      const delay = retryBackoff.next();
+      failed = { id, publishId, retryAt: now() + delay };
+      log.info("release failed; it will be retried", { app, releaseID: id, retryInMs: delay });
     } catch (err) {
       if (signal.aborted) break;
+      if (wait > 0 && isGatewayCut(err) && now() - sent >= CUT_AFTER_MS && hold > MIN_HOLD_SECONDS) {
+        cut ??= { from: hold, afterMs: now() - sent };
+        cut.afterMs = now() - sent;
+        hold = Math.max(MIN_HOLD_SECONDS, Math.floor(hold / 2));
+        log.debug("held poll cut by a gateway; shortening the hold", { app, holdSeconds: hold });
+        continue;
+      }
       const delay = backoff.next();
       log.warn("feed request failed, retrying", { app, error: (err as Error).message, retryInMs: delay });
       options.onError?.(err as Error);

@@ -1,13 +1,15 @@
 /**
- * edgeconf-agent: `pull` (init container) and `watch` (sidecar).
- *
- * Exit codes: 0 every service applied (or already was); 1 an apply failed (pre/post script,
- * download, verification, disk); 2 bad usage or configuration; 3 the feed could not be reached
- * or refused the request (auth, unknown service); 4 no release is published for this client.
+ * edgeconf-agent: `pull` (init container) and `watch` (sidecar). Exit codes: `EXIT` in cli.ts
+ * (0 ok, 1 apply failed, 2 usage, 3 feed, 4 no release, 5 local error).
  */
+import { realpathSync } from "node:fs";
+import { mkdir, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import v8 from "node:v8";
 import { BlobCache } from "./cache.js";
-import { ConfigError, banner, loadConfig, parseArgs, usage, AGENT_VERSION, type AgentConfig } from "./config.js";
+import { EXIT, helpText, parseCommandLine, usageError } from "./cli.js";
+import { ConfigError, banner, loadConfig, AGENT_VERSION, type AgentConfig } from "./config.js";
 import { Fetcher } from "./download.js";
 import { Backoff, FeedClient, abortableSleep, watchService, type Mode } from "./feed.js";
 import { closeIdleSockets } from "./http.js";
@@ -15,7 +17,7 @@ import { createLogger, parseLevel, type Logger } from "./log.js";
 import { Metrics } from "./metrics.js";
 import { Runner, type Outcome } from "./runner.js";
 
-export const EXIT = { OK: 0, APPLY_FAILED: 1, USAGE: 2, FEED: 3, NO_RELEASE: 4 } as const;
+export { EXIT } from "./cli.js";
 
 const PULL_ATTEMPTS = 3;
 
@@ -37,24 +39,48 @@ function build(config: AgentConfig, mode: Mode, log: Logger): Agent {
   return { config, log, feed, cache, runner, metrics };
 }
 
+/** A local failure (disk, permissions) with the exit code 5, never retried as a feed error. */
+class LocalError extends Error {}
+
+/**
+ * Checks before any request that the agent can write where it must (temp_dir, the cache folder):
+ * a local problem is one clear line and exit 5, not three "feed request failed" retries.
+ */
+async function checkLocal(config: AgentConfig, typed: Map<string, string>): Promise<void> {
+  const name = (setting: string) => typed.get(setting) ?? setting;
+  const folders = [{ path: config.tempDir, setting: "temp_dir" }];
+  if (config.cacheEnabled) folders.push({ path: config.cacheDir, setting: "file_cache_dir" });
+  for (const { path, setting } of folders) {
+    const probe = join(path, `.edgeconf-probe-${process.pid}`);
+    try {
+      await mkdir(path, { recursive: true });
+      await writeFile(probe, "");
+      await rm(probe, { force: true });
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      throw new LocalError(`cannot write ${name(setting)} ${path}: ${e.code ?? ""} ${e.message.replace(/^\w+: /, "")}`.replace(/\s+/g, " "));
+    }
+  }
+}
+
 /** One pass for one service: finish an interrupted apply, ask for the target, apply it. */
 async function pullService(agent: Agent, app: string): Promise<number> {
   const { runner, feed, log } = agent;
-  await runner.start(app);
+  const local = (err: unknown) => {
+    log.error("pull failed: local error", { app, error: (err as Error).message });
+    return EXIT.LOCAL;
+  };
+  try {
+    await runner.start(app);
+  } catch (err) {
+    return local(err);
+  }
   const backoff = new Backoff();
+  let answer;
   for (let attempt = 1; ; attempt++) {
     try {
-      const answer = await feed.release(app, { current: null, wait: 0 });
-      // Asked without a current release, "not modified" means: no release targets this client.
-      const outcome: Outcome = answer.changed
-        ? await runner.apply(app, answer.manifest)
-        : { app, status: "NONE", releaseId: null, message: "no release is published for this client" };
-      await feed.heartbeat(app, runner.currentRelease(app)).catch(() => undefined);
-      if (outcome.status === "NONE") {
-        log.error("pull failed: no release is published for this client", { app });
-        return EXIT.NO_RELEASE;
-      }
-      return outcome.status === "FAILED" ? EXIT.APPLY_FAILED : EXIT.OK;
+      answer = await feed.release(app, { current: null, wait: 0 });
+      break;
     } catch (err) {
       const message = (err as Error).message;
       const status = (err as { status?: number }).status;
@@ -67,6 +93,21 @@ async function pullService(agent: Agent, app: string): Promise<number> {
       await new Promise((resolve) => setTimeout(resolve, delay));
     }
   }
+  let outcome: Outcome;
+  try {
+    // Asked without a current release, "not modified" means: no release targets this client.
+    outcome = answer.changed
+      ? await runner.apply(app, answer.manifest)
+      : { app, status: "NONE", releaseId: null, message: "no release is published for this client" };
+  } catch (err) {
+    return local(err);
+  }
+  await feed.heartbeat(app, runner.currentRelease(app)).catch(() => undefined);
+  if (outcome.status === "NONE") {
+    log.error("pull failed: no release is published for this client", { app });
+    return EXIT.NO_RELEASE;
+  }
+  return outcome.status === "FAILED" ? EXIT.APPLY_FAILED : EXIT.OK;
 }
 
 async function pull(agent: Agent): Promise<number> {
@@ -126,6 +167,7 @@ async function watch(agent: Agent): Promise<number> {
         signal: controller.signal,
         waitSeconds: config.waitSeconds,
         recheckMs: config.recheckMs,
+        retryBackoff: new Backoff(config.retryMs, Math.max(300_000, config.retryMs)),
         current: () => runner.currentRelease(app),
         onPoll: () => {
           metrics.inc("edgeconf_agent_polls_total", { app });
@@ -154,30 +196,39 @@ async function watch(agent: Agent): Promise<number> {
   return EXIT.OK;
 }
 
+/** Runs the command line `argv` (without node and script); resolves with the exit code. */
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   let config: AgentConfig;
-  let command: string | undefined;
+  let command: "pull" | "watch";
+  let typed: Map<string, string>;
   try {
-    const parsed = parseArgs(argv);
-    command = parsed.command;
-    if (parsed.flags.has("version")) {
+    const line = parseCommandLine(argv);
+    if (line.kind === "version") {
       process.stdout.write(`edgeconf-agent v${AGENT_VERSION}\n`);
       return EXIT.OK;
     }
-    if (parsed.flags.has("help") || command === "help") {
-      process.stdout.write(usage() + "\n");
+    if (line.kind === "help") {
+      process.stdout.write(helpText(line.topic) + "\n");
       return EXIT.OK;
     }
-    if (command !== "pull" && command !== "watch") throw new ConfigError(command ? `unknown command "${command}"` : "missing command");
-    config = loadConfig(parsed.flags, env);
-    parseLevel(config.logLevel);
+    command = line.command;
+    typed = line.typed;
+    config = loadConfig(line.flags, env, command, typed);
   } catch (err) {
-    if (!(err instanceof ConfigError) && !(err as Error).message.startsWith("unknown log level")) throw err;
-    process.stderr.write(`edgeconf-agent: ${(err as Error).message}\n\n${usage()}\n`);
+    if (!(err instanceof ConfigError)) throw err;
+    const first = argv.find((a) => !a.startsWith("-"));
+    process.stderr.write(usageError(err.message, first) + "\n");
     return EXIT.USAGE;
   }
   const log = createLogger({ level: parseLevel(config.logLevel) });
   process.stderr.write(banner(config, command) + "\n");
+  try {
+    await checkLocal(config, typed);
+  } catch (err) {
+    if (!(err instanceof LocalError)) throw err;
+    log.error(err.message);
+    return EXIT.LOCAL;
+  }
   log.info("instance fingerprint", { fingerprint: config.uid });
   const agent = build(config, command, log);
   try {
@@ -187,9 +238,18 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   }
 }
 
-// Run when executed directly (tsx agent/main.ts or the dist bundle), not when imported by tests.
-const entry = process.argv[1] ?? "";
-if (/(agent\/main\.ts|agent\.mjs|edgeconf-agent)$/.test(entry)) {
+/** True when this module is the program (`node agent.mjs`, any file name or symlink; `tsx agent/main.ts`), not an import. */
+function isEntry(): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntry()) {
   main(process.argv.slice(2), process.env).then(
     (code) => process.exit(code),
     (err) => {

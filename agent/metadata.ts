@@ -3,8 +3,10 @@
  * `{temp_dir}/{biz}/{app}/metadata.json` and (with biz and app) to `{temp_dir}/metadata.json`,
  * the file the seed's example business container watches with inotify.
  */
-import { appendFile, mkdir } from "node:fs/promises";
 import { join } from "node:path";
+import { APPEND, errnoOf, nodeFsys, type Fsys } from "./fsys.js";
+import { UnsafePathError } from "./safetree.js";
+import { appTree, type AppPaths } from "./state.js";
 
 export type EventStatus = "SUCCESS" | "FAILED" | "PROCESSING";
 
@@ -25,10 +27,35 @@ export function metadataLine(event: MetadataEvent, extra: Record<string, unknown
   return JSON.stringify({ releaseID, status, message, eventTime: time, ...extra }) + "\n";
 }
 
-export async function appendMetadata(tempDir: string, biz: number, app: string, event: MetadataEvent): Promise<void> {
-  const appDir = join(tempDir, String(biz), app);
-  await mkdir(appDir, { recursive: true });
-  // One write() call per line with O_APPEND: concurrent services never interleave.
-  await appendFile(join(appDir, "metadata.json"), metadataLine(event));
-  await appendFile(join(tempDir, "metadata.json"), metadataLine(event, { biz, app }));
+/**
+ * Appends one line to a metadata file, never through a link and never to anything but a regular
+ * file (O_APPEND|O_NOFOLLOW|O_NONBLOCK: a planted FIFO does not hang the agent). One write()
+ * per line with O_APPEND: concurrent services never interleave.
+ */
+async function appendLine(fsys: Fsys, path: string, real: string, line: string): Promise<void> {
+  let handle;
+  try {
+    handle = await fsys.open(path, APPEND, 0o644);
+  } catch (err) {
+    if (errnoOf(err) === "ELOOP") throw new UnsafePathError(real, "a symbolic link");
+    throw err;
+  }
+  try {
+    if (!(await handle.stat()).isFile()) throw new UnsafePathError(real, "not a regular file");
+    await handle.write(line);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Appends the event to `{app_dir}/metadata.json` and (with biz and app) to `{temp_dir}/metadata.json`. */
+export async function appendMetadata(paths: AppPaths, event: MetadataEvent, fsys: Fsys = nodeFsys): Promise<void> {
+  const tree = await appTree(paths, fsys);
+  try {
+    await appendLine(fsys, (await tree.path("metadata.json"))!, tree.real("metadata.json"), metadataLine(event));
+  } finally {
+    await tree.close();
+  }
+  const [biz, app] = paths.segments;
+  await appendLine(fsys, join(paths.tempDir, "metadata.json"), join(paths.tempDir, "metadata.json"), metadataLine(event, { biz: Number(biz), app }));
 }

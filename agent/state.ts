@@ -3,12 +3,16 @@
  * applied, each file's hash and stat, the scripts) and `journal.json`, written before files are
  * touched and removed once the event is recorded, so a crash in between is finished on restart.
  */
-import { mkdir, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { isNotFound, sha256File, writeFileAtomic } from "./fsutil.js";
+import { errnoOf, nodeFsys, READ, sha256At, type Fsys } from "./fsys.js";
 import type { Manifest } from "./manifest.js";
+import { placeFile, SafeTree } from "./safetree.js";
+import type { SwapPlan } from "./swap.js";
 
 export interface AppPaths {
+  tempDir: string;
+  /** The folders below temp_dir: [biz, app]. */
+  segments: string[];
   appDir: string;
   filesDir: string;
   hooksDir: string;
@@ -23,6 +27,8 @@ export function appPaths(tempDir: string, biz: number, app: string): AppPaths {
   const appDir = join(tempDir, String(biz), app);
   const privateDir = join(appDir, ".edgeconf");
   return {
+    tempDir,
+    segments: [String(biz), app],
     appDir,
     filesDir: join(appDir, "files"),
     hooksDir: join(appDir, "hooks"),
@@ -52,9 +58,12 @@ export interface AppliedState {
   manifest: Manifest;
   files: Record<string, FileRecord>;
   appliedAt: string;
+  /** The files are on disk but the post-script refused them: not applied (design invariant 5). */
+  postFailed?: boolean;
 }
 
-export type JournalPhase = "apply" | "post";
+/** "switch": files staged, being swapped in (`plan`); "post": files in place, post-script next. */
+export type JournalPhase = "apply" | "switch" | "post";
 
 export interface Journal {
   phase: JournalPhase;
@@ -62,49 +71,74 @@ export interface Journal {
   /** The state before this apply, for a rollback after a restart. */
   previous: AppliedState | null;
   startedAt: string;
+  /** The swap (agent/swap.ts): what is staged, kept and switched; its backups serve a rollback. */
+  plan?: SwapPlan;
 }
 
-async function readJson<T>(path: string): Promise<T | null> {
+/** The service folder, every component checked (agent/safetree.ts). */
+export const appTree = (paths: AppPaths, fsys: Fsys = nodeFsys) => SafeTree.open(fsys, paths.tempDir, paths.segments);
+
+async function withTree<T>(paths: AppPaths, fsys: Fsys, work: (tree: SafeTree) => Promise<T>): Promise<T> {
+  const tree = await appTree(paths, fsys);
   try {
-    return JSON.parse(await readFile(path, "utf8")) as T;
-  } catch (err) {
-    if (isNotFound(err) || err instanceof SyntaxError) return null;
-    throw err;
+    return await work(tree);
+  } finally {
+    await tree.close();
   }
 }
 
-export const readState = (paths: AppPaths) => readJson<AppliedState>(paths.statePath);
-export const readJournal = (paths: AppPaths) => readJson<Journal>(paths.journalPath);
-
-export async function writeState(paths: AppPaths, state: AppliedState): Promise<void> {
-  await mkdir(paths.privateDir, { recursive: true });
-  await writeFileAtomic(paths.statePath, JSON.stringify(state));
+/** A JSON file of `.edgeconf/`, never through a link; null when absent or unreadable JSON. */
+async function readJson<T>(paths: AppPaths, name: string, fsys: Fsys): Promise<T | null> {
+  return withTree(paths, fsys, async (tree) => {
+    const path = await tree.path(`.edgeconf/${name}`);
+    if (path === null || (await tree.kind(`.edgeconf/${name}`)) !== "file") return null;
+    const handle = await fsys.open(path, READ);
+    try {
+      return JSON.parse(await handle.readFile("utf8")) as T;
+    } catch (err) {
+      if (err instanceof SyntaxError) return null;
+      throw err;
+    } finally {
+      await handle.close();
+    }
+  });
 }
 
-export async function writeJournal(paths: AppPaths, journal: Journal): Promise<void> {
-  await mkdir(paths.privateDir, { recursive: true });
-  await writeFileAtomic(paths.journalPath, JSON.stringify(journal));
+export const readState = (paths: AppPaths, fsys: Fsys = nodeFsys) => readJson<AppliedState>(paths, "state.json", fsys);
+export const readJournal = (paths: AppPaths, fsys: Fsys = nodeFsys) => readJson<Journal>(paths, "journal.json", fsys);
+
+/** state.json, 0600, whole or not at all (temp file, fsync, rename). */
+export async function writeState(paths: AppPaths, state: AppliedState, fsys: Fsys = nodeFsys): Promise<void> {
+  await withTree(paths, fsys, (tree) => placeFile(tree, ".edgeconf", "state.json", JSON.stringify(state), 0o600));
 }
 
-export async function clearJournal(paths: AppPaths): Promise<void> {
-  await rm(paths.journalPath, { force: true });
+export async function writeJournal(paths: AppPaths, journal: Journal, fsys: Fsys = nodeFsys): Promise<void> {
+  await withTree(paths, fsys, (tree) => placeFile(tree, ".edgeconf", "journal.json", JSON.stringify(journal), 0o600));
+}
+
+export async function clearJournal(paths: AppPaths, fsys: Fsys = nodeFsys): Promise<void> {
+  await withTree(paths, fsys, async (tree) => {
+    const path = await tree.path(".edgeconf/journal.json");
+    if (path) await fsys.unlink(path).catch((err) => (errnoOf(err) === "ENOENT" ? undefined : Promise.reject(err)));
+  });
 }
 
 /**
- * True when `path` holds bytes hashing to `sha256`. The record's size, mtime and inode, when
- * they still match, stand for the hash (the agent wrote that inode); otherwise the file is hashed.
+ * True when the regular file at `path` (a SafeTree path) holds bytes hashing to `sha256`. The
+ * record's size, mtime and inode, when they still match, stand for the hash (the agent wrote
+ * that inode); otherwise the file is hashed, opened without following a link.
  */
-export async function hasContent(path: string, sha256: string, size: number, record?: FileRecord): Promise<boolean> {
+export async function hasContent(fsys: Fsys, path: string, sha256: string, size: number, record?: FileRecord): Promise<boolean> {
   let s;
   try {
-    s = await stat(path);
+    s = await fsys.lstat(path);
   } catch (err) {
-    if (isNotFound(err) || (err as NodeJS.ErrnoException).code === "ENOTDIR") return false;
+    if (errnoOf(err) === "ENOENT" || errnoOf(err) === "ENOTDIR") return false;
     throw err;
   }
   if (!s.isFile() || s.size !== size) return false;
   if (record && record.sha256 === sha256 && record.size === s.size && record.mtimeMs === s.mtimeMs && record.ino === s.ino) {
     return true;
   }
-  return (await sha256File(path)) === sha256;
+  return (await sha256At(fsys, path)) === sha256;
 }

@@ -1,13 +1,13 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { sql } from "drizzle-orm";
 import type { Context } from "hono";
-import { bodyLimit } from "hono/body-limit";
-import { createMiddleware } from "hono/factory";
 import { requireBiz } from "./core/bizs";
 import type { AppDeps } from "./core/ports";
 import type { AppEnv } from "./env";
 import { requireAdmin } from "./http/auth";
+import { limitBody } from "./http/body-limit";
 import { ApiError, renderError } from "./http/errors";
+import { IdParam, MAX_INT32 } from "./http/input";
 import { router } from "./http/openapi";
 import { referencePage } from "./http/reference";
 import { auditRoutes } from "./routes/audit";
@@ -45,20 +45,7 @@ export function createApp(source: DepsSource) {
     await next();
   });
 
-  app.use(
-    "*",
-    createMiddleware<AppEnv>(async (c, next) => {
-      if (c.req.method === "GET" || c.req.method === "HEAD") return next();
-      const { limits } = c.var.deps;
-      const maxSize = isUpload(c.req.path) ? limits.maxFileBytes : limits.maxJsonBytes;
-      return bodyLimit({
-        maxSize,
-        onError: () => {
-          throw new ApiError("payload_too_large", `request body is larger than ${maxSize} bytes`);
-        },
-      })(c, next);
-    }),
-  );
+  app.use("*", limitBody((c) => (isUpload(c.req.path) ? c.var.deps.limits.maxFileBytes : c.var.deps.limits.maxJsonBytes)));
 
   app.get("/healthz", async (c) => {
     try {
@@ -76,9 +63,9 @@ export function createApp(source: DepsSource) {
     return requireAdmin(c, next);
   });
   api.use("/bizs/:biz/*", async (c, next) => {
-    const biz = Number(c.req.param("biz"));
-    if (!Number.isInteger(biz) || biz <= 0) throw new ApiError("invalid_argument", "biz: must be a positive integer");
-    await requireBiz(c.var.deps.db, biz);
+    const biz = IdParam.safeParse(c.req.param("biz"));
+    if (!biz.success) throw new ApiError("invalid_argument", `biz: must be a positive integer up to ${MAX_INT32}`);
+    await requireBiz(c.var.deps.db, biz.data);
     await next();
   });
   api.route("/", bizRoutes);

@@ -1,3 +1,4 @@
+import { sql } from "drizzle-orm";
 import { bigint, index, integer, jsonb, pgTable, serial, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
 import { bizs } from "./bizs";
 import { createdAt } from "./common";
@@ -24,7 +25,8 @@ export const clients = pgTable(
     lastHeartbeatAt: timestamp("last_heartbeat_at", { withTimezone: true, mode: "date" }),
     createdAt: createdAt(),
   },
-  (t) => [uniqueIndex("clients_service_uid_uq").on(t.serviceId, t.uid)],
+  // last_seen: retention finds clients not seen for N days without reading the whole table.
+  (t) => [uniqueIndex("clients_service_uid_uq").on(t.serviceId, t.uid), index("clients_last_seen_idx").on(sql`coalesce(${t.lastHeartbeatAt}, ${t.createdAt})`)],
 );
 
 /** One apply attempt reported by an agent. */
@@ -45,5 +47,5 @@ export const clientEvents = pgTable(
     timings: jsonb("timings").$type<Record<string, number>>().notNull().default({}),
     createdAt: createdAt(),
   },
-  (t) => [index("client_events_service_idx").on(t.serviceId, t.clientUid, t.id)],
+  (t) => [index("client_events_service_idx").on(t.serviceId, t.clientUid, t.id), index("client_events_created_idx").on(t.createdAt)],
 );

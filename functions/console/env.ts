@@ -4,6 +4,7 @@ import { DomainError } from "../core/errors";
 import type { AppEnv } from "../env";
 import { errorsOf } from "./layout";
 import type { ConsoleSession } from "./session";
+import { IdParam } from "../http/input";
 
 /** The app's environment plus the signed-in session. */
 export type ConsoleEnv = {
@@ -26,10 +27,16 @@ export async function formFile(c: CC, name: string): Promise<File | null> {
   return v instanceof File && v.size > 0 ? v : null;
 }
 
-/** Path parameter as a positive integer, or null. */
+/** Path parameter as a positive int4 (what the id columns hold), or null. */
 export function idParam(c: CC, name: string): number | null {
-  const n = Number(c.req.param(name));
-  return Number.isInteger(n) && n > 0 ? n : null;
+  const n = IdParam.safeParse(c.req.param(name));
+  return n.success ? n.data : null;
+}
+
+/** Query parameter as a positive int4, or null. */
+export function idQuery(c: CC, name: string): number | null {
+  const n = IdParam.safeParse(c.req.query(name));
+  return n.success ? n.data : null;
 }
 
 export const bizOf = (c: CC) => Number(c.req.param("biz"));

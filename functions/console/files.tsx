@@ -2,7 +2,7 @@
 import { Hono } from "hono";
 import { deleteFile, fileContent, getFile, putFileContent } from "../core/files";
 import { checkDir, checkName } from "../core/paths";
-import { bizOf, commonProps, done, formFile, formValues, type CC, type ConsoleEnv } from "./env";
+import { bizOf, commonProps, done, formFile, formValues, idParam, type CC, type ConsoleEnv } from "./env";
 import { Permission } from "./file-form";
 import { Csrf, errorsOf, FieldError, FormError, Layout, TextField, type FormErrors, type FormValues } from "./layout";
 import { appOf, fullPath, serviceUrl } from "./service-common";
@@ -17,7 +17,7 @@ const meta = (v: FormValues) => ({ user: v.user || undefined, group: v.group || 
 async function editPage(c: CC, opts: { values?: FormValues; errors?: FormErrors; status?: 200 | 400 | 404 | 409 | 413 | 422 } = {}) {
   const biz = bizOf(c);
   const app = appOf(c);
-  const fid = Number(c.req.param("fid"));
+  const fid = (idParam(c, "fid") ?? 0);
   const f = await getFile(c.var.deps.db, biz, app, fid);
   const editable = f.fileType === "text" && f.size <= EDITABLE_BYTES;
   let values = opts.values;
@@ -78,7 +78,7 @@ export const fileRoutes = new Hono<ConsoleEnv>()
     const v = await formValues(c);
     const upload = await formFile(c, "upload");
     try {
-      const f = await getFile(c.var.deps.db, bizOf(c), appOf(c), Number(c.req.param("fid")));
+      const f = await getFile(c.var.deps.db, bizOf(c), appOf(c), (idParam(c, "fid") ?? 0));
       const bytes = upload ? new Uint8Array(await upload.arrayBuffer()) : v.content !== undefined ? new TextEncoder().encode(v.content.replace(/\r\n/g, "\n")) : null;
       if (!bytes) throw new Error("no content");
       await putFileContent(c.var.deps.db, c.var.deps.blobs, c.var.session.actor, bizOf(c), appOf(c), { path: f.path, name: f.name, bytes, ...meta(v) }, { now: c.var.deps.clock(), maxBytes: c.var.deps.limits.maxFileBytes });
@@ -90,7 +90,7 @@ export const fileRoutes = new Hono<ConsoleEnv>()
   })
   .post("/ui/bizs/:biz/services/:app/files/:fid/delete", async (c) => {
     try {
-      await deleteFile(c.var.deps.db, c.var.session.actor, bizOf(c), appOf(c), Number(c.req.param("fid")));
+      await deleteFile(c.var.deps.db, c.var.session.actor, bizOf(c), appOf(c), (idParam(c, "fid") ?? 0));
     } catch (e) {
       return servicePage(c, { errors: errorsOf(e), section: "file", status: 404 });
     }

@@ -2,7 +2,7 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import { createGroup, deleteGroup, listGroups } from "../core/groups";
-import { bizOf, commonProps, done, submit, type CC, type ConsoleEnv } from "./env";
+import { bizOf, commonProps, done, idParam, submit, type CC, type ConsoleEnv } from "./env";
 import { Csrf, Empty, FormError, Layout, TextField, when, type FormErrors, type FormValues, ConfirmButton } from "./layout";
 import { SafeName } from "../http/openapi";
 
@@ -75,7 +75,7 @@ export const groupRoutes = new Hono<ConsoleEnv>()
     submit(
       c,
       z.object({}),
-      () => deleteGroup(c.var.deps.db, c.var.session.actor, bizOf(c), Number(c.req.param("id"))),
+      () => deleteGroup(c.var.deps.db, c.var.session.actor, bizOf(c), (idParam(c, "id") ?? 0)),
       (_v, e, s) => page(c, {}, e, s),
       () => done(c, `/ui/bizs/${bizOf(c)}/groups`, "Group deleted."),
     ),

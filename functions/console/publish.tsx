@@ -9,7 +9,7 @@ import { listGroups } from "../core/groups";
 import { currentPublishes, listPublishes, publish } from "../core/publishes";
 import { diffReleases, getRelease } from "../core/releases";
 import type { ServiceRow } from "../core/services";
-import { bizOf, commonProps, done, submit, type CC, type ConsoleEnv } from "./env";
+import { bizOf, commonProps, done, idParam, submit, type CC, type ConsoleEnv } from "./env";
 import { Csrf, Empty, FieldError, FormError, Layout, when, type FormErrors } from "./layout";
 import { appOf, ReleaseDiffView, serviceUrl, VersionContents } from "./service-common";
 
@@ -95,7 +95,7 @@ function targetProblem(t: Target): string | null {
 async function confirmPage(c: CC, target: Target, errors?: FormErrors, status: 200 | 400 | 404 | 409 | 413 | 422 = 200) {
   const biz = bizOf(c);
   const app = appOf(c);
-  const rid = Number(c.req.param("rid"));
+  const rid = (idParam(c, "rid") ?? 0);
   const { db, blobs } = c.var.deps;
   const [r, current, groups] = await Promise.all([getRelease(db, biz, app, rid), currentPublishes(db, biz, app), listGroups(db, biz, { limit: 500, offset: 0 })]);
   const chosen = groups.items.filter((g) => target.groupIds.includes(g.id));
@@ -144,7 +144,7 @@ export const publishRoutes = new Hono<ConsoleEnv>()
     return submit(
       c,
       z.object({}),
-      () => publish(c.var.deps.db, c.var.deps.notifier, c.var.session.actor, bizOf(c), appOf(c), { versionId: Number(c.req.param("rid")), groups: target.groupIds }, c.var.deps.clock()),
+      () => publish(c.var.deps.db, c.var.deps.notifier, c.var.session.actor, bizOf(c), appOf(c), { versionId: (idParam(c, "rid") ?? 0), groups: target.groupIds }, c.var.deps.clock()),
       (_v, errors, status) => confirmPage(c, target, errors, status),
       (p) => done(c, `${serviceUrl(c)}#history`, `Published ${p.version.name} to ${p.toAll ? "all clients" : audience(p.groups)}.`),
     );

@@ -3,7 +3,7 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import * as scripts from "../core/scripts";
-import { bizOf, commonProps, done, idParam, submit, type CC, type ConsoleEnv } from "./env";
+import { bizOf, commonProps, done, idParam, idQuery, submit, type CC, type ConsoleEnv } from "./env";
 import { Badge, ConfirmButton, Csrf, DiffView, Empty, FormError, Layout, TextField, type FormErrors, type FormValues } from "./layout";
 import { ContentEditor, scriptOpts, scriptsUrl as base, toLf, VariablesPanel, VersionForm, type Status } from "./script-forms";
 
@@ -81,7 +81,7 @@ async function newVersionPage(c: CC, values?: FormValues, errors?: FormErrors, s
   const { db } = c.var.deps;
   const s = await scripts.getScript(db, biz, id);
   if (!values) {
-    const fromId = Number(c.req.query("from")) || s.onlineVersion?.id;
+    const fromId = idQuery(c, "from") || s.onlineVersion?.id;
     const from = fromId ? await scripts.getVersion(db, biz, id, fromId) : null;
     values = { content: from?.content ?? "", memo: "" };
   }

@@ -5,7 +5,7 @@ import { setHooks } from "../core/hooks";
 import { createRelease, diffReleases, getRelease } from "../core/releases";
 import { createService, listServices, loadService, SERVICE_NAME } from "../core/services";
 import { SafeName } from "../http/openapi";
-import { bizOf, commonProps, done, submit, type CC, type ConsoleEnv } from "./env";
+import { bizOf, commonProps, done, idParam, idQuery, submit, type CC, type ConsoleEnv } from "./env";
 import { Badge, Csrf, Empty, FieldError, FormError, Layout, TextField, when, type FormErrors, type FormValues } from "./layout";
 import { PublishForm } from "./publish";
 import { appOf, ReleaseDiffView, servicesUrl as svcBase, serviceUrl, VersionContents } from "./service-common";
@@ -62,7 +62,7 @@ async function listPage(c: CC, values: FormValues = { configType: "file" }, erro
 async function releasePage(c: CC, opts: { errors?: FormErrors; status?: Status } = {}) {
   const biz = bizOf(c);
   const app = appOf(c);
-  const rid = Number(c.req.param("rid"));
+  const rid = (idParam(c, "rid") ?? 0);
   const s = await loadService(c.var.deps.db, biz, app);
   const r = await getRelease(c.var.deps.db, biz, app, rid);
   const base = serviceUrl(c);
@@ -116,8 +116,8 @@ export const serviceRoutes = new Hono<ConsoleEnv>()
     ),
   )
   .get("/ui/bizs/:biz/services/:app/versions/diff", async (c) => {
-    const from = Number(c.req.query("from"));
-    const to = Number(c.req.query("to"));
+    const from = (idQuery(c, "from") ?? 0);
+    const to = (idQuery(c, "to") ?? 0);
     const d = await diffReleases(c.var.deps.db, c.var.deps.blobs, bizOf(c), appOf(c), from, to);
     return c.html(
       <Layout title={`${appOf(c)}: ${d.from.name} → ${d.to.name}`} nav="services" biz={bizOf(c)} {...commonProps(c)}>

@@ -2,6 +2,8 @@ import { and, desc, eq, inArray, lt, sql } from "drizzle-orm";
 import { clientEvents, clients, releases, type HookRun } from "../../db/schema/index";
 import { invalid, notFound } from "./errors";
 import { targetReleaseOf } from "./feed";
+import { log } from "./log";
+import { capClientEvents, pruneOnWrite } from "./retention";
 import type { AppDeps, Db } from "./ports";
 import type { ServiceRow } from "./services";
 
@@ -17,6 +19,16 @@ export type EventInput = AgentInfo & {
   bytesDownloaded?: number;
   timings?: Record<string, number>;
 };
+
+/**
+ * What one event keeps of the text an agent sends (characters): the start of its message and the
+ * end of each hook's output (the agent sends the last 4 KiB). Longer text is cut, never refused.
+ */
+export const EVENT_MESSAGE_CHARS = 8192;
+export const EVENT_OUTPUT_TAIL_CHARS = 8192;
+/** Named timings an event keeps (name length and count), so one event stays a few KiB. */
+export const EVENT_TIMING_NAME_CHARS = 64;
+export const EVENT_TIMINGS = 32;
 
 /** A client is online when it polled or sent a heartbeat within two maximal waits and 30 s. */
 export const ONLINE_WINDOW_MS = (2 * 60 + 30) * 1000;
@@ -55,10 +67,18 @@ export async function notePoll(db: Db, service: ServiceRow, a: AgentInfo & { cur
   seen.set(key, now.getTime());
 }
 
-export async function recordHeartbeat(deps: Pick<AppDeps, "db" | "notifier">, service: ServiceRow, a: AgentInfo & { currentReleaseId: number | null }, now: Date) {
+type WriteDeps = Pick<AppDeps, "db" | "notifier" | "limits" | "cacheScope">;
+
+/** Retention must never cost an agent its report: a failed prune is logged, the write stands. */
+async function pruneQuietly(deps: WriteDeps, now: Date) {
+  await pruneOnWrite(deps, now).catch((err: unknown) => log("WARN", "retention prune failed", { error: String(err) }));
+}
+
+export async function recordHeartbeat(deps: WriteDeps, service: ServiceRow, a: AgentInfo & { currentReleaseId: number | null }, now: Date) {
   await assertVersionOf(deps.db, service, a.currentReleaseId, "currentReleaseId");
   const target = await targetReleaseOf(deps, service.id, a);
   await upsertClient(deps.db, service, a, now, { currentReleaseId: a.currentReleaseId, targetReleaseId: target });
+  await pruneQuietly(deps, now);
 }
 
 /** An id an agent reports must be a version of the service it reports on (else 400 naming `field`): no event points at another service's version. */
@@ -68,11 +88,14 @@ async function assertVersionOf(db: Db, service: ServiceRow, releaseId: number | 
   if (!r) throw invalid(field, `version ${releaseId} is not a version of service '${service.name}'`);
 }
 
-/** Stores the event and points the client at it; a SUCCESS makes its release the client's current one. */
-export async function recordEvent(deps: Pick<AppDeps, "db" | "notifier">, service: ServiceRow, e: EventInput, now: Date): Promise<{ id: number }> {
+/**
+ * Stores the event and points the client at it; a SUCCESS makes its release the client's current
+ * one. The client keeps its newest `limits.eventsPerClient` events (see core/retention.ts).
+ */
+export async function recordEvent(deps: WriteDeps, service: ServiceRow, e: EventInput, now: Date): Promise<{ id: number }> {
   await assertVersionOf(deps.db, service, e.releaseId, "releaseId");
   const target = await targetReleaseOf(deps, service.id, e);
-  return deps.db.transaction(async (tx) => {
+  const stored = await deps.db.transaction(async (tx) => {
     const [ev] = await tx
       .insert(clientEvents)
       .values({
@@ -96,8 +119,11 @@ export async function recordEvent(deps: Pick<AppDeps, "db" | "notifier">, servic
       targetReleaseId: target,
       ...(e.status === "SUCCESS" ? { currentReleaseId: e.releaseId } : {}),
     });
+    await capClientEvents(tx, service.id, e.uid, deps.limits.eventsPerClient);
     return { id: ev.id };
   });
+  await pruneQuietly(deps, now);
+  return stored;
 }
 
 type EventRow = typeof clientEvents.$inferSelect;

@@ -32,3 +32,15 @@ export function isUniqueViolation(err: unknown): boolean {
   for (let i = 0; e && i < 4; i++, e = e.cause) if (e.code === "23505") return true;
   return false;
 }
+
+/**
+ * Postgres refused a value as data, not as a conflict: class 22 "data exception" (22P02 bad
+ * number text, 22003 out of range, 22021 bad byte such as NUL, 22P05 NUL in jsonb, 22001 too
+ * long) and 54000 "program limit exceeded" (a value too big for an index). The SQLSTATE, or null.
+ * Validation at the edge should have caught it; this is the last line so input never gives a 500.
+ */
+export function invalidInputCode(err: unknown): string | null {
+  let e: any = err;
+  for (let i = 0; e && i < 4; i++, e = e.cause) if (typeof e.code === "string" && (/^22[0-9A-Z]{3}$/.test(e.code) || e.code === "54000")) return e.code;
+  return null;
+}

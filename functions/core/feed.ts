@@ -16,7 +16,7 @@ export type ReleaseContent = {
   hooks: { pre: HookSnapshot | null; post: HookSnapshot | null };
 };
 
-export type FeedAnswer = { etag: string; releaseId: number | null; body: string };
+export type FeedAnswer = { etag: string; releaseId: number | null; publishId: number | null; body: string };
 
 export const MAX_WAIT_SECONDS = 60;
 export const DEFAULT_WAIT_SECONDS = 30;
@@ -211,9 +211,9 @@ export async function targetAnswer(deps: Pick<AppDeps, "db" | "notifier" | "cach
   const content = pub ? await cache.contentOf(deps.db, pub.releaseId) : null;
   const key = `${service.id}:${service.name}:${service.configType}:${pub?.id ?? 0}:${wait}`;
   if (!pub || !content) {
-    return { etag: `"none"`, releaseId: null, body: cache.body(key, () => JSON.stringify(manifest(service, wait, null, null))) };
+    return { etag: `"none"`, releaseId: null, publishId: null, body: cache.body(key, () => JSON.stringify(manifest(service, wait, null, null))) };
   }
-  return { etag: `"r${content.id}"`, releaseId: content.id, body: cache.body(key, () => JSON.stringify(manifest(service, wait, pub, content))) };
+  return { etag: `"r${content.id}"`, releaseId: content.id, publishId: pub.id, body: cache.body(key, () => JSON.stringify(manifest(service, wait, pub, content))) };
 }
 
 function manifest(service: ServiceRow, wait: number, pub: PublishEntry | null, content: ReleaseContent | null) {

@@ -37,6 +37,12 @@ export type AppLimits = {
   maxFileBytes: number;
   /** Largest script content, bytes. */
   maxScriptBytes: number;
+  /** Agents' events older than this are deleted (days; EDGECONF_EVENT_RETENTION_DAYS). */
+  eventRetentionDays: number;
+  /** Clients not seen (no poll, heartbeat or event) for this long are deleted with their events (days; EDGECONF_CLIENT_RETENTION_DAYS). */
+  clientRetentionDays: number;
+  /** Events kept per client, newest first (EDGECONF_EVENTS_PER_CLIENT). */
+  eventsPerClient: number;
 };
 
 export type AppDeps = {
@@ -59,4 +65,7 @@ export const defaultLimits: AppLimits = {
   maxJsonBytes: 2 * 1024 * 1024,
   maxFileBytes: 100 * 1024 * 1024,
   maxScriptBytes: 1024 * 1024,
+  eventRetentionDays: 30,
+  clientRetentionDays: 30,
+  eventsPerClient: 100,
 };

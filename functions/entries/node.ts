@@ -10,6 +10,8 @@ import { DomainError } from "../core/errors";
 import { log, logfmtLine } from "../core/log";
 import { privateDataDir, PRIVATE_UMASK } from "../node/data-dir";
 import { claimDataDir, DataDirLocked } from "../node/data-lock";
+import type { AppLimits } from "../core/ports";
+import { pruneAll, retentionFromEnv } from "../core/retention";
 import { buildNodeRuntime } from "../node/deps";
 import { ensureDatabase } from "../../db/ensure-database";
 
@@ -25,6 +27,9 @@ const parsed = z
     EDGECONF_ADMIN_TOKEN: z.string().min(16).optional(),
     EDGECONF_SECRET_KEY: z.string().min(16).optional(),
     EDGECONF_MAX_FILE_BYTES: z.coerce.number().int().positive().optional(),
+    // Slow clients: the whole request (headers and body) must arrive within these; see README "Limits and retention".
+    EDGECONF_HEADERS_TIMEOUT_SECONDS: z.coerce.number().positive().max(3600).default(20),
+    EDGECONF_REQUEST_TIMEOUT_SECONDS: z.coerce.number().positive().max(3600).default(120),
     S3_ENDPOINT: z.string().url().optional(),
     S3_BUCKET: z.string().min(1).optional(),
     S3_ACCESS_KEY_ID: z.string().optional(),
@@ -47,6 +52,12 @@ function rootCause(err: unknown): string {
 }
 if (!parsed.success) fail(`${parsed.error.issues[0].path.join(".")}: ${parsed.error.issues[0].message}`);
 const env = parsed.data;
+let retention: Partial<AppLimits> = {};
+try {
+  retention = retentionFromEnv(process.env);
+} catch (err) {
+  fail((err as Error).message);
+}
 
 const started = performance.now();
 
@@ -72,6 +83,7 @@ const runtime = await buildNodeRuntime({
   dataDir: env.EDGECONF_DATA_DIR,
   secretKey: env.EDGECONF_SECRET_KEY,
   maxFileBytes: env.EDGECONF_MAX_FILE_BYTES,
+  limits: retention,
   s3: env.S3_BUCKET
     ? {
         endpoint: env.S3_ENDPOINT,
@@ -92,7 +104,17 @@ const firstToken = await ensureFirstAdmin(runtime.deps.db, systemActor, env.EDGE
 });
 const app = createApp(runtime.deps);
 
-const server = createAdaptorServer({ fetch: app.fetch });
+// The timeouts cover receiving a request, not answering it: a long-poll is received at once and
+// then held (up to 60 s) untouched; a body trickled a byte at a time is cut with 408.
+const server = createAdaptorServer({
+  fetch: app.fetch,
+  serverOptions: {
+    headersTimeout: Math.min(env.EDGECONF_HEADERS_TIMEOUT_SECONDS, env.EDGECONF_REQUEST_TIMEOUT_SECONDS) * 1000,
+    requestTimeout: env.EDGECONF_REQUEST_TIMEOUT_SECONDS * 1000,
+    // How often Node looks for expired requests (its default, 30 s, would let a trickle run that much longer).
+    connectionsCheckingInterval: Math.min(2000, env.EDGECONF_HEADERS_TIMEOUT_SECONDS * 500),
+  },
+});
 // Thousands of agents reconnect at once after a restart or a publish: a deep accept queue keeps them from being reset.
 server.once("error", (err: Error & { code?: string }) => {
   if (err.code === "EADDRINUSE") fail(`port ${env.PORT} on ${env.HOST} is already in use: stop the other server or set PORT`);
@@ -109,11 +131,21 @@ server.listen({ host: env.HOST, port: env.PORT, backlog: 4096 }, () => {
   // A preset token is the operator's own secret: say it was taken, never echo it.
   if (firstToken) console.log(firstToken === env.EDGECONF_ADMIN_TOKEN ? "admin token: EDGECONF_ADMIN_TOKEN taken as the first admin token (not printed)" : `admin token: ${firstToken}`);
 });
-// Long-polls are held up to 60 s; keep the socket open past that.
+// No idle timeout on sockets: a held long-poll sends nothing for up to 60 s.
 server.setTimeout?.(0);
-if ("requestTimeout" in server) (server as { requestTimeout: number }).requestTimeout = 0;
+
+// Retention (core/retention.ts): every hour, and once at start; writes also prune now and then.
+const prune = () =>
+  pruneAll(runtime.deps.db, runtime.deps.limits, runtime.deps.clock()).then(
+    (n) => n.events + n.clients > 0 && log("INFO", "retention prune", { events: n.events, clients: n.clients }),
+    (err: unknown) => log("WARN", "retention prune failed", { error: rootCause(err) }),
+  );
+const pruneTimer = setInterval(prune, 60 * 60 * 1000);
+pruneTimer.unref();
+void prune();
 
 const stop = async () => {
+  clearInterval(pruneTimer);
   server.close();
   await runtime.close();
   process.exit(0);

@@ -12,6 +12,7 @@ import { createApp } from "../app";
 import { durableObjectNotifier, type DurableObjectNamespaceLike } from "../adapters/durable-object-notifier";
 import { r2BlobStore, type R2BucketLike } from "../adapters/r2-blobs";
 import { defaultLimits, type AppDeps } from "../core/ports";
+import { retentionFromEnv } from "../core/retention";
 
 export { ReleaseWaiters } from "../adapters/release-waiters-do";
 
@@ -24,6 +25,10 @@ export type WorkerEnv = {
   RELEASE_WAITERS: DurableObjectNamespaceLike;
   /** Largest uploaded config file, bytes (default 32 MiB: a Worker holds an upload in its 128 MB of memory). */
   EDGECONF_MAX_FILE_BYTES?: string;
+  /** Retention (core/retention.ts): days of events kept (default 30), days a client may go unseen (30), events kept per client (100). */
+  EDGECONF_EVENT_RETENTION_DAYS?: string;
+  EDGECONF_CLIENT_RETENTION_DAYS?: string;
+  EDGECONF_EVENTS_PER_CLIENT?: string;
   /** Local development only: "127.0.0.1:PORT" of tools/neon-ws-proxy.ts. Never set in production. */
   NEON_WS_PROXY?: string;
 };
@@ -42,6 +47,11 @@ function configError(env: Partial<WorkerEnv>): string | null {
   if (!env.EDGECONF_SECRET_KEY || env.EDGECONF_SECRET_KEY.length < 16) return "EDGECONF_SECRET_KEY is not set or shorter than 16 characters (wrangler secret put EDGECONF_SECRET_KEY)";
   if (!env.BLOBS) return "the R2 binding BLOBS is missing (wrangler.toml [[r2_buckets]])";
   if (!env.RELEASE_WAITERS) return "the Durable Object binding RELEASE_WAITERS is missing (wrangler.toml [[durable_objects.bindings]])";
+  try {
+    retentionFromEnv(env);
+  } catch (err) {
+    return `${(err as Error).message} (wrangler.toml [vars])`;
+  }
   return null;
 }
 
@@ -63,7 +73,7 @@ const app = createApp((c): AppDeps => {
     blobs: r2BlobStore(env.BLOBS),
     notifier: durableObjectNotifier(env.RELEASE_WAITERS, scope.startedAt),
     clock: () => new Date(),
-    limits: { ...defaultLimits, maxFileBytes },
+    limits: { ...defaultLimits, ...retentionFromEnv(env), maxFileBytes },
     secretKey: env.EDGECONF_SECRET_KEY,
     cacheScope: cacheScopeOf(env.DATABASE_URL),
   };

@@ -2,7 +2,7 @@ import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { ZodError } from "zod";
-import { DomainError, isUniqueViolation, type ErrorCode } from "../core/errors";
+import { DomainError, invalidInputCode, isUniqueViolation, type ErrorCode } from "../core/errors";
 import type { AppEnv } from "../env";
 import { errorFields, log } from "../core/log";
 
@@ -47,6 +47,12 @@ export function renderError(err: unknown, c: Context<AppEnv>) {
     return c.json(body(code, err.message || "request refused"), status);
   }
   if (isUniqueViolation(err)) return c.json(body("already_exists", "a resource with that name already exists"), 409);
+  const dataError = invalidInputCode(err);
+  if (dataError) {
+    // A value the edge let through: a 400 for the client, one line (no stack) for whoever fixes the edge.
+    log("WARN", "database refused a value", { sqlstate: dataError, requestId, path: c.req.path });
+    return c.json(body("invalid_argument", "request: a value is out of range or holds characters that cannot be stored"), 400);
+  }
   log("ERROR", "unhandled error", { requestId, method: c.req.method, path: c.req.path, ...errorFields(err) });
   return c.json(body("internal", "internal error"), 500);
 }

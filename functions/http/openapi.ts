@@ -1,12 +1,20 @@
 import { OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../env";
 import { ApiError, zodMessage } from "./errors";
+import { IdParam, nulField } from "./input";
 
-/** Every router is one of these, so validation failures become `{error:{code,message}}` naming the field. */
+export { Paging } from "./input";
+
+/**
+ * Every router is one of these, so validation failures become `{error:{code,message}}` naming the
+ * field, and no validated path, query or body value carries a NUL character into the database.
+ */
 export function router() {
   return new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {
       if (!result.success) throw new ApiError("invalid_argument", zodMessage(result.error));
+      const at = nulField(result.data);
+      if (at !== null) throw new ApiError("invalid_argument", `${at}: must not contain a NUL character`);
     },
   });
 }
@@ -34,12 +42,7 @@ export const jsonBody = <T extends z.ZodTypeAny>(schema: T) => ({
   content: { "application/json": { schema } },
 });
 
-export const BizParam = z.object({ biz: z.coerce.number().int().positive().openapi({ param: { name: "biz", in: "path" }, example: 10 }) });
-
-export const Paging = {
-  limit: z.coerce.number().int().min(1).max(500).default(50),
-  offset: z.coerce.number().int().min(0).default(0),
-};
+export const BizParam = z.object({ biz: IdParam.openapi({ param: { name: "biz", in: "path" }, example: 10 }) });
 
 /**
  * Characters no name may hold: controls (C0, DEL, C1), line/paragraph separators, bidi controls

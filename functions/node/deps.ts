@@ -5,7 +5,7 @@ import { fsBlobStore } from "../adapters/fs-blobs";
 import { pgNotifier } from "../adapters/pg-notifier";
 import { s3BlobStore, type S3BlobConfig } from "../adapters/s3-blobs";
 import { randomToken } from "../core/crypto";
-import { defaultLimits, type AppDeps, type BlobStore, type ReleaseNotifier } from "../core/ports";
+import { defaultLimits, type AppDeps, type AppLimits, type BlobStore, type ReleaseNotifier } from "../core/ports";
 
 export type NodeConfig = {
   /** Postgres URL; without it, PGlite in `dataDir`. */
@@ -16,6 +16,8 @@ export type NodeConfig = {
   blobDir?: string;
   secretKey?: string;
   maxFileBytes?: number;
+  /** Other limits and retention settings (defaults: `defaultLimits`). */
+  limits?: Partial<AppLimits>;
   /** Blobs in an S3 bucket instead of the blob folder. */
   s3?: S3BlobConfig;
   /** Overrides for tests and other blob/notifier back ends. */
@@ -52,7 +54,7 @@ export async function buildNodeRuntime(cfg: NodeConfig): Promise<NodeRuntime> {
     blobs: cfg.blobs ?? (cfg.s3 ? s3BlobStore(cfg.s3) : fsBlobStore(blobDir)),
     notifier,
     clock: cfg.clock ?? (() => new Date()),
-    limits: { ...defaultLimits, ...(cfg.maxFileBytes ? { maxFileBytes: cfg.maxFileBytes } : {}) },
+    limits: { ...defaultLimits, ...cfg.limits, ...(cfg.maxFileBytes ? { maxFileBytes: cfg.maxFileBytes } : {}) },
     secretKey: loadSecretKey(cfg.dataDir, cfg.secretKey),
   };
   return {

@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { IdParam } from "../http/input";
 import { and, desc, eq, gte, lt, type SQL } from "drizzle-orm";
 import { auditLog } from "../../db/schema/index";
 import { errorResponses, json, Paging, router } from "../http/openapi";
@@ -18,12 +19,12 @@ const AuditEntry = z
   .openapi("AuditEntry");
 
 const Query = z.object({
-  biz: z.coerce.number().int().optional(),
+  biz: IdParam.optional(),
   actor: z.string().max(128).optional(),
   action: z.string().max(128).optional(),
   resourceType: z.string().max(64).optional(),
   since: z.iso.datetime({ offset: true }).optional(),
-  before: z.coerce.number().int().optional().openapi({ description: "entries with id below this (paging)" }),
+  before: IdParam.optional().openapi({ description: "entries with id below this (paging)" }),
   limit: Paging.limit,
 });
 

@@ -1,9 +1,10 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { Id } from "../http/input";
 import { createBiz, listBizs } from "../core/bizs";
 import { errorResponses, json, jsonBody, router } from "../http/openapi";
 
 const Biz = z.object({ id: z.number().int(), name: z.string(), createdAt: z.string() }).openapi("Biz");
-const CreateBiz = z.object({ id: z.number().int().positive(), name: z.string().min(1).max(128) });
+const CreateBiz = z.object({ id: Id, name: z.string().min(1).max(128) });
 
 export const bizRoutes = router()
   .openapi(

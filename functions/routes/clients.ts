@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { IdParam } from "../http/input";
 import { listClientEvents, listClients } from "../core/clients";
 import { parseLabels } from "../core/feed";
 import { loadService } from "../core/services";
@@ -75,7 +76,7 @@ export const clientRoutes = router()
       description: "One client's apply attempts, newest first; page with `before=<nextBefore>`.",
       request: {
         params: AppParam.extend({ uid: z.string().min(1).max(256) }),
-        query: z.object({ limit: Paging.limit, before: z.coerce.number().int().positive().optional() }),
+        query: z.object({ limit: Paging.limit, before: IdParam.optional() }),
       },
       responses: { 200: json(z.object({ items: z.array(ClientEvent), nextBefore: z.number().int().nullable() })), ...errorResponses },
     }),

@@ -5,7 +5,8 @@
 import { Hono } from "hono";
 import { createMiddleware } from "hono/factory";
 import { requireBiz } from "../core/bizs";
-import { DomainError } from "../core/errors";
+import { DomainError, invalidInputCode } from "../core/errors";
+import { IdParam } from "../http/input";
 import { consoleCss, consoleJs, faviconSvg } from "../console/assets";
 import { authRoutes, logoutRoute } from "../console/auth";
 import { bizRoutes } from "../console/bizs";
@@ -87,9 +88,9 @@ const guarded = new Hono<ConsoleEnv>();
 guarded.use("/ui/*", guard);
 guarded.use("/logout", guard);
 guarded.use("/ui/bizs/:biz/*", async (c, next) => {
-  const biz = Number(c.req.param("biz"));
-  if (!Number.isInteger(biz) || biz <= 0) throw new DomainError("not_found", `biz ${c.req.param("biz")} not found`);
-  await requireBiz(c.var.deps.db, biz);
+  const biz = IdParam.safeParse(c.req.param("biz"));
+  if (!biz.success) throw new DomainError("not_found", `biz ${c.req.param("biz")} not found`);
+  await requireBiz(c.var.deps.db, biz.data);
   await next();
 });
 guarded.route("/", logoutRoute);
@@ -109,6 +110,7 @@ guarded.route("/", auditRoutes);
 guarded.onError((err, c) => {
   if (err instanceof DomainError && err.code === "not_found") return c.html(errorPage("Not found", err.message), 404);
   if (err instanceof DomainError) return c.html(errorPage("Refused", err.message), 422);
+  if (invalidInputCode(err)) return c.html(errorPage("Refused", "A value in this request is out of range or holds characters that cannot be stored."), 400);
   log("ERROR", "console error", { path: c.req.path, ...errorFields(err) });
   return c.html(errorPage("Something went wrong", "The server could not show this page; the error is in the server log."), 500);
 });

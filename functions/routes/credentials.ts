@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { Id, IdParam } from "../http/input";
 import { requireBiz } from "../core/bizs";
 import { createCredential, listCredentials, revokeCredential } from "../core/credentials";
 import { errorResponses, json, jsonBody, router } from "../http/openapi";
@@ -21,7 +22,7 @@ const Credential = z
 const CreateCredential = z.object({
   name: z.string().min(1).max(128),
   kind: z.enum(["admin", "agent"]),
-  bizId: z.number().int().positive().optional(),
+  bizId: Id.optional(),
   apps: z
     .array(z.string().min(1).max(128).regex(/^[A-Za-z0-9_.*?-]+$/, "service-name glob: letters, digits, _ . - * ?"))
     .max(100)
@@ -53,7 +54,7 @@ export const credentialRoutes = router()
       method: "delete",
       path: "/credentials/{id}",
       tags: ["credentials"],
-      request: { params: z.object({ id: z.coerce.number().int().positive() }) },
+      request: { params: z.object({ id: IdParam }) },
       responses: { 200: json(Credential, "Revoked"), ...errorResponses },
     }),
     async (c) => c.json(await revokeCredential(c.var.deps.db, c.var.actor, c.req.valid("param").id, c.var.deps.clock()), 200),

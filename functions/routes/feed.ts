@@ -1,5 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { notePoll, recordEvent, recordHeartbeat } from "../core/clients";
+import { agentText, Count, Id, IdParam, MAX_INT32 } from "../http/input";
+import { EVENT_MESSAGE_CHARS, EVENT_OUTPUT_TAIL_CHARS, EVENT_TIMING_NAME_CHARS, EVENT_TIMINGS, notePoll, recordEvent, recordHeartbeat } from "../core/clients";
 import { DEFAULT_WAIT_SECONDS, feedCacheFor, MAX_WAIT_SECONDS, parseLabels, readableBlob, releaseIdOfEtag, targetAnswer } from "../core/feed";
 import { mayReadService } from "../core/credentials";
 import type { Actor } from "../core/audit";
@@ -10,41 +11,46 @@ import { ApiError } from "../http/errors";
 import { errorResponses, json, jsonBody, router } from "../http/openapi";
 
 const AppParams = z.object({
-  biz: z.coerce.number().int().positive(),
+  biz: IdParam,
   app: z.string().min(1).max(128),
 });
 const BlobParams = z.object({
-  biz: z.coerce.number().int().positive(),
+  biz: IdParam,
   sha256: z.string().regex(/^[A-Fa-f0-9]{64}$/, "must be 64 hex characters"),
 });
 const ReleaseQuery = z.object({
   uid: z.string().max(256).optional(),
   labels: z.string().max(8192).optional(),
-  current: z.coerce.number().int().min(0).optional(),
-  seen: z.coerce.number().int().min(0).optional().openapi({ description: "a release the agent received but could not apply: held on like `current`, while `current` stays what it has applied" }),
+  current: z.coerce.number().int().min(0).max(MAX_INT32).optional(),
+  seen: z.coerce.number().int().min(0).max(MAX_INT32).optional().openapi({ description: "a release the agent received but could not apply: held on like `current`, while `current` stays what it has applied" }),
+  seenPublish: z.coerce.number().int().min(0).max(MAX_INT32).optional().openapi({ description: "with `seen`: the publish that brought it; a new publish of the same release (a retry) answers at once" }),
   wait: z.coerce.number().int().min(0).max(MAX_WAIT_SECONDS).default(DEFAULT_WAIT_SECONDS),
 });
 const Uid = z.string().min(1).max(256);
 const Labels = z.record(z.string(), z.string());
 const Mode = z.enum(["pull", "watch"]);
-const HookRun = z.object({ exitCode: z.number().int().nullable(), durationMs: z.number().int().min(0), outputTail: z.string().max(65536) }).nullable();
+// Agent-reported text is cut and cleaned, not refused: an event is never lost for what a script printed.
+const HookRun = z.object({ exitCode: z.number().int().nullable(), durationMs: z.number().int().min(0), outputTail: agentText(EVENT_OUTPUT_TAIL_CHARS, "end") }).nullable();
 const EventBody = z.object({
   uid: Uid,
-  releaseId: z.number().int().positive().nullable(),
+  releaseId: Id.nullable(),
   status: z.enum(["SUCCESS", "FAILED", "PROCESSING"]),
-  message: z.string().max(65536).optional(),
+  message: agentText(EVENT_MESSAGE_CHARS, "start").optional(),
   preHook: HookRun.optional(),
   postHook: HookRun.optional(),
-  filesCount: z.number().int().min(0).optional(),
-  bytesDownloaded: z.number().int().min(0).optional(),
-  timings: z.record(z.string(), z.number().min(0)).optional(),
+  filesCount: Count.optional(),
+  bytesDownloaded: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+  timings: z
+    .record(z.string().max(EVENT_TIMING_NAME_CHARS), z.number().min(0))
+    .refine((t) => Object.keys(t).length <= EVENT_TIMINGS, `at most ${EVENT_TIMINGS} timings`)
+    .optional(),
   agentVersion: z.string().max(64).optional(),
   mode: Mode.optional(),
   labels: Labels.optional(),
 });
 const HeartbeatBody = z.object({
   uid: Uid,
-  currentReleaseId: z.number().int().positive().nullable().optional(),
+  currentReleaseId: Id.nullable().optional(),
   labels: Labels.optional(),
   agentVersion: z.string().max(64).optional(),
   mode: Mode.optional(),
@@ -127,7 +133,9 @@ feedRoutes
         // Without a notify count, arm the wait before reading so a publish in between is not missed.
         const early = seen === undefined ? holdUntil(deps.notifier, service.id, deadline, c.req.raw.signal) : undefined;
         const answer = await targetAnswer(deps, service, client, q.wait);
-        if (answer.releaseId !== known) {
+        // Publishing the failed release again is a retry: it answers like a new release.
+        const republished = q.seen !== undefined && q.seenPublish !== undefined && answer.publishId !== null && answer.publishId !== q.seenPublish;
+        if (answer.releaseId !== known || republished) {
           early?.cancel();
           return c.body(answer.body, 200, { ...headers, ETag: answer.etag, "Content-Type": "application/json" });
         }

@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { IdParam } from "../http/input";
 import * as files from "../core/files";
 import { splitFilePath } from "../core/paths";
 import { errorResponses, json, jsonBody, Paging, router } from "../http/openapi";
@@ -33,7 +34,7 @@ const CreateFile = z
   })
   .strict();
 const UpdateFile = CreateFile.partial().strict();
-const FileParams = AppParam.extend({ fileId: z.coerce.number().int().positive() });
+const FileParams = AppParam.extend({ fileId: IdParam });
 const tags = ["files"];
 
 export const fileRoutes = router()

@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { IdParam } from "../http/input";
 import * as groups from "../core/groups";
 import { BizParam, errorResponses, json, jsonBody, Paging, router, SafeName } from "../http/openapi";
 
@@ -11,7 +12,7 @@ const Selector = z.string().max(4096).openapi({
 });
 const Percent = z.number().int().min(0).max(100).nullable().openapi({ description: "A stable share of the matching clients' uids (null = all of them)." });
 const CreateGroup = z.object({ name: SafeName, selector: Selector, percent: Percent.optional(), memo: z.string().max(4096).optional() }).strict();
-const GroupParams = BizParam.extend({ groupId: z.coerce.number().int().positive() });
+const GroupParams = BizParam.extend({ groupId: IdParam });
 const tags = ["groups"];
 
 export const groupRoutes = router()

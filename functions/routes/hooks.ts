@@ -1,9 +1,10 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { Id } from "../http/input";
 import * as hooks from "../core/hooks";
 import { errorResponses, json, jsonBody, router } from "../http/openapi";
 import { AppParam } from "./services";
 
-const Binding = z.object({ scriptId: z.number().int().positive(), versionId: z.number().int().positive().nullable().optional() }).strict();
+const Binding = z.object({ scriptId: Id, versionId: Id.nullable().optional() }).strict();
 const HookView = z
   .object({
     scriptId: z.number().int(),

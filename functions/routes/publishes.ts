@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { Id } from "../http/input";
 import * as publishes from "../core/publishes";
 import { errorResponses, json, jsonBody, Paging, router } from "../http/openapi";
 import { AppParam } from "./services";
@@ -19,8 +20,8 @@ const Publish = z
   .openapi("Publish");
 const CreatePublish = z
   .object({
-    versionId: z.number().int().positive(),
-    groups: z.array(z.number().int().positive()).max(100).optional().openapi({ description: "Group ids; none or empty = every client." }),
+    versionId: Id,
+    groups: z.array(Id).max(100).optional().openapi({ description: "Group ids; none or empty = every client." }),
     memo: z.string().max(4096).optional(),
   })
   .strict();

@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { IdParam } from "../http/input";
 import * as releases from "../core/releases";
 import { errorResponses, json, jsonBody, Paging, router, SafeName } from "../http/openapi";
 import { AppParam } from "./services";
@@ -30,7 +31,7 @@ const Diff = z
     hooks: z.object({ pre: HookChange, post: HookChange }),
   })
   .openapi("VersionDiff");
-const VersionParams = AppParam.extend({ versionId: z.coerce.number().int().positive() });
+const VersionParams = AppParam.extend({ versionId: IdParam });
 const tags = ["versions"];
 
 export const releaseRoutes = router()
@@ -72,7 +73,7 @@ export const releaseRoutes = router()
       path: "/bizs/{biz}/apps/{app}/versions/diff",
       tags,
       description: "Files added/removed/changed (unified diff for text files up to 1 MiB) and pre/post script changes between two versions of the service.",
-      request: { params: AppParam, query: z.object({ from: z.coerce.number().int().positive(), to: z.coerce.number().int().positive() }) },
+      request: { params: AppParam, query: z.object({ from: IdParam, to: IdParam }) },
       responses: { 200: json(Diff), ...errorResponses },
     }),
     async (c) => {

@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { IdParam } from "../http/input";
 import { requireBiz } from "../core/bizs";
 import * as scripts from "../core/scripts";
 import type { AppEnv } from "../env";
@@ -48,8 +49,8 @@ const Script = z
   })
   .openapi("Script");
 
-const ScriptParams = BizParam.extend({ scriptId: z.coerce.number().int().positive() });
-const VersionParams = ScriptParams.extend({ versionId: z.coerce.number().int().positive() });
+const ScriptParams = BizParam.extend({ scriptId: IdParam });
+const VersionParams = ScriptParams.extend({ versionId: IdParam });
 
 const CreateScript = z
   .object({
@@ -172,7 +173,7 @@ export const scriptRoutes = router()
       method: "get",
       path: "/bizs/{biz}/scripts/{scriptId}/diff",
       tags,
-      request: { params: ScriptParams, query: z.object({ from: z.coerce.number().int().positive(), to: z.coerce.number().int().positive() }) },
+      request: { params: ScriptParams, query: z.object({ from: IdParam, to: IdParam }) },
       responses: { 200: json(z.object({ from: Ref, to: Ref, identical: z.boolean(), diff: z.string() })), ...errorResponses },
     }),
     async (c) => {

@@ -1,5 +1,6 @@
 import { announcePublish } from "../core/feed";
 import { createRoute, z } from "@hono/zod-openapi";
+import { Id, IdParam } from "../http/input";
 import * as hooks from "../core/webhooks";
 import { RejectedDelivery, verifyDelivery, type VerifiedDelivery } from "../core/webhook-signing";
 import { ApiError } from "../http/errors";
@@ -27,8 +28,8 @@ const CreateWebhook = z
       .enum(["edgeconf", "github"])
       .default("edgeconf")
       .openapi({ description: "how deliveries are signed, fixed for the webhook's life: `edgeconf` (timestamp and delivery id signed) or `github` (X-Hub-Signature-256)" }),
-    versionId: z.number().int().positive().optional(),
-    groups: z.array(z.number().int().positive()).max(100).optional().openapi({ description: "publish to these groups; all clients when absent" }),
+    versionId: Id.optional(),
+    groups: z.array(Id).max(100).optional().openapi({ description: "publish to these groups; all clients when absent" }),
   })
   .strict();
 const Delivery = z.object({
@@ -79,7 +80,7 @@ export const webhookRoutes = router()
       method: "get",
       path: "/bizs/{biz}/apps/{app}/webhooks/{id}/deliveries",
       tags,
-      request: { params: HookParams, query: z.object({ limit: z.coerce.number().int().min(1).max(500).default(50), before: z.coerce.number().int().positive().optional() }) },
+      request: { params: HookParams, query: z.object({ limit: z.coerce.number().int().min(1).max(500).default(50), before: IdParam.optional() }) },
       responses: { 200: json(z.object({ items: z.array(Delivery), nextBefore: z.number().int().nullable() })), ...errorResponses },
     }),
     async (c) => {

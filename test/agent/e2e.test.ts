@@ -7,10 +7,9 @@ import { readdir, readFile, stat, writeFile, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { listFiles } from "../../agent/apply";
-import { createTestDatabase } from "../helpers/database";
 import {
   Admin,
-  buildAgent,
+  AgentSuite,
   freePort,
   readLines,
   runAgent,
@@ -18,7 +17,6 @@ import {
   startAgent,
   startProxy,
   startServer,
-  tempDir,
   until,
   type ServerHandle,
 } from "./harness";
@@ -36,45 +34,21 @@ const POST_TAG = `#!/bin/bash
 echo "\${bk_bscp_current_version_name}" >\${bk_bscp_app_temp_dir}/tag
 `;
 
-let work: Awaited<ReturnType<typeof tempDir>>;
+const suite = new AgentSuite(BIZ, "e2e");
+let work: AgentSuite["work"];
 let server: ServerHandle;
 let admin: Admin;
 let agent: string;
 let token: string;
-let seq = 0;
-let database: Awaited<ReturnType<typeof createTestDatabase>>;
-
-/** A fresh temp_dir and the agent flags for `apps`. */
-async function agentEnv(apps: string[], extra: Record<string, string> = {}) {
-  const dir = join(work.path, `agent-${++seq}`);
-  await mkdir(dir, { recursive: true });
-  const env = { biz: String(BIZ), app: apps.join(","), feed_addrs: `127.0.0.1:${server.port}`, token, temp_dir: dir, uid: `e2e-${seq}`, port: "0", ...extra };
-  return { dir, env, appDir: (app: string) => join(dir, String(BIZ), app) };
-}
-
-let scriptSeq = 0;
-const script = (type: "shell" | "python", content: string) => admin.script(BIZ, `s_${++scriptSeq}_${Date.now() % 100000}`, type, content);
-
-async function service(name: string, files: Record<string, string>, hooks: { pre?: number | null; post?: number | null } = {}) {
-  await admin.service(BIZ, name);
-  for (const [path, content] of Object.entries(files)) await admin.file(BIZ, name, path, content);
-  if (hooks.pre || hooks.post) await admin.hooks(BIZ, name, hooks.pre ?? null, hooks.post ?? null);
-}
+const agentEnv = (apps: string[], extra: Record<string, string> = {}) => suite.agentEnv(apps, extra);
+const script = (type: "shell" | "python", content: string) => suite.script(type, content);
+const service = (...args: Parameters<AgentSuite["service"]>) => suite.service(...args);
 
 beforeAll(async () => {
-  work = await tempDir("edgeconf-agent-e2e-");
-  database = await createTestDatabase();
-  [agent, server] = await Promise.all([buildAgent(work.path), startServer({ dataDir: join(work.path, "server"), databaseUrl: database?.url })]);
-  admin = new Admin(server.url);
-  await admin.biz(BIZ);
-  token = await admin.agentToken(BIZ, ["*"]);
+  ({ work, server, admin, agent, token } = await suite.start());
 }, 120_000);
 
-afterAll(async () => {
-  await server?.stop();
-  await database?.drop();
-  await work?.remove();
-});
+afterAll(() => suite.stop());
 
 describe("agent end to end", () => {
   it("happy: the seed's tag example with pull, then watch picks up the next version", async () => {
@@ -167,7 +141,8 @@ describe("agent end to end", () => {
     const pre = await script("shell", "#!/bin/bash\n[[ -f ${bk_bscp_app_temp_dir}/files/etc/w.conf ]] && grep -q broken <<<\"$bk_bscp_current_version_name\" && exit 5\nexit 0\n");
     await service("svc_watch_fail", { "/etc/w.conf": "1" }, { pre });
     await admin.release(BIZ, "svc_watch_fail", "W1");
-    const { env, appDir } = await agentEnv(["svc_watch_fail"]);
+    // Retries of the failed release by backoff are covered in retry.test.ts; here they are far off.
+    const { env, appDir } = await agentEnv(["svc_watch_fail"], { retry_interval: "600" });
     const events = () => readLines(join(appDir("svc_watch_fail"), "metadata.json"));
     const watch = startAgent(agent, ["watch"], env);
     try {
@@ -405,8 +380,8 @@ echo "$bk_bscp_current_version_name" > $bk_bscp_app_temp_dir/tag
     const watch = startAgent(agent, ["watch"], { ...env, feed_addrs: `${dead},127.0.0.1:${server.port}` });
     try {
       await until(() => (watch.output().match(/feed request failed, retrying/g) ?? []).length >= 2, "watch to retry");
-      server = await startServer({ dataDir: server.dataDir, port: server.port, databaseUrl: server.databaseUrl });
-      admin = new Admin(server.url);
+      server = suite.server = await startServer({ dataDir: server.dataDir, port: server.port, databaseUrl: server.databaseUrl });
+      admin = suite.admin = new Admin(server.url);
       // The event is appended last (after the files and the post-script): wait for it.
       await until(async () => (await readLines(join(appDir("svc_down"), "metadata.json")).catch(() => [])).length > 0, "watch to recover", 60_000);
       expect(await readFile(join(appDir("svc_down"), "files/etc/d.conf"), "utf8")).toBe("d");

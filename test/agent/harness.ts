@@ -5,12 +5,13 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import http from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { build } from "esbuild";
+import { createTestDatabase } from "../helpers/database";
 import { startServer as startNodeServer, type ServerProcess } from "../helpers/server";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
@@ -241,4 +242,59 @@ export async function startProxy(
         server.close(() => r());
       }),
   };
+}
+
+/**
+ * One test file's world: a temp folder, a database, the built agent, a real server, a biz with an
+ * agent token, and helpers to make services and per-case agent settings. `start` in beforeAll,
+ * `stop` in afterAll.
+ */
+export class AgentSuite {
+  work!: { path: string; remove: () => Promise<void> };
+  server!: ServerHandle;
+  admin!: Admin;
+  agent!: string;
+  token!: string;
+  private database: Awaited<ReturnType<typeof createTestDatabase>>;
+  private seq = 0;
+  private scriptSeq = 0;
+
+  constructor(
+    readonly biz: number,
+    private readonly name: string,
+  ) {}
+
+  async start(): Promise<this> {
+    this.work = await tempDir(`edgeconf-agent-${this.name}-`);
+    this.database = await createTestDatabase();
+    [this.agent, this.server] = await Promise.all([buildAgent(this.work.path), startServer({ dataDir: join(this.work.path, "server"), databaseUrl: this.database?.url })]);
+    this.admin = new Admin(this.server.url);
+    await this.admin.biz(this.biz);
+    this.token = await this.admin.agentToken(this.biz, ["*"]);
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    await this.server?.stop();
+    await this.database?.drop();
+    await this.work?.remove();
+  }
+
+  /** A fresh temp_dir and the agent's environment for `apps` (feed: the server, or `feed`). */
+  async agentEnv(apps: string[], extra: Record<string, string> = {}, feed = `127.0.0.1:${this.server.port}`) {
+    const dir = join(this.work.path, `agent-${++this.seq}`);
+    await mkdir(dir, { recursive: true });
+    const env = { biz: String(this.biz), app: apps.join(","), feed_addrs: feed, token: this.token, temp_dir: dir, uid: `${this.name}-${this.seq}`, port: "0", ...extra };
+    return { dir, env, appDir: (app: string) => join(dir, String(this.biz), app) };
+  }
+
+  script(type: "shell" | "python", content: string): Promise<number> {
+    return this.admin.script(this.biz, `s_${++this.scriptSeq}_${Date.now() % 100000}`, type, content);
+  }
+
+  async service(name: string, files: Record<string, string>, hooks: { pre?: number | null; post?: number | null } = {}): Promise<void> {
+    await this.admin.service(this.biz, name);
+    for (const [path, content] of Object.entries(files)) await this.admin.file(this.biz, name, path, content);
+    if (hooks.pre || hooks.post) await this.admin.hooks(this.biz, name, hooks.pre ?? null, hooks.post ?? null);
+  }
 }

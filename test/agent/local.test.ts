@@ -4,11 +4,8 @@ import { mkdtemp, mkdir, readFile, readdir, rm, stat, utimes, writeFile } from "
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { applyFiles, listFiles, OwnerResolver } from "../../agent/apply";
 import { BlobCache } from "../../agent/cache";
-import { hookEnv, runHook, writeHooks } from "../../agent/hooks";
 import { createLogger } from "../../agent/log";
-import type { ManifestFile } from "../../agent/manifest";
 
 const sha = (data: string | Buffer) => createHash("sha256").update(data).digest("hex");
 let dir: string;
@@ -21,79 +18,6 @@ beforeEach(async () => {
 });
 afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
-});
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-describe("hooks", () => {
-  const env = () => hookEnv({ tempDir: dir, biz: 10, app: "svc", appDir: join(dir, "10/svc"), versionName: "V4", releaseId: 376 });
-
-  it("happy: the seed's tag example with bash, variables and hooks/env", async () => {
-    const appDir = join(dir, "10/svc");
-    const paths = await writeHooks(appDir, {
-      pre: { type: "shell", content: "#!/bin/bash\nif [[ -f ${bk_bscp_app_temp_dir}/tag ]];then\n  rm -f ${bk_bscp_app_temp_dir}/tag\nfi\n" },
-      post: { type: "shell", content: '#!/bin/bash\necho "${bk_bscp_current_version_name}" >${bk_bscp_app_temp_dir}/tag\necho "$PWD $bk_bscp_biz $bk_bscp_app $bk_bscp_temp_dir $bk_bscp_release_id $edgeconf_app"\n' },
-    }, env());
-    expect(paths.pre).toBe(join(appDir, "hooks/pre_hook.sh"));
-    expect((await stat(paths.pre!)).mode & 0o777).toBe(0o755);
-    await writeFile(join(appDir, "tag"), "old");
-    const pre = await runHook({ path: paths.pre!, type: "shell", cwd: appDir, env: env(), timeoutMs: 10_000 });
-    expect(pre.exitCode).toBe(0);
-    await expect(stat(join(appDir, "tag"))).rejects.toThrow();
-    const post = await runHook({ path: paths.post!, type: "shell", cwd: appDir, env: env(), timeoutMs: 10_000 });
-    expect(post.exitCode).toBe(0);
-    expect(post.output.trim()).toBe(`${appDir} 10 svc ${dir} 376 svc`);
-    expect(await readFile(join(appDir, "tag"), "utf8")).toBe("V4\n");
-    const envFile = await readFile(join(appDir, "hooks/env"), "utf8");
-    expect(envFile).toContain(`export bk_bscp_app_temp_dir='${appDir}'`);
-    expect(envFile).toContain("export bk_bscp_current_version_name='V4'");
-  });
-
-  it("happy: python3 scripts; a type change removes the stale file", async () => {
-    const appDir = join(dir, "10/svc");
-    await writeHooks(appDir, { pre: { type: "shell", content: "exit 0" }, post: null }, env());
-    const paths = await writeHooks(appDir, { pre: { type: "python", content: "import os\nprint(os.environ['bk_bscp_current_version_name'], os.getcwd())\n" }, post: null }, env());
-    expect(await readdir(join(appDir, "hooks"))).toEqual(["env", "pre_hook.py"]);
-    const result = await runHook({ path: paths.pre!, type: "python", cwd: appDir, env: env(), timeoutMs: 10_000 });
-    expect(result).toMatchObject({ exitCode: 0, timedOut: false });
-    expect(result.output.trim()).toBe(`V4 ${appDir}`);
-  });
-
-  it("error: exit code and a 4 KiB output tail", async () => {
-    const appDir = join(dir, "app");
-    await mkdir(appDir);
-    const script = join(dir, "fail.sh");
-    await writeFile(script, "for i in $(seq 1 2000); do echo line-$i; done\necho boom >&2\nexit 3\n");
-    const result = await runHook({ path: script, type: "shell", cwd: appDir, env: {}, timeoutMs: 10_000 });
-    expect(result.exitCode).toBe(3);
-    expect(Buffer.byteLength(result.outputTail)).toBeLessThanOrEqual(4096);
-    expect(result.outputTail.trimEnd().endsWith("boom")).toBe(true);
-    expect(result.output).toContain("line-1\n");
-  });
-
-  it("error: a script past its timeout is killed with its children", async () => {
-    const script = join(dir, "slow.sh");
-    const pidFile = join(dir, "child.pid");
-    await writeFile(script, `sleep 300 &\necho $! > ${pidFile}\nsleep 300\n`);
-    const result = await runHook({ path: script, type: "shell", cwd: dir, env: {}, timeoutMs: 500 });
-    expect(result.timedOut).toBe(true);
-    expect(result.exitCode).not.toBe(0);
-    const childPid = Number(await readFile(pidFile, "utf8"));
-    for (let i = 0; i < 50 && alive(childPid); i++) await new Promise((r) => setTimeout(r, 100));
-    expect(alive(childPid)).toBe(false);
-  });
-
-  it("error: a missing interpreter or file reports 127, never throws", async () => {
-    const result = await runHook({ path: join(dir, "missing.sh"), type: "shell", cwd: dir, env: {}, timeoutMs: 5000 });
-    expect(result.exitCode).toBe(127);
-  });
 });
 
 describe("cache", () => {
@@ -130,60 +54,5 @@ describe("cache", () => {
     await writeFile(join(cacheDir, sha(good)), "tampered");
     expect(await cache.get(sha(good))).toBeNull();
     expect(await readdir(cacheDir)).toEqual([]);
-  });
-});
-
-describe("apply", () => {
-  async function blob(content: string): Promise<[string, string]> {
-    const path = join(dir, "src-" + sha(content));
-    await writeFile(path, content);
-    return [sha(content), path];
-  }
-  const file = (path: string, name: string, content: string, privilege = "644", user = "root", group = "root"): ManifestFile => ({
-    path, name, sha256: sha(content), size: Buffer.byteLength(content), permission: { user, group, privilege },
-  });
-
-  it("happy: writes, sets privileges, removes files no longer listed, prunes empty folders", async () => {
-    const filesDir = join(dir, "files");
-    const v1 = [file("/etc/nginx", "nginx.conf", "a"), file("/etc/old/deep", "gone.conf", "b"), file("/usr/bin", "run", "c", "755")];
-    const sources = new Map(await Promise.all(["a", "b", "c"].map(blob)));
-    const r1 = await applyFiles({ filesDir, files: v1, sources, previous: {}, log: log() });
-    expect(r1).toMatchObject({ written: 3, unchanged: 0, removed: 0 });
-    expect((await stat(join(filesDir, "usr/bin/run"))).mode & 0o777).toBe(0o755);
-    await writeFile(join(filesDir, "etc/nginx/.nginx.conf.edgeconf-tmp-dead"), "half");
-    const v2 = [file("/etc/nginx", "nginx.conf", "a"), file("/usr/bin", "run", "d", "700")];
-    sources.set(...(await blob("d")));
-    const r2 = await applyFiles({ filesDir, files: v2, sources, previous: r1.records, log: log() });
-    expect(r2).toMatchObject({ written: 1, unchanged: 1, removed: 2 });
-    expect((await listFiles(filesDir)).sort()).toEqual(["etc/nginx/nginx.conf", "usr/bin/run"]);
-    expect(await readdir(join(filesDir, "etc"))).toEqual(["nginx"]);
-    expect(await readFile(join(filesDir, "usr/bin/run"), "utf8")).toBe("d");
-    expect((await stat(join(filesDir, "usr/bin/run"))).mode & 0o777).toBe(0o700);
-  });
-
-  it("happy: as root, sets owners; warns clearly when the user or group does not exist", async () => {
-    const etc = join(dir, "etc");
-    await mkdir(etc);
-    await writeFile(join(etc, "passwd"), "root:x:0:0:root:/root:/bin/bash\nnginx:x:101:101::/:/bin/false\n");
-    await writeFile(join(etc, "group"), "root:x:0:\nnginx:x:101:\n");
-    const filesDir = join(dir, "files");
-    const files = [file("/a", "known", "k", "640", "nginx", "nginx"), file("/a", "unknown", "u", "644", "ghost", "phantom")];
-    const sources = new Map(await Promise.all(["k", "u"].map(blob)));
-    await applyFiles({ filesDir, files, sources, previous: {}, log: log(), owners: new OwnerResolver(etc) });
-    if (process.getuid?.() === 0) {
-      const known = await stat(join(filesDir, "a/known"));
-      expect([known.uid, known.gid]).toEqual([101, 101]);
-      expect(lines.some((l) => l.includes("user does not exist") && l.includes("user=ghost"))).toBe(true);
-      expect(lines.some((l) => l.includes("group does not exist") && l.includes("group=phantom"))).toBe(true);
-    }
-  });
-
-  it("security: backups of replaced files are kept for a rollback", async () => {
-    const filesDir = join(dir, "files");
-    const backupDir = join(dir, "previous");
-    const sources = new Map(await Promise.all(["one", "two"].map(blob)));
-    const r1 = await applyFiles({ filesDir, files: [file("/x", "f", "one")], sources, previous: {}, log: log() });
-    await applyFiles({ filesDir, files: [file("/x", "f", "two")], sources, previous: r1.records, backupDir, log: log() });
-    expect(await readFile(join(backupDir, sha("one")), "utf8")).toBe("one");
   });
 });

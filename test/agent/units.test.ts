@@ -1,6 +1,7 @@
 /** Pure-logic pieces of the agent: configuration, log lines, metadata lines, backoff, manifest checks. */
 import { describe, expect, it } from "vitest";
-import { ConfigError, banner, loadConfig, normalizeAddr, parseArgs, parseLabels } from "../../agent/config";
+import { parseCommandLine } from "../../agent/cli";
+import { ConfigError, banner, loadConfig, normalizeAddr, parseLabels } from "../../agent/config";
 import { Backoff } from "../../agent/feed";
 import { formatLine } from "../../agent/log";
 import { ManifestError, parseManifest } from "../../agent/manifest";
@@ -27,9 +28,10 @@ describe("config", () => {
   });
 
   it("happy: flags win over the environment, both spellings", () => {
-    const { command, flags } = parseArgs(["pull", "--app=a,b", "--feed-addrs", "https://x.example/feed/,h:1", "--labels", "env=prod,zone=a", "--file-cache-enabled"]);
-    expect(command).toBe("pull");
-    const config = loadConfig(flags, base);
+    const line = parseCommandLine(["pull", "--app=a,b", "--feed_addrs", "https://x.example/feed/,h:1", "--labels", "env=prod,zone=a", "--file-cache-enabled"]);
+    if (line.kind !== "run") throw new Error("expected a command");
+    expect(line.command).toBe("pull");
+    const config = loadConfig(line.flags, base, "pull", line.typed);
     expect(config.apps).toEqual(["a", "b"]);
     expect(config.feedAddrs).toEqual(["https://x.example/feed", "http://h:1"]);
     expect(config.labels).toEqual({ env: "prod", zone: "a" });
@@ -44,7 +46,7 @@ describe("config", () => {
     expect(() => loadConfig(new Map(), { ...base, token: "" })).toThrow(/missing token/);
     expect(() => loadConfig(new Map(), { ...base, biz: "x" })).toThrow(/biz/);
     expect(() => loadConfig(new Map(), { ...base, on_post_failure: "pray" })).toThrow(ConfigError);
-    expect(() => parseArgs(["pull", "--nope=1"])).toThrow(/unknown flag --nope/);
+    expect(() => parseCommandLine(["pull", "--nope=1"])).toThrow(/unknown flag --nope/);
     expect(() => parseLabels("novalue")).toThrow(/k=v/);
     expect(() => normalizeAddr("http://")).toThrow(ConfigError);
   });

@@ -79,6 +79,23 @@ describe("feed: target release", () => {
     expect(woke.body.release.id).toBe(v3.id);
   });
 
+  it("answers a poll held on a failed release (seen + seenPublish) the moment that release is published again", async () => {
+    await seedService(api, biz, "service_retry", [{ path: "/etc/r.conf", content: "r=1\n" }]);
+    const v1 = await seedRelease(api, biz, "service_retry", "R1");
+    await seedPublish(api, biz, "service_retry", v1.id);
+    const failed = (await poll("service_retry", "uid=retry&wait=0")).body.release;
+    // The same publish: still held (no retry loop).
+    const same = await poll("service_retry", `uid=retry&seen=${v1.id}&seenPublish=${failed.publishId}&wait=0`);
+    expect(same.status).toBe(304);
+    const waiting = poll("service_retry", `uid=retry&seen=${v1.id}&seenPublish=${failed.publishId}&wait=30`);
+    while ((await api.waiting()) < 1) await new Promise((r) => setTimeout(r, 20));
+    await seedPublish(api, biz, "service_retry", v1.id);
+    const woke = await waiting;
+    expect(woke.status).toBe(200);
+    expect(woke.body.release.id).toBe(v1.id);
+    expect(woke.body.release.publishId).toBeGreaterThan(failed.publishId);
+  });
+
   it("holds a poll whose target is current and answers it the moment a publish changes the target", async () => {
     const current = (await poll("service_demo", "uid=h1&wait=0")).body.release.id;
     const held = poll("service_demo", `uid=h1&current=${current}&wait=30`);

@@ -106,7 +106,7 @@ async function createWorkerTestApi(overrides: Partial<NodeConfig>): Promise<Test
   try {
     await handle.migrate();
     adminToken = (await ensureFirstAdmin(handle.db, systemActor))!;
-    worker = await startTestWorker({ databaseUrl: database.url, secretKey, maxFileBytes: overrides.maxFileBytes });
+    worker = await startTestWorker({ databaseUrl: database.url, secretKey, maxFileBytes: overrides.maxFileBytes, vars: retentionVars(overrides.limits) });
   } catch (err) {
     await handle.close();
     await database.drop();
@@ -123,7 +123,7 @@ async function createWorkerTestApi(overrides: Partial<NodeConfig>): Promise<Test
   const workerOnly = (name: string) => () => {
     throw new Error(`api.${name} is not available on the worker runtime (the app runs in workerd); skip this test there with nodeOnly(reason)`);
   };
-  const deps = { db: handle.db, clock: () => new Date(), limits: { ...defaultLimits, ...(overrides.maxFileBytes ? { maxFileBytes: overrides.maxFileBytes } : {}) }, secretKey };
+  const deps = { db: handle.db, clock: () => new Date(), limits: { ...defaultLimits, ...overrides.limits, ...(overrides.maxFileBytes ? { maxFileBytes: overrides.maxFileBytes } : {}) }, secretKey };
   Object.defineProperty(deps, "blobs", { get: workerOnly("deps.blobs (R2 lives in workerd)"), enumerable: false });
   // The Durable Objects live in workerd: `notify` reaches them as the publish path does; waiters are counted by api.waiting().
   const notifier = {
@@ -158,6 +158,15 @@ async function createWorkerTestApi(overrides: Partial<NodeConfig>): Promise<Test
   };
   Object.defineProperty(api, "node", { get: workerOnly("node"), enumerable: false });
   return api as unknown as TestApi;
+}
+
+/** `limits` retention overrides as the Worker's environment variables (the only limits it reads from its env). */
+function retentionVars(limits: NodeConfig["limits"]): Record<string, string> {
+  const vars: Record<string, string> = {};
+  if (limits?.eventRetentionDays !== undefined) vars.EDGECONF_EVENT_RETENTION_DAYS = String(limits.eventRetentionDays);
+  if (limits?.clientRetentionDays !== undefined) vars.EDGECONF_CLIENT_RETENTION_DAYS = String(limits.clientRetentionDays);
+  if (limits?.eventsPerClient !== undefined) vars.EDGECONF_EVENTS_PER_CLIENT = String(limits.eventsPerClient);
+  return vars;
 }
 
 export async function callJson(

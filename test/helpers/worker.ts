@@ -94,7 +94,7 @@ export type TestWorker = {
   close(): Promise<void>;
 };
 
-export async function startTestWorker(opts: { databaseUrl: string; secretKey: string; maxFileBytes?: number }): Promise<TestWorker> {
+export async function startTestWorker(opts: { databaseUrl: string; secretKey: string; maxFileBytes?: number; vars?: Record<string, string> }): Promise<TestWorker> {
   offlineWranglerEnv();
   const [{ dir, script }, { Miniflare }, { unstable_getMiniflareWorkerOptions }] = await Promise.all([bundleWorker(), import("miniflare"), import("wrangler")]);
   const proxy = await startNeonWsProxy({ allow: [addressOf(opts.databaseUrl)] });
@@ -111,6 +111,7 @@ export async function startTestWorker(opts: { databaseUrl: string; secretKey: st
       EDGECONF_SECRET_KEY: opts.secretKey,
       NEON_WS_PROXY: proxy.url,
       ...(opts.maxFileBytes ? { EDGECONF_MAX_FILE_BYTES: String(opts.maxFileBytes) } : {}),
+      ...opts.vars,
     },
   };
   // A second, test-only Worker that calls the app through a service binding and gives up on the

@@ -1,0 +1,243 @@
+/**
+ * The runner's file phase: check the service folder, fetch and verify every blob, stage the
+ * files beside their targets, swap them in as one transaction (agent/swap.ts), save the state;
+ * and the rollback to the previous release after a refused post-script (a second transaction).
+ */
+import { randomBytes } from "node:crypto";
+import { OwnerResolver, parsePrivilege, specialBits } from "./apply.js";
+import { stateOf, StepError, type Attempt, type RunnerDeps } from "./attempt.js";
+import { mapLimit, TEMP_MARKER } from "./fsutil.js";
+import { errnoOf, nodeFsys, sha256At, type Fsys } from "./fsys.js";
+import { writeHooks } from "./hooks.js";
+import { relativeTarget, type Manifest, type ManifestFile } from "./manifest.js";
+import { runScript, scriptEnv } from "./phase-hooks.js";
+import { UnsafePathError, type SafeTree } from "./safetree.js";
+import { appTree, hasContent, writeJournal, writeState, type AppliedState, type AppPaths, type FileRecord } from "./state.js";
+import { backupName, dropBackups, prune, stage, switchIn, undo, type Owner, type SwapPlan, type WriteEntry } from "./swap.js";
+
+export const fsysOf = (deps: RunnerDeps): Fsys => deps.fsys ?? nodeFsys;
+
+/**
+ * Checks what the agent will touch in the service folder before anything is changed: the
+ * folder itself, `files/` and everything below it, `hooks/`, `.edgeconf/`, `metadata.json`.
+ * A symlink or special file anywhere there raises UnsafePathError naming it.
+ */
+export async function preflight(tree: SafeTree): Promise<{ onDisk: string[] }> {
+  for (const rel of ["metadata.json", "hooks", ".edgeconf", "files"]) await tree.kind(rel);
+  for (const rel of ["hooks", ".edgeconf"]) if ((await tree.kind(rel)) === "dir") await tree.walk(rel);
+  const files = (await tree.kind("files")) === "dir" ? (await tree.walk("files")).files : [];
+  return { onDisk: files.map((f) => `files/${f}`) };
+}
+
+/** The same check on its own (the runner calls it before the pre-script). */
+export async function checkServiceFolder(deps: RunnerDeps, paths: AppPaths): Promise<void> {
+  const tree = await appTree(paths, fsysOf(deps));
+  try {
+    await preflight(tree);
+  } finally {
+    await tree.close();
+  }
+}
+
+function refuseSpecialBits(deps: RunnerDeps, manifest: Manifest): void {
+  if (deps.config.allowSpecialBits) return;
+  const bad = manifest.files.find((f) => specialBits(f.permission.privilege));
+  if (bad) {
+    throw new StepError(`file /${relativeTarget(bad)} asks for privilege ${bad.permission.privilege} (setuid/setgid/sticky); refused unless the agent runs with --allow-special-bits`);
+  }
+}
+
+async function ownerOf(file: ManifestFile, owners: OwnerResolver): Promise<Owner | undefined> {
+  if (process.getuid?.() !== 0 || (!file.permission.user && !file.permission.group)) return undefined;
+  const uid = file.permission.user ? await owners.uid(file.permission.user) : undefined;
+  const gid = file.permission.group ? await owners.gid(file.permission.group) : undefined;
+  return { uid: uid ?? -1, gid: gid ?? -1 };
+}
+
+/** Is the file at `rel` already what `file` asks for: bytes, mode and owner? */
+async function upToDate(tree: SafeTree, rel: string, file: ManifestFile, record: FileRecord | undefined, owner: Owner | undefined): Promise<"same" | "content" | "no"> {
+  const path = (await tree.path(rel))!;
+  if (!(await hasContent(tree.fsys, path, file.sha256, file.size, record))) return "no";
+  const s = await tree.fsys.lstat(path);
+  const sameOwner = !owner || ((owner.uid === -1 || owner.uid === s.uid) && (owner.gid === -1 || owner.gid === s.gid));
+  return (s.mode & 0o7777) === parsePrivilege(file.permission.privilege) && sameOwner && s.nlink === 1 ? "same" : "content";
+}
+
+export interface ApplyOptions {
+  /** sha256 → a verified local copy (a rollback's kept files). */
+  preset?: Map<string, string>;
+  /** A plan from the journal: resume its swap instead of staging again. */
+  resume?: SwapPlan;
+}
+
+/**
+ * Applies `manifest` over the release recorded in `previous`: the whole version or none. On
+ * success the state names it; on failure `files/` is as it was and a StepError says why.
+ */
+export async function fetchAndApply(deps: RunnerDeps, attempt: Attempt, previous: AppliedState | null, manifest = attempt.manifest, options: ApplyOptions = {}): Promise<void> {
+  const { paths } = attempt;
+  const fsys = fsysOf(deps);
+  const log = deps.log.with({ app: attempt.app });
+  refuseSpecialBits(deps, manifest);
+  let tree: SafeTree;
+  try {
+    tree = await appTree(paths, fsys);
+  } catch (err) {
+    throw err instanceof UnsafePathError ? new StepError(err.message) : err;
+  }
+  const owners = new OwnerResolver();
+  const staging = new Set<string>();
+  let plan: SwapPlan | undefined = options.resume;
+  const save = (p: SwapPlan) => writeJournal(paths, { phase: "switch", manifest, previous, startedAt: new Date().toISOString(), plan: p }, fsys);
+  try {
+    const { onDisk } = await preflight(tree).catch((err) => Promise.reject(err instanceof UnsafePathError ? new StepError(err.message) : err));
+    const records = previous?.files ?? {};
+    let t = Date.now();
+    let sources = new Map<string, string>(options.preset);
+    if (!plan) {
+      // Temp files of an attempt killed before its journal: the agent's own, removed.
+      for (const rel of onDisk.filter((r) => r.includes(TEMP_MARKER))) await fsys.unlink((await tree.path(rel))!);
+      const present = new Set(onDisk.filter((r) => !r.includes(TEMP_MARKER)));
+      const id = randomBytes(4).toString("hex");
+      const fresh: SwapPlan = { id, writes: [], removes: [], backedUp: false };
+      let kept = 0;
+      const wanted = new Set<string>();
+      const needs: { file: ManifestFile; entry: WriteEntry }[] = [];
+      const restage: { file: ManifestFile; entry: WriteEntry }[] = [];
+      await mapLimit(manifest.files, 16, async (file) => {
+        const rel = `files/${relativeTarget(file)}`;
+        wanted.add(rel);
+        const owner = await ownerOf(file, owners);
+        const entry: WriteEntry = { rel, tmp: null, backup: null, mode: parsePrivilege(file.permission.privilege), owner };
+        const state = present.has(rel) ? await upToDate(tree, rel, file, records[relativeTarget(file)], owner) : "no";
+        if (state === "same") return;
+        if (present.has(rel)) entry.backup = backupName(fresh, kept++);
+        fresh.writes.push(entry);
+        (state === "content" ? restage : needs).push({ file, entry });
+      });
+      for (const rel of present) if (!wanted.has(rel)) fresh.removes.push({ rel, backup: backupName(fresh, kept++) });
+      // Same bytes, other mode or owner: a new copy with the new mode, swapped like the rest.
+      for (const { entry } of restage) {
+        const tmpPath = (await tree.path(entry.rel))!;
+        const staged = await stage(tree, entry, tmpPath);
+        if (staged) staging.add(staged);
+      }
+      plan = fresh;
+      const bySha = new Map<string, WriteEntry[]>();
+      for (const { file, entry } of needs) bySha.set(file.sha256, [...(bySha.get(file.sha256) ?? []), entry]);
+      const download = needs.filter(({ file }) => !sources.has(file.sha256)).map(({ file }) => file);
+      const stagingDir = (await tree.dir(".edgeconf/staging", true))!;
+      // Each verified blob is staged at once beside its targets while other downloads run.
+      const onReady = async (sha: string, source: string, data?: Buffer) => {
+        for (const entry of bySha.get(sha) ?? []) {
+          const staged = await stage(tree, entry, data ?? source);
+          if (staged) staging.add(staged);
+        }
+      };
+      try {
+        for (const [sha, source] of sources) if (bySha.has(sha)) await onReady(sha, source);
+        const fetched = await deps.fetcher.fetchAll(download, stagingDir, onReady);
+        for (const [sha, path] of fetched.sources) sources.set(sha, path);
+        attempt.bytesDownloaded += fetched.bytesDownloaded;
+        log.info("files fetched", { needed: download.length, fromCache: fetched.fromCache, downloaded: fetched.downloaded, bytes: fetched.bytesDownloaded });
+        deps.metrics?.inc("edgeconf_agent_downloaded_bytes_total", { app: attempt.app }, fetched.bytesDownloaded);
+      } catch (err) {
+        await undo(plan, tree).catch(() => undefined);
+        throw new StepError(`download failed: ${(err as Error).message}`);
+      }
+      attempt.timings.downloadMs = Date.now() - t;
+    }
+    t = Date.now();
+    attempt.plan = plan;
+    try {
+      await switchIn(plan, { tree, save, source: async (entry) => sourceFor(manifest, entry, sources) });
+      // The state is part of the transaction: if it cannot be saved, the old files come back.
+      const files: Record<string, FileRecord> = {};
+      for (const file of manifest.files) {
+        const rel = relativeTarget(file);
+        const s = await fsys.lstat((await tree.path(`files/${rel}`))!);
+        const { user, group, privilege } = file.permission;
+        files[rel] = { sha256: file.sha256, size: s.size, mtimeMs: s.mtimeMs, ino: s.ino, privilege, user, group };
+      }
+      await writeState(paths, stateOf(deps, manifest, files), fsys);
+    } catch (err) {
+      const reason = (err as Error).message;
+      log.error("swap failed, putting the previous files back", { error: reason });
+      try {
+        await undo(plan, tree);
+      } catch (undoErr) {
+        attempt.keepJournal = true; // the next start tries again
+        throw new StepError(`apply failed: ${reason}; undo failed too (${(undoErr as Error).message}), retried at the next start`);
+      }
+      throw new StepError(`apply failed, previous files kept: ${reason}`);
+    }
+    attempt.timings.applyMs = Date.now() - t;
+    log.info("files applied", { written: plan.writes.length, unchanged: manifest.files.length - plan.writes.length, removed: plan.removes.length });
+  } finally {
+    await tree.close();
+  }
+}
+
+function sourceFor(manifest: Manifest, entry: WriteEntry, sources: Map<string, string>): string | null {
+  const file = manifest.files.find((f) => `files/${relativeTarget(f)}` === entry.rel);
+  return (file && sources.get(file.sha256)) ?? null;
+}
+
+/** Removes staging leftovers and the kept files of finished transactions. */
+export async function cleanUp(deps: RunnerDeps, paths: AppPaths): Promise<void> {
+  const tree = await appTree(paths, fsysOf(deps));
+  try {
+    if ((await tree.kind(".edgeconf/staging")) === "dir") {
+      const { files } = await tree.walk(".edgeconf/staging");
+      for (const name of files) await tree.fsys.unlink((await tree.path(`.edgeconf/staging/${name}`))!);
+    }
+    await dropBackups(tree);
+    if ((await tree.kind("files")) === "dir") {
+      const { files } = await tree.walk("files");
+      for (const rel of files.filter((f) => f.includes(TEMP_MARKER))) await tree.fsys.unlink((await tree.path(`files/${rel}`))!);
+      await prune(tree, "files");
+    }
+  } finally {
+    await tree.close();
+  }
+}
+
+/** Puts the previous release's files back byte for byte and runs its post-script again. */
+export async function rollback(deps: RunnerDeps, attempt: Attempt, previous: AppliedState | null, current: AppliedState | null): Promise<string> {
+  const { paths } = attempt;
+  const log = deps.log.with({ app: attempt.app });
+  if (!previous?.manifest?.release) {
+    log.warn("no previous release to roll back to");
+    return "; no previous release to roll back to";
+  }
+  const prev = previous.manifest;
+  log.warn("rolling back", { to: prev.release!.name, releaseID: prev.release!.id });
+  try {
+    // The files the failed release replaced were kept: they are the sources, when intact.
+    const preset = new Map<string, string>();
+    const plan = attempt.plan;
+    if (plan) {
+      const tree = await appTree(paths, fsysOf(deps));
+      try {
+        for (const entry of [...plan.writes, ...plan.removes]) {
+          const file = prev.files.find((f) => `files/${relativeTarget(f)}` === entry.rel);
+          const path = entry.backup && (await tree.path(entry.backup));
+          if (!file || !path || (await tree.kind(entry.backup!)) !== "file") continue;
+          if ((await sha256At(tree.fsys, path)) === file.sha256) preset.set(file.sha256, `${tree.real(entry.backup!)}`);
+        }
+      } finally {
+        await tree.close();
+      }
+    }
+    const again = { ...attempt, plan: undefined };
+    await fetchAndApply(deps, again, current, prev, { preset });
+    const env = scriptEnv(deps, attempt, prev.release!.name, prev.release!.id);
+    await writeHooks(paths.appDir, prev.hooks, env);
+    const post = await runScript(deps, attempt, "post", prev, env);
+    const tail = post && post.exitCode !== 0 ? ` (its post-script failed too: exit ${post.exitCode})` : "";
+    return `; rolled back to ${prev.release!.name}${tail}`;
+  } catch (err) {
+    log.error("rollback failed", { error: (err as Error).message });
+    return `; rollback to ${prev.release!.name} failed: ${(err as Error).message}`;
+  }
+}

@@ -1,0 +1,64 @@
+/** The runner's last phase: metadata.json (both files), the journal cleared, the event to the server. */
+import { nowOf, type Attempt, type Outcome, type RunnerDeps } from "./attempt.js";
+import { AGENT_VERSION } from "./config.js";
+import { appendMetadata, eventTime, type EventStatus } from "./metadata.js";
+import { nodeFsys } from "./fsys.js";
+import { UnsafePathError } from "./safetree.js";
+import { cleanUp } from "./phase-files.js";
+import { clearJournal, readState } from "./state.js";
+
+/** Records the attempt; returns the outcome and the release now on disk (from `state`). */
+export async function recordAttempt(deps: RunnerDeps, attempt: Attempt, status: "SUCCESS" | "FAILED", message: string): Promise<{ outcome: Outcome; current: number | null }> {
+  const { config, log: rootLog, metrics } = deps;
+  const { app, manifest, paths } = attempt;
+  const log = rootLog.with({ app });
+  const releaseId = manifest.release?.id ?? null;
+  const event = { releaseID: releaseId, status, message, eventTime: eventTime(nowOf(deps)) };
+  const fsys = deps.fsys ?? nodeFsys;
+  try {
+    await appendMetadata(paths, event, fsys);
+    log.info("append event metadata to metadata.json success", { event: JSON.stringify(event) });
+  } catch (err) {
+    // Reported to the server all the same; the journal stays so the event is not lost.
+    log.error("cannot append the event to metadata.json", { event: JSON.stringify(event), error: (err as Error).message });
+    if (!(err instanceof UnsafePathError)) attempt.keepJournal = true;
+  }
+  if (!attempt.keepJournal) {
+    // A journal that cannot be removed is finished again at the next start (same event again).
+    await clearJournal(paths, fsys)
+      .then(() => cleanUp(deps, paths))
+      .catch((err) => log.warn("cannot clear the journal", { error: (err as Error).message }));
+  }
+  const state = await readState(paths, fsys).catch(() => null);
+  attempt.timings.totalMs = Date.now() - attempt.started;
+  metrics?.inc("edgeconf_agent_applies_total", { app, status });
+  metrics?.set("edgeconf_agent_current_release", { app }, state?.releaseId ?? 0);
+  metrics?.set("edgeconf_agent_last_apply_timestamp_seconds", { app, status }, Math.floor(Date.now() / 1000));
+  if (status === "SUCCESS") log.info("pull files success", { releaseID: releaseId, version: manifest.release?.name });
+  else log.error("pull files failed", { releaseID: releaseId, reason: message });
+  await reportEvent(deps, attempt, status, message);
+  return { outcome: { app, status, releaseId, message }, current: state?.releaseId ?? null };
+}
+
+async function reportEvent(deps: RunnerDeps, attempt: Attempt, status: EventStatus, message: string): Promise<void> {
+  const { config, mode } = deps;
+  const event = {
+    uid: config.uid,
+    releaseId: attempt.manifest.release?.id ?? null,
+    status,
+    message,
+    preHook: attempt.preHook,
+    postHook: attempt.postHook,
+    filesCount: attempt.manifest.files.length,
+    bytesDownloaded: attempt.bytesDownloaded,
+    timings: attempt.timings,
+    agentVersion: AGENT_VERSION,
+    mode,
+    labels: config.labels,
+  };
+  try {
+    await deps.feed.postEvent(attempt.app, event);
+  } catch (err) {
+    deps.log.warn("report event to server failed", { app: attempt.app, error: (err as Error).message });
+  }
+}

@@ -1,0 +1,2 @@
+CREATE INDEX "client_events_created_idx" ON "client_events" USING btree ("created_at");--> statement-breakpoint
+CREATE INDEX "clients_last_seen_idx" ON "clients" USING btree (coalesce("last_heartbeat_at", "created_at"));

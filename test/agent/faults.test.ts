@@ -1,0 +1,309 @@
+/**
+ * Fault-injection suite for the apply transaction (design: "Agent safety invariants" 1, 2, 4).
+ * The real runner, fetcher and cache against a real server process, with the agent's fs seam
+ * (agent/fsys.ts) replaced by one that fails the n-th file operation with an errno, or "crashes"
+ * there (that call and every later one never answer; a new runner then starts on the same disk,
+ * as after kill -9). After every run: `files/` is exactly V1 or V2 (bytes and modes, nothing
+ * else), `state` names that version, the last metadata.json event agrees, and a sentinel tree
+ * outside the service folder is unchanged. Counts are printed for the report.
+ */
+import { createHash } from "node:crypto";
+import { cp, mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import fc from "fast-check";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BlobCache } from "../../agent/cache";
+import { loadConfig } from "../../agent/config";
+import { Fetcher } from "../../agent/download";
+import { FeedClient } from "../../agent/feed";
+import { nodeFsys, type Fsys } from "../../agent/fsys";
+import { createLogger } from "../../agent/log";
+import { Runner } from "../../agent/runner";
+import { Admin, readLines, startServer, tempDir, type ServerHandle } from "./harness";
+
+const BIZ = 31;
+const APP = "faults";
+const ERRNOS = ["EBUSY", "EXDEV", "EACCES", "EPERM", "ENOSPC", "EROFS", "EIO"];
+
+/** V1 and V2 differ in every way a release can: changed, added (new folder), removed, mode only. */
+const V1: Record<string, [string, string]> = {
+  "/etc/app/main.conf": ["main v1\n", "644"],
+  "/etc/app/secret.key": ["key v1\n", "600"],
+  "/etc/app/conf.d/a.conf": ["a\n", "644"],
+  "/etc/old/gone.conf": ["gone\n", "644"],
+  "/bin/run.sh": ["echo v1\n", "755"],
+};
+const V2: Record<string, [string, string]> = {
+  "/etc/app/main.conf": ["main v2\n", "644"],
+  "/etc/app/secret.key": ["key v2\n", "600"],
+  "/etc/app/conf.d/a.conf": ["a\n", "640"],
+  "/etc/new/deep/added.conf": ["added\n", "644"],
+  "/bin/run.sh": ["echo v1\n", "755"],
+};
+
+let work: Awaited<ReturnType<typeof tempDir>>;
+let server: ServerHandle;
+let token: string;
+let manifests: { v1: unknown; v2: unknown; ids: [number, number] };
+const counts = { runs: 0, faults: 0, crashes: 0, violations: 0 };
+
+/**
+ * The seam under test: counts every call (handle methods too); the call numbered `at` fails
+ * with `errno`, or with `crash` it and every later call never settle.
+ */
+function faulty(plan: { at: number; errno?: string; crash?: boolean }): Fsys & { calls: () => number; hit: () => boolean } {
+  let n = 0;
+  let hit = false;
+  const gate = <T>(run: () => Promise<T>): Promise<T> => {
+    const index = n++;
+    if (plan.crash && index >= plan.at) {
+      hit = true;
+      return new Promise<T>(() => undefined);
+    }
+    if (index === plan.at && plan.errno) {
+      hit = true;
+      return Promise.reject(Object.assign(new Error(`${plan.errno}: injected at call ${index}`), { code: plan.errno }));
+    }
+    return run();
+  };
+  const wrapHandle = (handle: any) =>
+    new Proxy(handle, {
+      get(target, prop) {
+        const value = target[prop];
+        if (typeof value !== "function") return value;
+        if (["write", "writeFile", "chmod", "chown", "sync", "truncate", "read", "stat", "readFile"].includes(String(prop))) {
+          return (...args: unknown[]) => gate(() => value.apply(target, args));
+        }
+        return value.bind(target);
+      },
+    });
+  const seam: any = {};
+  for (const [name, fn] of Object.entries(nodeFsys)) {
+    seam[name] = (...args: unknown[]) => gate(() => (fn as any)(...args));
+  }
+  seam.open = (...args: unknown[]) => gate(() => (nodeFsys.open as any)(...args)).then(wrapHandle);
+  seam.calls = () => n;
+  seam.hit = () => hit;
+  return seam;
+}
+
+const sha = (s: string) => createHash("sha256").update(s).digest("hex");
+
+/** Every file below `dir`: relative path → content and mode; links and temp files count too. */
+async function snapshot(dir: string, prefix = ""): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  let entries;
+  try {
+    entries = await readdir(join(dir, prefix), { withFileTypes: true });
+  } catch {
+    return out;
+  }
+  for (const e of entries) {
+    const rel = prefix ? `${prefix}/${e.name}` : e.name;
+    if (e.isDirectory()) Object.assign(out, await snapshot(dir, rel));
+    else if (e.isFile()) out[rel] = `${((await stat(join(dir, rel))).mode & 0o7777).toString(8)} ${sha(await readFile(join(dir, rel), "utf8"))}`;
+    else out[rel] = "not a regular file";
+  }
+  return out;
+}
+
+const expected = (v: Record<string, [string, string]>) =>
+  Object.fromEntries(Object.entries(v).map(([p, [content, mode]]) => [p.slice(1), `${mode} ${sha(content)}`]));
+
+function runner(root: string, fsys: Fsys, extra: Record<string, string> = {}) {
+  const config = loadConfig(new Map(), { biz: String(BIZ), app: APP, feed_addrs: server.url, token, temp_dir: root, uid: "faults", file_cache_dir: join(work.path, "cache"), ...extra });
+  const log = createLogger({ write: () => undefined });
+  const feed = new FeedClient({ addrs: config.feedAddrs, token, biz: BIZ, uid: "faults", labels: {}, mode: "pull", log });
+  const cache = new BlobCache(config.cacheDir, config.cacheThresholdBytes, true, log);
+  const fetcher = new Fetcher({ feed, cache, concurrency: 4, log });
+  return new Runner({ config, feed: { postEvent: async () => undefined }, fetcher, log, mode: "pull", fsys });
+}
+
+/** The invariants; returns what is violated (empty when all hold). */
+async function violations(root: string, sentinel: Record<string, string>): Promise<string[]> {
+  const app = join(root, String(BIZ), APP);
+  const out: string[] = [];
+  const canon = (x: Record<string, string>) => JSON.stringify(Object.entries(x).sort());
+  const disk = await snapshot(join(app, "files"));
+  const state = JSON.parse(await readFile(join(app, ".edgeconf/state.json"), "utf8"));
+  const events = await readLines(join(app, "metadata.json"));
+  const [v1, v2] = manifests.ids;
+  const version = canon(disk) === canon(expected(V1)) ? v1 : canon(disk) === canon(expected(V2)) ? v2 : null;
+  if (version === null) out.push(`files/ is neither V1 nor V2: ${JSON.stringify(disk)}`);
+  if (state.releaseId !== version) out.push(`state names ${state.releaseId}, disk holds ${version}`);
+  const last = events.at(-1);
+  const lastSuccess = events.filter((e) => e.status === "SUCCESS").at(-1);
+  if (last?.status === "SUCCESS" && last.releaseID !== version) out.push(`last event SUCCESS ${last.releaseID}, disk holds ${version}`);
+  if (lastSuccess?.releaseID !== version) out.push(`last SUCCESS event names ${lastSuccess?.releaseID}, disk holds ${version}`);
+  if ((await stat(join(app, ".edgeconf/journal.json")).catch(() => null)) !== null) out.push("journal left behind");
+  const outside = await snapshot(join(root, "sentinel"));
+  if (canon(outside) !== canon(sentinel)) out.push("sentinel tree changed");
+  return out;
+}
+
+/**
+ * Right after the attempt, files/ and state hold one whole version; an event the fault kept
+ * from metadata.json leaves the journal, and the next start records it: checked after it.
+ */
+async function afterRestart(root: string, sentinel: Record<string, string>): Promise<string[]> {
+  const early = (await violations(root, sentinel)).filter((v) => v.startsWith("files/") || v.startsWith("state") || v.startsWith("sentinel"));
+  await runner(root, nodeFsys).start(APP);
+  return [...early, ...(await violations(root, sentinel))];
+}
+
+let seq = 0;
+let template: string | null = null;
+/** A fresh temp_dir with V1 applied (a copy of one real apply) and a sentinel tree beside it. */
+async function prepared(): Promise<{ root: string; sentinel: Record<string, string> }> {
+  if (!template) {
+    template = join(work.path, "template");
+    await mkdir(join(template, "sentinel/etc/app"), { recursive: true });
+    await writeFile(join(template, "sentinel/etc/app/main.conf"), "outside\n");
+    const first = await runner(template, nodeFsys).apply(APP, manifests.v1);
+    expect(first.status, first.message).toBe("SUCCESS");
+  }
+  const root = join(work.path, `run-${++seq}`);
+  await cp(template, root, { recursive: true, preserveTimestamps: true });
+  return { root, sentinel: await snapshot(join(root, "sentinel")) };
+}
+
+beforeAll(async () => {
+  work = await tempDir("edgeconf-faults-");
+  server = await startServer({ dataDir: join(work.path, "server") });
+  const admin = new Admin(server.url);
+  await admin.biz(BIZ);
+  await admin.service(BIZ, APP);
+  token = await admin.agentToken(BIZ, ["*"]);
+  const feed = new FeedClient({ addrs: [server.url], token, biz: BIZ, uid: "probe", labels: {}, mode: "pull", log: createLogger({ write: () => undefined }) });
+  const publish = async (files: Record<string, [string, string]>, name: string, drop: string[] = []) => {
+    for (const path of drop) await admin.removeFile(BIZ, APP, path);
+    for (const [path, [content, privilege]] of Object.entries(files)) await admin.file(BIZ, APP, path, content, { privilege });
+    const id = await admin.release(BIZ, APP, name);
+    const answer = await feed.release(APP, { current: null, wait: 0 });
+    return { id, manifest: (answer as { manifest: unknown }).manifest };
+  };
+  const one = await publish(V1, "V1");
+  const two = await publish(V2, "V2", ["/etc/old/gone.conf"]);
+  manifests = { v1: one.manifest, v2: two.manifest, ids: [one.id, two.id] };
+}, 120_000);
+
+afterAll(async () => {
+  console.log(`fault suite: ${counts.runs} runs, ${counts.faults} errno faults injected, ${counts.crashes} crashes, ${counts.violations} invariant violations`);
+  await server?.stop();
+  await work?.remove();
+});
+
+describe("apply transaction under faults", () => {
+  it("happy: with no fault V2 replaces V1 whole; the number of file operations is known", async () => {
+    const { root, sentinel } = await prepared();
+    const seam = faulty({ at: Number.POSITIVE_INFINITY });
+    const outcome = await runner(root, seam).apply(APP, manifests.v2);
+    expect(outcome.status, outcome.message).toBe("SUCCESS");
+    expect(await violations(root, sentinel)).toEqual([]);
+    expect(seam.calls()).toBeGreaterThan(30);
+    total = seam.calls();
+  });
+
+  let total = 0;
+
+  it("error: every errno at every position of the apply leaves one whole version (exhaustive positions)", async () => {
+    for (let at = 0; at < total; at++) {
+      const errno = ERRNOS[at % ERRNOS.length];
+      const { root, sentinel } = await prepared();
+      const seam = faulty({ at, errno });
+      const outcome = await runner(root, seam).apply(APP, manifests.v2);
+      counts.runs++;
+      if (seam.hit()) counts.faults++;
+      const bad = await afterRestart(root, sentinel);
+      counts.violations += bad.length;
+      expect(bad, `${errno} at call ${at}: ${outcome.status} ${outcome.message}`).toEqual([]);
+      await rm(root, { recursive: true, force: true });
+    }
+  }, 300_000);
+
+  it("error: random errnos at random positions (fast-check)", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.nat({ max: Math.max(0, total - 1) }), fc.constantFrom(...ERRNOS), async (at, errno) => {
+        const { root, sentinel } = await prepared();
+        const seam = faulty({ at, errno });
+        await runner(root, seam).apply(APP, manifests.v2);
+        counts.runs++;
+        if (seam.hit()) counts.faults++;
+        const bad = await afterRestart(root, sentinel);
+        counts.violations += bad.length;
+        await rm(root, { recursive: true, force: true });
+        return bad.length === 0;
+      }),
+      { numRuns: 20 },
+    );
+  }, 300_000);
+
+  it("error: a crash at any file operation is completed or undone by the next start", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.nat({ max: Math.max(0, total - 1) }), async (at) => {
+        const { root, sentinel } = await prepared();
+        const seam = faulty({ at, crash: true });
+        void runner(root, seam).apply(APP, manifests.v2); // never settles once frozen
+        for (let i = 0; i < 500 && !seam.hit(); i++) await new Promise((r) => setTimeout(r, 2));
+        counts.runs++;
+        counts.crashes++;
+        // The frozen process is gone: its lock with it (a dead holder's lock is taken over).
+        await rm(join(root, String(BIZ), APP, ".edgeconf/lock.json"), { force: true });
+        await runner(root, nodeFsys).start(APP);
+        const bad = await violations(root, sentinel);
+        counts.violations += bad.length;
+        await rm(root, { recursive: true, force: true });
+        return bad.length === 0;
+      }),
+      { numRuns: 30 },
+    );
+  }, 300_000);
+
+  it("error: a target that cannot be renamed over (a bind-mounted file) is written in place; V2 whole", async () => {
+    const { root, sentinel } = await prepared();
+    const base = faulty({ at: Number.POSITIVE_INFINITY });
+    const busy: Fsys = { ...base, rename: (from, to) => (to.endsWith("/main.conf") ? Promise.reject(Object.assign(new Error("EBUSY"), { code: "EBUSY" })) : nodeFsys.rename(from, to)) };
+    const outcome = await runner(root, busy).apply(APP, manifests.v2);
+    expect(outcome.status, outcome.message).toBe("SUCCESS");
+    expect(await violations(root, sentinel)).toEqual([]);
+  });
+
+  it("error: a bind-mounted file that must be removed cannot be: V1 kept whole, FAILED names it", async () => {
+    const { root, sentinel } = await prepared();
+    const busy: Fsys = { ...nodeFsys, unlink: (path) => (path.endsWith("/gone.conf") ? Promise.reject(Object.assign(new Error("EBUSY"), { code: "EBUSY" })) : nodeFsys.unlink(path)) };
+    const outcome = await runner(root, busy).apply(APP, manifests.v2);
+    expect(outcome.status).toBe("FAILED");
+    expect(outcome.message).toMatch(/EBUSY/);
+    expect(await violations(root, sentinel)).toEqual([]);
+    expect(JSON.parse(await readFile(join(root, String(BIZ), APP, ".edgeconf/state.json"), "utf8")).releaseId).toBe(manifests.ids[0]);
+  });
+});
+
+describe("limits", () => {
+  const setuid = () => {
+    const m = structuredClone(manifests.v2) as { files: { name: string; permission: { privilege: string } }[] };
+    m.files.find((f) => f.name === "run.sh")!.permission.privilege = "4755";
+    return m;
+  };
+
+  it("security: setuid/setgid/sticky refused unless --allow-special-bits; V1 kept whole", async () => {
+    const { root, sentinel } = await prepared();
+    const outcome = await runner(root, nodeFsys).apply(APP, setuid());
+    expect(outcome.status).toBe("FAILED");
+    expect(outcome.message).toMatch(/bin\/run\.sh asks for privilege 4755.*--allow-special-bits/);
+    expect(await violations(root, sentinel)).toEqual([]);
+    const allowed = await runner(root, nodeFsys, { allow_special_bits: "true" }).apply(APP, setuid());
+    expect(allowed.status, allowed.message).toBe("SUCCESS");
+    expect((await stat(join(root, String(BIZ), APP, "files/bin/run.sh"))).mode & 0o7777).toBe(0o4755);
+  });
+
+  it("security: the cache is private (folder 0700, blobs 0600) and state.json is 0600", async () => {
+    await prepared();
+    const cache = join(work.path, "cache");
+    expect((await stat(cache)).mode & 0o777).toBe(0o700);
+    const blobs = (await readdir(cache)).filter((n) => /^[0-9a-f]{64}$/.test(n));
+    expect(blobs.length).toBeGreaterThan(0);
+    for (const blob of blobs) expect((await stat(join(cache, blob))).mode & 0o777).toBe(0o600);
+    expect((await stat(join(template!, String(BIZ), APP, ".edgeconf/state.json"))).mode & 0o777).toBe(0o600);
+  });
+});
