@@ -21,7 +21,7 @@ async function listPage(c: CC, values: FormValues = { configType: "file" }, erro
       <h1>Services</h1>
       <div class="scroll">
         <table>
-          <thead><tr><th>name</th><th>type</th><th>description</th><th>created</th></tr></thead>
+          <thead><tr><th>name</th><th>type</th><th>description</th><th>created</th><th></th></tr></thead>
           <tbody>
             {list.items.map((s) => (
               <tr>
@@ -29,6 +29,7 @@ async function listPage(c: CC, values: FormValues = { configType: "file" }, erro
                 <td><Badge kind="type" label={s.configType} /></td>
                 <td class="small">{s.memo}</td>
                 <td class="small">{when(s.createdAt)}</td>
+                <td class="small"><a href={`${svcBase(c)}/${encodeURIComponent(s.name)}/overview`}>overview</a> · <a href={`${svcBase(c)}/${encodeURIComponent(s.name)}/clients`}>clients</a></td>
               </tr>
             ))}
           </tbody>
