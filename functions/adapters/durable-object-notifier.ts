@@ -26,17 +26,27 @@ export function durableObjectNotifier(ns: DurableObjectNamespaceLike, startedAt 
       const res = await stub(serviceId).fetch("https://release-waiters/notify", { method: "POST", body: body ?? "", headers: { "x-news-version": version } });
       await res.body?.cancel();
     },
-    async wait(serviceId, timeoutMs, signal) {
+    async revoke(credentialId, serviceIds) {
+      await Promise.all(
+        serviceIds.map(async (id) => {
+          const res = await stub(id).fetch(`https://release-waiters/revoke?cred=${credentialId}`, { method: "POST" });
+          await res.body?.cancel();
+        }),
+      );
+    },
+    async wait(serviceId, timeoutMs, signal, holder) {
       if (signal?.aborted) return false;
       const ms = Math.max(0, Math.round(timeoutMs));
+      const who = `${holder?.credentialId ? `&cred=${holder.credentialId}` : ""}${holder?.uid ? `&uid=${encodeURIComponent(holder.uid)}` : ""}`;
       try {
-        const res = await stub(serviceId).fetch(`https://release-waiters/wait?ms=${ms}&since=${since.get(serviceId) ?? startedAt}`, { signal });
+        const res = await stub(serviceId).fetch(`https://release-waiters/wait?ms=${ms}&since=${since.get(serviceId) ?? startedAt}${who}`, { signal });
         const text = await res.text();
         const nl = text.indexOf("\n");
         const [state, last] = (nl < 0 ? text : text.slice(0, nl)).split(":");
         if (Number(last) > 0) since.set(serviceId, Math.max(since.get(serviceId) ?? startedAt, Number(last) + 1));
         const brought = nl < 0 ? "" : text.slice(nl + 1);
         if (state === "notified" && brought) news.set(serviceId, brought);
+        if (state === "revoked" || state === "replaced") return state;
         return state === "notified";
       } catch (err) {
         if (signal?.aborted) return false;

@@ -2,7 +2,7 @@ import { and, asc, desc, eq, gte, sql } from "drizzle-orm";
 import { publishes, releaseFiles, releaseHooks, releases, services, type GroupSnapshot } from "../../db/schema/index";
 import { invalid } from "./errors";
 import type { AppDeps, Db, ReleaseNotifier } from "./ports";
-import type { ServiceRow } from "./services";
+import { loadService, type ServiceRow } from "./services";
 import { resolveTarget, type TargetClient } from "./targeting";
 
 export type PublishEntry = { id: number; releaseId: number; groups: GroupSnapshot[]; createdAt: Date };
@@ -25,6 +25,8 @@ export const DEFAULT_WAIT_SECONDS = 30;
 const PUBLISH_TTL_MS = 60_000;
 const MAX_BODIES = 5_000;
 const MAX_RELEASES = 2_000;
+const SERVICE_TTL_MS = 10_000;
+const MAX_SERVICES = 10_000;
 
 /** A notifier that tells listeners synchronously before it wakes waiters (the Node pg notifier does). */
 type Observable = ReleaseNotifier & { onNotify?: (l: (serviceId: number) => void) => () => void };
@@ -40,6 +42,7 @@ export class FeedCache {
   private loaded = new Map<number, ReleaseContent>();
   private bodies = new Map<string, string>();
   private notifies = new Map<number, number>();
+  private services = new Map<string, { at: number; row: ServiceRow }>();
   readonly cachesPublishes: boolean;
 
   constructor(notifier: Observable) {
@@ -71,6 +74,20 @@ export class FeedCache {
       list.catch(() => this.publishLists.get(serviceId)?.list === list && this.publishLists.delete(serviceId));
     }
     return list;
+  }
+
+  /**
+   * The service a feed path names, cached 10 s (a poll costs no database read for it). Only found
+   * services are cached; a deleted service stops answering within that time (its publishes do at once).
+   */
+  async serviceOf(db: Db, bizId: number, app: string, now = Date.now()): Promise<ServiceRow> {
+    const key = `${bizId}\u0000${app}`;
+    const hit = this.services.get(key);
+    if (hit && now - hit.at < SERVICE_TTL_MS) return hit.row;
+    const row = await loadService(db, bizId, app);
+    if (this.services.size >= MAX_SERVICES) this.services.delete(this.services.keys().next().value!);
+    this.services.set(key, { at: now, row });
+    return row;
   }
 
   contentOf(db: Db, releaseId: number): Promise<ReleaseContent | null> {

@@ -24,11 +24,27 @@ export interface ReleaseNotifier {
   readonly wantsNews?: boolean;
   /** The news the last wake of this notifier brought for the service, if any. */
   newsFor?(serviceId: number): string | undefined;
-  /** Resolves true when notified, false on timeout or abort. */
-  wait(serviceId: number, timeoutMs: number, signal?: AbortSignal): Promise<boolean>;
+  /**
+   * Resolves true when notified, false on timeout or abort, "revoked" when `holder.credentialId` is
+   * revoked meanwhile (or was already), "replaced" when a newer wait of the same `(serviceId,
+   * holder.uid)` arrives (one held poll per client and service; issue 10 item 8).
+   */
+  wait(serviceId: number, timeoutMs: number, signal?: AbortSignal, holder?: WaitHolder): Promise<WaitOutcome>;
+  /**
+   * Ends, everywhere this notifier reaches, the waits held with the credential and tells every
+   * instance to forget it (token caches). `serviceIds`: the services it could read, for notifiers
+   * that keep waiters per service elsewhere (Durable Objects); call after the revocation commits.
+   */
+  revoke?(credentialId: number, serviceIds: number[]): Promise<void>;
+  /** Runs synchronously when a revocation arrives (local or from another instance), before waits end. */
+  onRevoke?(listener: (credentialId: number) => void): () => void;
   /** Long-polls held by this process (all services, or one); absent where waiters live elsewhere (Durable Objects). */
   waiting?(serviceId?: number): number;
 }
+
+/** Who holds a wait: the token's credential and the client's uid (either may be absent). */
+export type WaitHolder = { credentialId?: number | null; uid?: string };
+export type WaitOutcome = boolean | "revoked" | "replaced";
 
 export type AppLimits = {
   /** Largest JSON body, bytes. */
@@ -53,6 +69,11 @@ export type AppDeps = {
    * database per isolate; without it the cache lives as long as the notifier.
    */
   cacheScope?: object;
+  /**
+   * Runs work after the response without holding it up, where the runtime needs to be told
+   * (Workers: `ctx.waitUntil`). Absent on Node, where timers outlive requests.
+   */
+  defer?: (work: Promise<unknown>) => void;
 };
 
 export const defaultLimits: AppLimits = {

@@ -5,6 +5,7 @@ import { fsBlobStore } from "../adapters/fs-blobs";
 import { pgNotifier } from "../adapters/pg-notifier";
 import { s3BlobStore, type S3BlobConfig } from "../adapters/s3-blobs";
 import { randomToken } from "../core/crypto";
+import { sightingsFor } from "../core/sightings";
 import { defaultLimits, type AppDeps, type BlobStore, type ReleaseNotifier } from "../core/ports";
 
 export type NodeConfig = {
@@ -57,6 +58,8 @@ export async function buildNodeRuntime(cfg: NodeConfig): Promise<NodeRuntime> {
     deps,
     database,
     async close() {
+      // Polls noted but not yet written (client sightings, token uses) go out before the database closes.
+      await sightingsFor(deps).flush(deps.db);
       await pg?.close();
       await database.close();
     },

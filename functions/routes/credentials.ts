@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { requireBiz } from "../core/bizs";
-import { createCredential, listCredentials, revokeCredential } from "../core/credentials";
+import { announceRevocation, createCredential, listCredentials, revokeCredential } from "../core/credentials";
+import { sightingsFor } from "../core/sightings";
 import { errorResponses, json, jsonBody, router } from "../http/openapi";
 
 const Credential = z
@@ -46,7 +47,11 @@ export const credentialRoutes = router()
   )
   .openapi(
     createRoute({ method: "get", path: "/credentials", tags: ["credentials"], responses: { 200: json(z.object({ items: z.array(Credential) })), ...errorResponses } }),
-    async (c) => c.json({ items: await listCredentials(c.var.deps.db) }, 200),
+    async (c) => {
+      // Token uses this process has noted but not yet written are part of `lastUsedAt`.
+      await sightingsFor(c.var.deps).flush(c.var.deps.db);
+      return c.json({ items: await listCredentials(c.var.deps.db) }, 200);
+    },
   )
   .openapi(
     createRoute({
@@ -56,5 +61,9 @@ export const credentialRoutes = router()
       request: { params: z.object({ id: z.coerce.number().int().positive() }) },
       responses: { 200: json(Credential, "Revoked"), ...errorResponses },
     }),
-    async (c) => c.json(await revokeCredential(c.var.deps.db, c.var.actor, c.req.valid("param").id, c.var.deps.clock()), 200),
+    async (c) => {
+      const revoked = await revokeCredential(c.var.deps.db, c.var.actor, c.req.valid("param").id, c.var.deps.clock());
+      await announceRevocation(c.var.deps, revoked);
+      return c.json(revoked, 200);
+    },
   );

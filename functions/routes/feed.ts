@@ -3,7 +3,7 @@ import { notePoll, recordEvent, recordHeartbeat } from "../core/clients";
 import { DEFAULT_WAIT_SECONDS, feedCacheFor, MAX_WAIT_SECONDS, parseLabels, readableBlob, releaseIdOfEtag, targetAnswer } from "../core/feed";
 import { mayReadService } from "../core/credentials";
 import type { Actor } from "../core/audit";
-import type { Db, ReleaseNotifier } from "../core/ports";
+import type { Db, ReleaseNotifier, WaitHolder, WaitOutcome } from "../core/ports";
 import { loadService } from "../core/services";
 import { assertFeedScope, requireToken } from "../http/auth";
 import { ApiError } from "../http/errors";
@@ -76,15 +76,24 @@ function parseRange(header: string | undefined, size: number): { start: number; 
   return { start, end };
 }
 
-/** Waits for a notify of the service until the deadline or the client goes away; `cancel` drops the waiter. */
-function holdUntil(notifier: ReleaseNotifier, serviceId: number, deadline: number, request: AbortSignal) {
+/**
+ * Waits for a notify of the service until the deadline or the client goes away; `cancel` drops the
+ * waiter. `holder` lets a revocation of its token end the wait, and a newer poll of its uid replace it.
+ */
+function holdUntil(notifier: ReleaseNotifier, serviceId: number, deadline: number, request: AbortSignal, holder: WaitHolder) {
   const remaining = deadline - Date.now();
-  if (remaining <= 0 || request.aborted) return { woke: Promise.resolve(false), cancel: () => {} };
+  if (remaining <= 0 || request.aborted) return { woke: Promise.resolve<WaitOutcome>(false), cancel: () => {} };
   const armed = new AbortController();
   const cancel = () => armed.abort();
   request.addEventListener("abort", cancel, { once: true });
-  const woke = notifier.wait(serviceId, remaining, armed.signal).finally(() => request.removeEventListener("abort", cancel));
+  const woke = notifier.wait(serviceId, remaining, armed.signal, holder).finally(() => request.removeEventListener("abort", cancel));
   return { woke, cancel };
+}
+
+/** A held poll that did not end with a publish or its timeout: its token was revoked, or a newer poll took its place. */
+function endedEarly(outcome: WaitOutcome): never | void {
+  if (outcome === "revoked") throw new ApiError("unauthenticated", "token revoked while the poll was held");
+  if (outcome === "replaced") throw new ApiError("conflict", "a newer poll with the same uid replaced this one (one held poll per uid and service)");
 }
 
 /** The service behind a feed path, once the token is known to be allowed to read it (403 before any lookup). */
@@ -110,30 +119,34 @@ feedRoutes
       const { biz, app } = c.req.valid("param");
       const q = c.req.valid("query");
       const deps = c.var.deps;
-      const service = await scopedService(c.var.actor, deps.db, { biz, app });
+      assertFeedScope(c.var.actor, biz, app);
+      const cache = feedCacheFor(deps);
+      const service = await cache.serviceOf(deps.db, biz, app);
       const client = { uid: q.uid ?? "", labels: parseLabels(q.labels) };
       const applied = q.current !== undefined ? q.current || null : c.req.header("if-none-match") ? releaseIdOfEtag(c.req.header("if-none-match")) : null;
       // The release to hold on: the one applied, or one the agent already has and failed to apply.
       const known = q.seen !== undefined ? q.seen || null : applied;
       if (q.uid) {
         const info = { ...client, agentVersion: c.req.header("x-edgeconf-agent-version")?.slice(0, 64), mode: modeOf(c.req.header("x-edgeconf-mode")) };
-        await notePoll(deps.db, service, { ...info, currentReleaseId: applied ?? null }, deps.clock());
+        notePoll(deps, service, { ...info, currentReleaseId: applied ?? null }, deps.clock());
       }
       const headers = { "X-Edgeconf-Wait": String(q.wait), "Cache-Control": "no-store" };
       const deadline = Date.now() + q.wait * 1000;
-      const cache = feedCacheFor(deps);
+      const holder: WaitHolder = { credentialId: c.var.actor.credentialId, uid: q.uid || undefined };
       for (;;) {
         const seen = cache.notifyCount(service.id);
         // Without a notify count, arm the wait before reading so a publish in between is not missed.
-        const early = seen === undefined ? holdUntil(deps.notifier, service.id, deadline, c.req.raw.signal) : undefined;
+        const early = seen === undefined ? holdUntil(deps.notifier, service.id, deadline, c.req.raw.signal, holder) : undefined;
         const answer = await targetAnswer(deps, service, client, q.wait);
         if (answer.releaseId !== known) {
           early?.cancel();
+          if (early) endedEarly(await early.woke);
           return c.body(answer.body, 200, { ...headers, ETag: answer.etag, "Content-Type": "application/json" });
         }
         // A notify while reading: read again. Else the check and the wait are in one tick: nothing slips between.
         if (seen !== undefined && cache.notifyCount(service.id) !== seen) continue;
-        const woke = await (early ?? holdUntil(deps.notifier, service.id, deadline, c.req.raw.signal)).woke;
+        const woke = await (early ?? holdUntil(deps.notifier, service.id, deadline, c.req.raw.signal, holder)).woke;
+        endedEarly(woke);
         if (!woke) return c.body(null, 304, { ...headers, ETag: answer.etag });
       }
     },
