@@ -31,7 +31,7 @@ export type WorkerEnv = {
 type ExecutionContextLike = { waitUntil(p: Promise<unknown>): void; passThroughOnException?(): void };
 
 /** Per-request state the deps factory fills in, read back by `fetch` to end the pool. */
-type Scope = { startedAt: number; database?: NeonDatabase };
+type Scope = { startedAt: number; database?: NeonDatabase; deferred: Promise<unknown>[] };
 const SCOPE = Symbol("edgeconf.scope");
 type ScopedEnv = WorkerEnv & { [SCOPE]: Scope };
 
@@ -66,16 +66,22 @@ const app = createApp((c): AppDeps => {
     limits: { ...defaultLimits, maxFileBytes },
     secretKey: env.EDGECONF_SECRET_KEY,
     cacheScope: cacheScopeOf(env.DATABASE_URL),
+    // Batched writes (client sightings, token uses) run after the response, before the pool ends.
+    defer: (work) => void scope.deferred.push(work.catch(() => {})),
   };
 });
 
 declare const FixedLengthStream: new (length: number) => TransformStream<Uint8Array, Uint8Array>;
 declare const IdentityTransformStream: new () => TransformStream<Uint8Array, Uint8Array>;
 
-/** Ends `database` once `res` has been sent: at once without a body, else when the body has streamed out. */
-function releaseAfter(res: Response, database: NeonDatabase, ctx: ExecutionContextLike): Response {
+/**
+ * Ends `database` once `res` has been sent and the deferred writes are done: at once without a
+ * body, else when the body has streamed out.
+ */
+function releaseAfter(res: Response, database: NeonDatabase, deferred: Promise<unknown>[], ctx: ExecutionContextLike): Response {
+  const close = () => Promise.allSettled(deferred).then(() => database.close());
   if (!res.body) {
-    ctx.waitUntil(database.close());
+    ctx.waitUntil(close());
     return res;
   }
   const length = res.headers.get("content-length");
@@ -84,7 +90,7 @@ function releaseAfter(res: Response, database: NeonDatabase, ctx: ExecutionConte
     res.body
       .pipeTo(pipe.writable)
       .catch(() => {})
-      .finally(() => database.close()),
+      .finally(close),
   );
   return new Response(pipe.readable, { status: res.status, statusText: res.statusText, headers: res.headers });
 }
@@ -94,9 +100,11 @@ export default {
     const problem = configError(env);
     if (problem) return Response.json({ error: { code: "internal", message: `worker misconfigured: ${problem}` } }, { status: 503 });
     useNeonWsProxy(env.NEON_WS_PROXY);
-    const scope: Scope = { startedAt: Date.now() };
+    const scope: Scope = { startedAt: Date.now(), deferred: [] };
     const scoped = Object.assign(Object.create(env) as WorkerEnv, { [SCOPE]: scope }) as ScopedEnv;
     const res = await app.fetch(request, scoped, ctx as never);
-    return scope.database ? releaseAfter(res, scope.database, ctx) : res;
+    if (scope.database) return releaseAfter(res, scope.database, scope.deferred, ctx);
+    if (scope.deferred.length) ctx.waitUntil(Promise.allSettled(scope.deferred));
+    return res;
   },
 };
