@@ -16,6 +16,7 @@ import { fileURLToPath } from "node:url";
 import { createTestDatabase } from "../test/helpers/database";
 import { startServer } from "../test/helpers/server";
 import { startBenchWorker } from "../test/helpers/worker";
+import { startDurableObjectFloor } from "./do-floor";
 
 const now = () => performance.timeOrigin + performance.now();
 const arg = (name: string, def: string) => {
@@ -34,7 +35,7 @@ const runtimes: Record<string, (db: "pglite" | "postgres", databaseUrl?: string)
   // workerd through Miniflare (R2, Durable Objects simulated), Postgres through the Neon driver + PgBouncer.
   worker: async (db, databaseUrl) => {
     if (db !== "postgres") throw new Error("--runtime worker runs on postgres only (--db postgres)");
-    return startBenchWorker(databaseUrl!);
+    return startBenchWorker(databaseUrl!, { pgbouncer: arg("pgbouncer", "on") !== "off" });
   },
 };
 
@@ -83,6 +84,14 @@ async function seeded(server: Server, label: string): Promise<Target> {
     current: v1.id,
     publish: async () => void (await api(server, "POST", `/api/v1/bizs/${biz}/apps/${app}/publishes`, { versionId: v2.id })),
   };
+}
+
+/** The Worker's floor (bench/do-floor.ts): a Worker and one Durable Object in workerd, no database. */
+async function startWorkerFloor(): Promise<Target> {
+  const floor = await startDurableObjectFloor();
+  const server: Server = { url: floor.url, adminToken: "", rssBytes: floor.rssBytes, stop: floor.stop };
+  const pollPath = "/feed/v1/bizs/10/apps/service_bench/release";
+  return { label: "floor (Durable Object)", server, pollPath, token: "floor", current: 1, publish: async () => void (await fetch(`${floor.url}/api/v1/bizs/10/apps/service_bench/publishes`, { method: "POST", body: "{}" })).arrayBuffer() };
 }
 
 /** The bare node:http floor (bench/floor.ts) as its own process. */
@@ -215,6 +224,29 @@ async function withDatabase<T>(db: "pglite" | "postgres", run: (url?: string) =>
 const ratio = (x: number, floor: number) => (floor > 0 ? `${(x / floor).toFixed(2)}×` : "-");
 const kb = (b: number) => `${Math.round(b / 1024)} KB`;
 
+/**
+ * Embedded memory: RSS of `npm start` 3 s after its first start on a new data folder, then after a
+ * restart on the same folder (issue 11: within 1.2×).
+ */
+async function embeddedMemory() {
+  const { mkdtemp, rm } = await import("node:fs/promises");
+  const os = await import("node:os");
+  const path = await import("node:path");
+  const dir = await mkdtemp(path.join(os.tmpdir(), "edgeconf-bench-mem-"));
+  const settled = async (s: Server) => (await new Promise((r) => setTimeout(r, 3000)), s.rssBytes());
+  try {
+    const first = await startServer({ dataDir: dir });
+    const firstRss = await settled(first);
+    await first.stop();
+    const again = await startServer({ dataDir: dir });
+    const restartRss = await settled(again);
+    await again.stop();
+    return { "first start": mb(firstRss), restart: mb(restartRss), ratio: ratio(firstRss, restartRss) };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 /** One row per (runtime, db, n), each figure beside the floor's from the same run. */
 async function runOne(runtime: string, db: "pglite" | "postgres", n: number, floor: Awaited<ReturnType<typeof herdThenWake>>) {
   const wake = await withDatabase(db, (url) => withTarget(async () => seeded(await runtimes[runtime](db, url), runtime), (t) => herdThenWake(t, n)));
@@ -308,14 +340,23 @@ async function main() {
   const rows = [];
   for (const n of ns) {
     // The floor: the same client against a bare node:http server of the same routes, in this run.
-    const floor = await withTarget(startFloor, (t) => herdThenWake(t, n));
-    const floorRow = { runtime: "floor (bare node:http)", db: "-", n, "herd: all held": ms(floor.herdMs), "held / errors": `${floor.held} / ${floor.errors}`, "wake p50": ms(floor.p50), "wake p99": ms(floor.p99), "manifests (wrong)": `${floor.manifests} (${floor.wrong})`, "rss held": mb(floor.rssHeld), "rss per held poll": kb((floor.rssHeld - floor.rssBefore) / Math.max(1, floor.held)), "publish during herd": "-" };
-    console.log(JSON.stringify(floorRow));
-    rows.push(floorRow);
-    for (const db of dbs) for (const r of worker ? ["node", "worker"] : [runtime]) rows.push(await runOne(r, db, n, floor));
+    // The floors: the same client against a bare node:http server of the same routes (and, for the
+    // Worker, a Worker + Durable Object without a database), in this run.
+    const floors: Record<string, Awaited<ReturnType<typeof herdThenWake>>> = {};
+    for (const [name, start] of [["node", startFloor], ...(worker ? [["worker", startWorkerFloor] as const] : [])] as const) {
+      const floor = (floors[name] = await withTarget(start, (t) => herdThenWake(t, n)));
+      const floorRow = { runtime: name === "node" ? "floor (bare node:http)" : "floor (Durable Object only)", db: "-", n, "herd: all held": ms(floor.herdMs), "held / errors": `${floor.held} / ${floor.errors}`, "wake p50": ms(floor.p50), "wake p99": ms(floor.p99), "manifests (wrong)": `${floor.manifests} (${floor.wrong})`, "rss held": mb(floor.rssHeld), "rss per held poll": kb((floor.rssHeld - floor.rssBefore) / Math.max(1, floor.held)), "publish during herd": "-" };
+      console.log(JSON.stringify(floorRow));
+      rows.push(floorRow);
+    }
+    for (const db of dbs) for (const r of worker ? ["node", "worker"] : [runtime]) rows.push(await runOne(r, db, n, floors[r]));
   }
   console.log("\nN distinct agents connecting at once (200 in their TCP handshake at a time), then a publish; ratios are to the floor of the same N:");
   console.table(rows);
+  if (dbs.includes("pglite") && !worker) {
+    console.log("\nembedded server (PGlite) resident memory, first start on a new data folder vs. restart on it:");
+    console.table([await embeddedMemory()]);
+  }
 }
 
 if (process.argv.includes("--client")) await client();

@@ -20,6 +20,12 @@ export type BlobObject = { body: ReadableStream<Uint8Array>; size: number };
 export interface ReleaseNotifier {
   /** `news`: the service's publish list, serialized, for notifiers that hand it to the waiters they wake. */
   notify(serviceId: number, news?: string): Promise<void>;
+  /**
+   * True when `wait` honours `holder.since`: a notify at or after that time, even one made before the
+   * wait arrived, wakes it at once (Durable Objects). A poll may then hold on a publish list read
+   * earlier (a per-isolate copy) without missing a publish made since.
+   */
+  readonly wakesSince?: boolean;
   /** True when `notify` should be given the news (it saves every woken poll a database read). */
   readonly wantsNews?: boolean;
   /** The news the last wake of this notifier brought for the service, if any. */
@@ -43,7 +49,7 @@ export interface ReleaseNotifier {
 }
 
 /** Who holds a wait: the token's credential and the client's uid (either may be absent). */
-export type WaitHolder = { credentialId?: number | null; uid?: string };
+export type WaitHolder = { credentialId?: number | null; uid?: string; since?: number };
 export type WaitOutcome = boolean | "revoked" | "replaced";
 
 export type AppLimits = {
@@ -74,6 +80,12 @@ export type AppDeps = {
    * (Workers: `ctx.waitUntil`). Absent on Node, where timers outlive requests.
    */
   defer?: (work: Promise<unknown>) => void;
+  /**
+   * Called before a long-poll waits: the request will not touch the database until it wakes, so it
+   * gives back its connections (Workers, a pool per request; a later use opens a new one). Absent on
+   * Node, where one shared pool serves every request.
+   */
+  idle?: () => void;
 };
 
 export const defaultLimits: AppLimits = {

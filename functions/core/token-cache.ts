@@ -1,7 +1,7 @@
 import type { Actor } from "./audit";
 import { authenticateHash } from "./credentials";
 import { sha256Hex } from "./crypto";
-import type { AppDeps } from "./ports";
+import type { AppDeps, Db } from "./ports";
 import { sightingsFor } from "./sightings";
 import { FailureThrottle } from "./throttle";
 
@@ -15,11 +15,29 @@ export class TokenCache {
   private byHash = new Map<string, { actor: Actor; at: number }>();
   /** Bumped on every revocation: a lookup that raced one is not cached. */
   private epoch = 0;
+  private lookups = new Map<string, Promise<Actor | null>>();
   readonly ttlMs: number;
   readonly throttle = new FailureThrottle();
 
-  constructor(observable: boolean) {
+  constructor(private readonly observable: boolean) {
     this.ttlMs = observable ? OBSERVED_TTL_MS : UNOBSERVED_TTL_MS;
+  }
+
+  /**
+   * Looks the token up in the database; where requests may share a pending read (Node), a herd
+   * reconnecting with one token makes one read. On Workers a promise pending on one request's I/O
+   * must not be awaited by another (it hangs if that request ends first), so each reads.
+   */
+  lookup(db: Db, hash: string): Promise<Actor | null> {
+    if (!this.observable) return authenticateHash(db, hash);
+    let p = this.lookups.get(hash);
+    if (!p) {
+      p = authenticateHash(db, hash);
+      this.lookups.set(hash, p);
+      const clear = () => this.lookups.get(hash) === p && this.lookups.delete(hash);
+      p.then(clear, clear);
+    }
+    return p;
   }
 
   get(hash: string, now: number): Actor | undefined {
@@ -85,7 +103,7 @@ export async function verifyToken(deps: Pick<AppDeps, "db" | "notifier" | "cache
     const retryAfterSeconds = cache.throttle.retryAfterSeconds(address, now.getTime());
     if (retryAfterSeconds > 0) return { actor: null, retryAfterSeconds };
     const epoch = cache.currentEpoch();
-    actor = await authenticateHash(deps.db, hash);
+    actor = await cache.lookup(deps.db, hash);
     if (!actor) {
       cache.throttle.fail(address, now.getTime());
       return { actor: null };

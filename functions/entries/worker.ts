@@ -11,7 +11,7 @@ import { openNeonDatabase, useNeonWsProxy, type NeonDatabase } from "../../db/dr
 import { createApp } from "../app";
 import { durableObjectNotifier, type DurableObjectNamespaceLike } from "../adapters/durable-object-notifier";
 import { r2BlobStore, type R2BucketLike } from "../adapters/r2-blobs";
-import { defaultLimits, type AppDeps } from "../core/ports";
+import { defaultLimits, type AppDeps, type Db } from "../core/ports";
 
 export { ReleaseWaiters } from "../adapters/release-waiters-do";
 
@@ -31,7 +31,38 @@ export type WorkerEnv = {
 type ExecutionContextLike = { waitUntil(p: Promise<unknown>): void; passThroughOnException?(): void };
 
 /** Per-request state the deps factory fills in, read back by `fetch` to end the pool. */
-type Scope = { startedAt: number; database?: NeonDatabase; deferred: Promise<unknown>[] };
+type Scope = { startedAt: number; database?: RequestDatabase; deferred: Promise<unknown>[] };
+
+/**
+ * The request's Postgres, opened on first use. `idle()` ends its pool before a long-poll waits, so a
+ * held poll takes no connection while it waits (a herd of held polls would exhaust the server's
+ * connections); a use after that (a woken poll reading a new manifest) opens a new one.
+ */
+type RequestDatabase = { db: Db; idle(): void; close(): Promise<void> };
+function requestDatabase(url: string): RequestDatabase {
+  let current: NeonDatabase | undefined;
+  const closing: Promise<void>[] = [];
+  const open = () => (current ??= openNeonDatabase(url));
+  const db = new Proxy({} as Db, {
+    get(_target, prop) {
+      const real = open().db as unknown as Record<PropertyKey, unknown>;
+      const value = real[prop];
+      return typeof value === "function" ? value.bind(real) : value;
+    },
+  });
+  const idle = () => {
+    if (current) closing.push(current.close());
+    current = undefined;
+  };
+  return {
+    db,
+    idle,
+    async close() {
+      idle();
+      await Promise.allSettled(closing);
+    },
+  };
+}
 const SCOPE = Symbol("edgeconf.scope");
 type ScopedEnv = WorkerEnv & { [SCOPE]: Scope };
 
@@ -56,10 +87,11 @@ function cacheScopeOf(databaseUrl: string): object {
 const app = createApp((c): AppDeps => {
   const env = c.env as unknown as ScopedEnv;
   const scope = env[SCOPE];
-  scope.database ??= openNeonDatabase(env.DATABASE_URL);
+  const database = (scope.database ??= requestDatabase(env.DATABASE_URL));
   const maxFileBytes = Number(env.EDGECONF_MAX_FILE_BYTES) || WORKER_DEFAULT_MAX_FILE_BYTES;
   return {
-    db: scope.database.db,
+    db: database.db,
+    idle: database.idle,
     blobs: r2BlobStore(env.BLOBS),
     notifier: durableObjectNotifier(env.RELEASE_WAITERS, scope.startedAt),
     clock: () => new Date(),
@@ -78,7 +110,7 @@ declare const IdentityTransformStream: new () => TransformStream<Uint8Array, Uin
  * Ends `database` once `res` has been sent and the deferred writes are done: at once without a
  * body, else when the body has streamed out.
  */
-function releaseAfter(res: Response, database: NeonDatabase, deferred: Promise<unknown>[], ctx: ExecutionContextLike): Response {
+function releaseAfter(res: Response, database: RequestDatabase, deferred: Promise<unknown>[], ctx: ExecutionContextLike): Response {
   const close = () => Promise.allSettled(deferred).then(() => database.close());
   if (!res.body) {
     ctx.waitUntil(close());

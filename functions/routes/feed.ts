@@ -133,11 +133,14 @@ feedRoutes
       const headers = { "X-Edgeconf-Wait": String(q.wait), "Cache-Control": "no-store" };
       const deadline = Date.now() + q.wait * 1000;
       const holder: WaitHolder = { credentialId: c.var.actor.credentialId, uid: q.uid || undefined };
-      for (;;) {
+      for (let round = 0; ; round++) {
         const seen = cache.notifyCount(service.id);
-        // Without a notify count, arm the wait before reading so a publish in between is not missed.
-        const early = seen === undefined ? holdUntil(deps.notifier, service.id, deadline, c.req.raw.signal, holder) : undefined;
-        const answer = await targetAnswer(deps, service, client, q.wait);
+        // Without a notify count or a wait that honours `since`, arm the wait before reading so a
+        // publish in between is not missed.
+        const early = seen === undefined && !deps.notifier.wakesSince ? holdUntil(deps.notifier, service.id, deadline, c.req.raw.signal, holder) : undefined;
+        let answer = await targetAnswer(deps, service, client, q.wait, { fresh: round > 0 });
+        // A per-isolate copy of the publish list is good for holding on, never for answering.
+        if (answer.releaseId !== known && answer.cached) answer = await targetAnswer(deps, service, client, q.wait, { fresh: true });
         if (answer.releaseId !== known) {
           early?.cancel();
           if (early) endedEarly(await early.woke);
@@ -145,7 +148,9 @@ feedRoutes
         }
         // A notify while reading: read again. Else the check and the wait are in one tick: nothing slips between.
         if (seen !== undefined && cache.notifyCount(service.id) !== seen) continue;
-        const woke = await (early ?? holdUntil(deps.notifier, service.id, deadline, c.req.raw.signal, holder)).woke;
+        // Nothing touches the database while the poll is held: give its connections back (Workers).
+        deps.idle?.();
+        const woke = await (early ?? holdUntil(deps.notifier, service.id, deadline, c.req.raw.signal, { ...holder, since: answer.asOf })).woke;
         endedEarly(woke);
         if (!woke) return c.body(null, 304, { ...headers, ETag: answer.etag });
       }
