@@ -1,7 +1,8 @@
 /** @jsxImportSource hono/jsx */
 import { Hono } from "hono";
 import { listBizs, requireBiz } from "../core/bizs";
-import { announceRevocation, createCredential, listCredentials, revokeCredential } from "../core/credentials";
+import { createCredential, listCredentials, revokeCredential } from "../core/credentials";
+import { announceRevocation } from "../core/token-cache";
 import { commonProps, done, formValues, idParam, type CC, type ConsoleEnv } from "./env";
 import { Badge, Csrf, errorsOf, FieldError, FormError, Layout, TextField, when, type FormErrors, type FormValues, PostButton } from "./layout";
 

@@ -1,10 +1,10 @@
 import { and, count, desc, eq, isNull } from "drizzle-orm";
 import { RE2JS } from "re2js";
-import { credentials, services } from "../../db/schema/index";
+import { credentials } from "../../db/schema/index";
 import { recordAudit, type Actor } from "./audit";
 import { constantTimeEqual, randomToken, sha256Hex } from "./crypto";
 import { invalid, notFound } from "./errors";
-import type { AppDeps, Db } from "./ports";
+import type { Db } from "./ports";
 
 export type CredentialKind = "admin" | "agent";
 export type CredentialInput = { name: string; kind: CredentialKind; bizId?: number | null; apps?: string[] };
@@ -71,18 +71,6 @@ export async function revokeCredential(db: Db, actor: Actor, id: number, now: Da
     await recordAudit(tx, actor, { bizId: row.bizId, action: "credential.revoke", resourceType: "credential", resourceId: id, after: publicView(row) });
     return publicView(row);
   });
-}
-
-/**
- * Tells every instance that a credential was revoked (call after the revocation commits): token
- * caches forget it and the long-polls held with it end at once (401), the way publishes wake them.
- */
-export async function announceRevocation(deps: Pick<AppDeps, "db" | "notifier">, credential: { id: number; kind: string; bizId: number | null }) {
-  if (!deps.notifier.revoke) return;
-  // Notifiers that hold polls per service elsewhere (Durable Objects) need the services it could read.
-  const where = credential.kind === "agent" && credential.bizId !== null ? eq(services.bizId, credential.bizId) : undefined;
-  const ids = (await deps.db.select({ id: services.id }).from(services).where(where)).map((r) => r.id);
-  await deps.notifier.revoke(credential.id, ids);
 }
 
 /**

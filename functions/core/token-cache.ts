@@ -1,3 +1,5 @@
+import { eq } from "drizzle-orm";
+import { services } from "../../db/schema/index";
 import type { Actor } from "./audit";
 import { authenticateHash } from "./credentials";
 import { sha256Hex } from "./crypto";
@@ -82,6 +84,20 @@ export function tokenCacheFor(deps: Pick<AppDeps, "notifier" | "cacheScope">): T
     caches.set(key, c);
   }
   return c;
+}
+
+/**
+ * Tells every instance that a credential was revoked (call after the revocation commits): token
+ * caches forget it and the long-polls held with it end at once (401), the way publishes wake them.
+ */
+export async function announceRevocation(deps: Pick<AppDeps, "db" | "notifier" | "cacheScope">, credential: { id: number; kind: string; bizId: number | null }) {
+  // This process (or isolate) forgets it now, whatever the notifier reaches.
+  tokenCacheFor(deps).forgetCredential(credential.id);
+  if (!deps.notifier.revoke) return;
+  // Notifiers that hold polls per service elsewhere (Durable Objects) need the services it could read.
+  const where = credential.kind === "agent" && credential.bizId !== null ? eq(services.bizId, credential.bizId) : undefined;
+  const ids = (await deps.db.select({ id: services.id }).from(services).where(where)).map((r) => r.id);
+  await deps.notifier.revoke(credential.id, ids);
 }
 
 export type TokenCheck = { actor: Actor } | { actor: null; retryAfterSeconds?: number };

@@ -24,6 +24,8 @@ export type WorkerEnv = {
   RELEASE_WAITERS: DurableObjectNamespaceLike;
   /** Largest uploaded config file, bytes (default 32 MiB: a Worker holds an upload in its 128 MB of memory). */
   EDGECONF_MAX_FILE_BYTES?: string;
+  /** Postgres connections one isolate may have open at once, across its requests (default 20); a herd of requests queues for them. */
+  EDGECONF_DB_CONNECTIONS?: string;
   /** Local development only: "127.0.0.1:PORT" of tools/neon-ws-proxy.ts. Never set in production. */
   NEON_WS_PROXY?: string;
 };
@@ -39,10 +41,10 @@ type Scope = { startedAt: number; database?: RequestDatabase; deferred: Promise<
  * connections); a use after that (a woken poll reading a new manifest) opens a new one.
  */
 type RequestDatabase = { db: Db; idle(): void; close(): Promise<void> };
-function requestDatabase(url: string): RequestDatabase {
+function requestDatabase(url: string, isolateConnections: number): RequestDatabase {
   let current: NeonDatabase | undefined;
   const closing: Promise<void>[] = [];
-  const open = () => (current ??= openNeonDatabase(url));
+  const open = () => (current ??= openNeonDatabase(url, { isolateConnections }));
   const db = new Proxy({} as Db, {
     get(_target, prop) {
       const real = open().db as unknown as Record<PropertyKey, unknown>;
@@ -67,6 +69,8 @@ const SCOPE = Symbol("edgeconf.scope");
 type ScopedEnv = WorkerEnv & { [SCOPE]: Scope };
 
 const WORKER_DEFAULT_MAX_FILE_BYTES = 32 * 1024 * 1024;
+/** Postgres connections one isolate opens at once, across its requests (EDGECONF_DB_CONNECTIONS). */
+const DEFAULT_ISOLATE_CONNECTIONS = 20;
 
 function configError(env: Partial<WorkerEnv>): string | null {
   if (!env.DATABASE_URL) return "DATABASE_URL is not set (wrangler secret put DATABASE_URL)";
@@ -87,7 +91,7 @@ function cacheScopeOf(databaseUrl: string): object {
 const app = createApp((c): AppDeps => {
   const env = c.env as unknown as ScopedEnv;
   const scope = env[SCOPE];
-  const database = (scope.database ??= requestDatabase(env.DATABASE_URL));
+  const database = (scope.database ??= requestDatabase(env.DATABASE_URL, Number(env.EDGECONF_DB_CONNECTIONS) || DEFAULT_ISOLATE_CONNECTIONS));
   const maxFileBytes = Number(env.EDGECONF_MAX_FILE_BYTES) || WORKER_DEFAULT_MAX_FILE_BYTES;
   return {
     db: database.db,

@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { requireBiz } from "../core/bizs";
-import { announceRevocation, createCredential, listCredentials, revokeCredential } from "../core/credentials";
+import { createCredential, listCredentials, revokeCredential } from "../core/credentials";
+import { announceRevocation } from "../core/token-cache";
 import { sightingsFor } from "../core/sightings";
 import { errorResponses, json, jsonBody, router } from "../http/openapi";
 

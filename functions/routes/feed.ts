@@ -3,7 +3,8 @@ import { notePoll, recordEvent, recordHeartbeat } from "../core/clients";
 import { DEFAULT_WAIT_SECONDS, feedCacheFor, MAX_WAIT_SECONDS, parseLabels, readableBlob, releaseIdOfEtag, targetAnswer } from "../core/feed";
 import { mayReadService } from "../core/credentials";
 import type { Actor } from "../core/audit";
-import type { Db, ReleaseNotifier, WaitHolder, WaitOutcome } from "../core/ports";
+import type { AppDeps, Db, ReleaseNotifier, WaitHolder, WaitOutcome } from "../core/ports";
+import { tokenCacheFor } from "../core/token-cache";
 import { loadService } from "../core/services";
 import { assertFeedScope, requireToken } from "../http/auth";
 import { ApiError } from "../http/errors";
@@ -90,9 +91,15 @@ function holdUntil(notifier: ReleaseNotifier, serviceId: number, deadline: numbe
   return { woke, cancel };
 }
 
-/** A held poll that did not end with a publish or its timeout: its token was revoked, or a newer poll took its place. */
-function endedEarly(outcome: WaitOutcome): never | void {
-  if (outcome === "revoked") throw new ApiError("unauthenticated", "token revoked while the poll was held");
+/**
+ * A held poll that did not end with a publish or its timeout: its token was revoked (this process
+ * or isolate forgets the token too), or a newer poll took its place.
+ */
+function endedEarly(outcome: WaitOutcome, deps: AppDeps, credentialId: number | null): never | void {
+  if (outcome === "revoked") {
+    if (credentialId !== null) tokenCacheFor(deps).forgetCredential(credentialId);
+    throw new ApiError("unauthenticated", "token revoked while the poll was held");
+  }
   if (outcome === "replaced") throw new ApiError("conflict", "a newer poll with the same uid replaced this one (one held poll per uid and service)");
 }
 
@@ -138,12 +145,13 @@ feedRoutes
         // Without a notify count or a wait that honours `since`, arm the wait before reading so a
         // publish in between is not missed.
         const early = seen === undefined && !deps.notifier.wakesSince ? holdUntil(deps.notifier, service.id, deadline, c.req.raw.signal, holder) : undefined;
-        let answer = await targetAnswer(deps, service, client, q.wait, { fresh: round > 0 });
+        // wait=0 answers from what it reads: never from a copy (no wait would catch a publish it missed).
+        let answer = await targetAnswer(deps, service, client, q.wait, { fresh: round > 0 || q.wait === 0 });
         // A per-isolate copy of the publish list is good for holding on, never for answering.
         if (answer.releaseId !== known && answer.cached) answer = await targetAnswer(deps, service, client, q.wait, { fresh: true });
         if (answer.releaseId !== known) {
           early?.cancel();
-          if (early) endedEarly(await early.woke);
+          if (early) endedEarly(await early.woke, deps, c.var.actor.credentialId);
           return c.body(answer.body, 200, { ...headers, ETag: answer.etag, "Content-Type": "application/json" });
         }
         // A notify while reading: read again. Else the check and the wait are in one tick: nothing slips between.
@@ -151,7 +159,7 @@ feedRoutes
         // Nothing touches the database while the poll is held: give its connections back (Workers).
         deps.idle?.();
         const woke = await (early ?? holdUntil(deps.notifier, service.id, deadline, c.req.raw.signal, { ...holder, since: answer.asOf })).woke;
-        endedEarly(woke);
+        endedEarly(woke, deps, c.var.actor.credentialId);
         if (!woke) return c.body(null, 304, { ...headers, ETag: answer.etag });
       }
     },
