@@ -21,6 +21,8 @@ export type PgNotifier = ReleaseNotifier & {
  * every instance on one database wakes its own in-process waiters. The publishing instance also
  * wakes its waiters at once (not only when its own notification comes back), so a broken LISTEN
  * connection never delays the local case. PGlite has LISTEN/NOTIFY too: one code path for both.
+ * Revocations travel the same way on `edgeconf_credential`: every instance forgets the token and
+ * ends the polls held with it.
  */
 export async function pgNotifier(database: Pick<NodeDatabase, "db" | "listen">): Promise<PgNotifier> {
   const local = inProcessNotifier();

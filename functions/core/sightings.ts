@@ -18,7 +18,11 @@ export type ClientSighting = {
 const CLIENT_WRITE_INTERVAL_MS = 30_000;
 /** `lastUsedAt` of a token is written at most this often (issue 10 item 6). */
 const TOKEN_WRITE_INTERVAL_MS = 60_000;
-/** Pending sightings are written this long after the first of a batch, or at once past `BATCH_ROWS`. */
+/**
+ * Pending sightings are written in batches of at most `BATCH_ROWS`, one batch per `FLUSH_AFTER_MS`:
+ * a herd of 10,000 new clients is written over 20 s rather than in one burst, since on PGlite a
+ * write blocks the event loop that is answering the herd.
+ */
 const FLUSH_AFTER_MS = 1_000;
 const BATCH_ROWS = 500;
 const MAX_REMEMBERED = 200_000;
@@ -65,26 +69,35 @@ export class Sightings {
 
   private schedule(deps: Pick<AppDeps, "db" | "defer">, now: number) {
     if (!this.firstPendingAt) this.firstPendingAt = now;
-    const size = this.clients.size + this.tokens.size;
     if (deps.defer) {
-      if (size >= BATCH_ROWS || now - this.firstPendingAt >= FLUSH_AFTER_MS) deps.defer(this.flush(deps.db));
+      if (now - this.firstPendingAt >= FLUSH_AFTER_MS) deps.defer(this.flush(deps.db, BATCH_ROWS));
       return;
     }
-    if (size >= BATCH_ROWS) void this.flush(deps.db);
-    else if (!this.timer) {
-      this.timer = setTimeout(() => void this.flush(deps.db), FLUSH_AFTER_MS);
+    if (!this.timer) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        void this.flush(deps.db, BATCH_ROWS).then(() => {
+          if (this.clients.size + this.tokens.size > 0) this.schedule(deps, Date.now());
+        });
+      }, FLUSH_AFTER_MS);
       (this.timer as { unref?: () => void }).unref?.();
     }
   }
 
-  /** Writes everything pending (and waits for a batch already being written); never throws. */
-  flush(db: Db): Promise<void> {
-    clearTimeout(this.timer);
-    this.timer = undefined;
+  /**
+   * Writes what is pending, everything or the oldest `limit` client rows (and waits for a batch
+   * already being written); never throws. Readers (the clients listing) flush everything first.
+   */
+  flush(db: Db, limit = Infinity): Promise<void> {
     this.firstPendingAt = 0;
-    const batch = [...this.clients.values()];
+    const batch: ClientSighting[] = [];
+    for (const [key, s] of this.clients) {
+      if (batch.length >= limit) break;
+      batch.push(s);
+      this.clients.delete(key);
+    }
+    if (this.clients.size) this.firstPendingAt = Date.now();
     const tokens = [...this.tokens];
-    this.clients.clear();
     this.tokens.clear();
     const previous = this.flushing;
     this.flushing = previous.then(() => this.write(db, batch, tokens));
