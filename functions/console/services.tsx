@@ -308,7 +308,7 @@ export const serviceRoutes = new Hono<ConsoleEnv>()
     submit(
       c,
       CreateVersion,
-      (d) => createRelease(c.var.deps.db, c.var.session.actor, bizOf(c), appOf(c), d, c.var.deps.clock()),
+      (d) => createRelease(c.var.deps.db, c.var.deps.blobs, c.var.session.actor, bizOf(c), appOf(c), d, c.var.deps.clock()),
       (values, errors, status) => servicePage(c, { values, errors, status, section: "version" }),
       (r) => done(c, `${serviceUrl(c)}/versions/${r.id}`, `Version ${r.name} created from the draft.`),
     ),
