@@ -14,6 +14,7 @@ import { lstat, mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { isNotFound, writeFileAtomic } from "./fsutil.js";
 import type { HookSnapshot, HookType } from "./manifest.js";
+import { UnsafePathError } from "./safetree.js";
 
 export type HookName = "pre" | "post";
 export type SpawnFn = (command: string, args: string[], options: SpawnOptions) => ChildProcess;
@@ -21,9 +22,6 @@ export type SpawnFn = (command: string, args: string[], options: SpawnOptions) =
 export const OUTPUT_TAIL_BYTES = 4096;
 const OUTPUT_LOG_LIMIT = 1 << 20;
 const KILL_GRACE_MS = 1000;
-
-/** A path under the app folder that is not what the agent expects (a symlink, a file for a folder). */
-export class UnsafePathError extends Error {}
 
 export interface HookEnvInput {
   tempDir: string;
@@ -88,15 +86,15 @@ export function hookFileName(which: HookName, type: HookType): string {
 export async function realDir(path: string, mode = 0o755): Promise<void> {
   try {
     const s = await lstat(path);
-    if (s.isSymbolicLink()) throw new UnsafePathError(`${path} is a symbolic link; refusing to use it`);
-    if (!s.isDirectory()) throw new UnsafePathError(`${path} is not a folder; refusing to use it`);
+    if (s.isSymbolicLink()) throw new UnsafePathError(path, "a symbolic link");
+    if (!s.isDirectory()) throw new UnsafePathError(path, "not a folder");
     return;
   } catch (err) {
     if (!isNotFound(err)) throw err;
   }
   await mkdir(path, { mode });
   const s = await lstat(path);
-  if (!s.isDirectory()) throw new UnsafePathError(`${path} is not a folder; refusing to use it`);
+  if (!s.isDirectory()) throw new UnsafePathError(path, "not a folder");
 }
 
 /**
@@ -109,7 +107,7 @@ export async function writeHooks(
   hooks: { pre: HookSnapshot | null; post: HookSnapshot | null },
   env: Record<string, string>,
 ): Promise<{ pre: string | null; post: string | null }> {
-  await mkdir(join(appDir, ".."), { recursive: true });
+  // The app folder exists (the runner opened and locked it); it must still be a real folder.
   await realDir(appDir);
   const dir = join(appDir, "hooks");
   await realDir(dir);

@@ -21,7 +21,7 @@ export async function runScript(deps: RunnerDeps, attempt: Attempt, which: HookN
     content: hook.content,
     type: hook.type,
     displayPath: join(attempt.paths.hooksDir, hookFileName(which, hook.type)),
-    runDir: join(attempt.paths.privateDir, "run"),
+    runDir: lock?.runDir ?? join(attempt.paths.privateDir, "run"),
     name: `${which}_hook`,
     cwd: attempt.paths.appDir,
     env: scriptEnvironment(deps.env ?? process.env, [deps.config.token], env),

@@ -4,13 +4,12 @@
  * → post-script (rollback on failure when asked) → state → metadata.json → event to the server.
  * The steps themselves live in the phase modules: phase-hooks, phase-files, phase-record.
  */
-import { mkdir } from "node:fs/promises";
 import { newAttempt, nowOf, StepError, type Attempt, type Outcome, type RunnerDeps } from "./attempt.js";
 import { writeHooks } from "./hooks.js";
 import { ManifestError, parseManifest, relativeTarget, releaseIdOf, type Manifest } from "./manifest.js";
 import { checkServiceFolder, cleanUp, fetchAndApply, fsysOf, rollback } from "./phase-files.js";
 import type { Fsys } from "./fsys.js";
-import { UnsafePathError } from "./safetree.js";
+import { UnsafePathError, type SafeTree } from "./safetree.js";
 import { hookReport, runScript, scriptEnv, scriptFailure } from "./phase-hooks.js";
 import { recordAttempt } from "./phase-record.js";
 import { ServiceLock } from "./servicelock.js";
@@ -48,16 +47,21 @@ export class Runner {
     const next = previous.catch(() => undefined).then(async () => {
       this.inHand++;
       let lock: ServiceLock | undefined;
+      let tree: SafeTree | undefined;
       try {
         try {
-          await mkdir(paths.appDir, { recursive: true });
-          lock = await ServiceLock.acquire({ privateDir: paths.privateDir, log: this.deps.log.with({ app }) });
+          // Every folder from temp_dir down is checked (no symlink followed) and held open.
+          tree = await appTree(paths, fsysOf(this.deps));
+          const privateDir = await tree.dir(".edgeconf", true);
+          if (privateDir === null) throw new UnsafePathError(paths.privateDir, "a file where a folder must be");
+          lock = await ServiceLock.acquire({ privateDir, log: this.deps.log.with({ app }) });
         } catch (err) {
           return await refused(`cannot lock the service: ${(err as Error).message}`);
         }
         return await work(lock);
       } finally {
         await lock?.release().catch(() => undefined);
+        await tree?.close().catch(() => undefined);
         this.inHand--;
         if (this.inHand === 0) this.idleWaiters.splice(0).forEach((resolve) => resolve());
       }
@@ -73,22 +77,26 @@ export class Runner {
     const state = await readState(paths, fsys).catch(() => null);
     this.current.set(app, state?.releaseId ?? null);
     const journal = await readJournal(paths, fsys).catch(() => null);
-    if (!journal) {
-      // Temp files and kept copies of an attempt killed before its journal: the agent's own.
-      await cleanUp(this.deps, paths).catch((err) => this.deps.log.warn("cannot clean the service folder", { app, error: (err as Error).message }));
-      return null;
-    }
+    // Under the lock: another agent on the host may be applying this service right now.
     return this.exclusive(
       app,
       async (lock) => {
         // Read again under the lock: another agent may have finished it meanwhile.
-        const current = await readJournal(paths, fsys);
-        if (!current) return null;
+        const current = await readJournal(paths, fsys).catch(() => null);
+        if (!current) {
+          // Temp files and kept copies of an attempt killed before its journal: the agent's own.
+          await cleanUp(this.deps, paths).catch((err) => this.deps.log.warn("cannot clean the service folder", { app, error: (err as Error).message }));
+          return null;
+        }
         const log = this.deps.log.with({ app });
         log.warn("found an interrupted apply, finishing it", { releaseID: current.manifest.release?.id, phase: current.phase });
         return this.run({ ...newAttempt(app, current.manifest, paths), lock, plan: current.plan }, current.previous, current.phase);
       },
-      (message) => this.record(newAttempt(app, journal.manifest, paths), "FAILED", message),
+      async (message) => {
+        if (journal) return this.record(newAttempt(app, journal.manifest, paths), "FAILED", message);
+        this.deps.log.warn("cannot check the service folder", { app, error: message });
+        return null;
+      },
     );
   }
 

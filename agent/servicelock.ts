@@ -11,7 +11,7 @@ import { readFileSync, readlinkSync } from "node:fs";
 import { link, readFile, rename, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { killGroup, realDir } from "./hooks.js";
+import { killGroup } from "./hooks.js";
 import { isNotFound, writeFileAtomic } from "./fsutil.js";
 import type { Logger } from "./log.js";
 
@@ -105,9 +105,8 @@ export class ServiceLock {
     this.record = { agent, hook: null };
   }
 
-  /** Waits until the service is free on this host, then holds it. */
+  /** Waits until the service is free on this host, then holds it. `privateDir` is an existing, verified folder. */
   static async acquire(options: LockOptions): Promise<ServiceLock> {
-    await realDir(options.privateDir, 0o700);
     const path = join(options.privateDir, "lock.json");
     const lock = new ServiceLock(path, self());
     let waited = false;
@@ -197,6 +196,11 @@ export class ServiceLock {
     } finally {
       await rm(tmp, { force: true });
     }
+  }
+
+  /** The private folder of scripts' copies and output (below the verified `.edgeconf/`). */
+  get runDir(): string {
+    return join(this.path, "..", "run");
   }
 
   /** Records the script's process group (its leader's pid), so a restarted agent can find it. */

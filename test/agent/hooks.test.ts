@@ -15,6 +15,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), "edgeconf-hooks-"));
+  // The runner opens and locks {temp_dir}/{biz}/{app} before writing scripts into it.
+  await mkdir(join(dir, "10/svc"), { recursive: true });
   lines = [];
 });
 afterEach(async () => {
@@ -157,6 +159,7 @@ describe("hooks", () => {
 describe("service lock", () => {
   it("happy: a second holder waits until the first releases", async () => {
     const privateDir = join(dir, ".edgeconf");
+    await mkdir(privateDir);
     const first = await ServiceLock.acquire({ privateDir, log: log() });
     let second: ServiceLock | undefined;
     const pending = ServiceLock.acquire({ privateDir, log: log() }).then((l) => (second = l));
