@@ -8,6 +8,7 @@ import type { ServiceRow } from "../core/services";
 import { bizOf, commonProps, done, idParam, submit, type CC, type ConsoleEnv } from "./env";
 import { Csrf, Empty, FormError, Layout, when, type FormErrors } from "./layout";
 import { appOf, ReleaseDiffView, serviceUrl } from "./services";
+import { ValidationPassed } from "./validators";
 
 const audience = (g: { name: string; selector: string; percent: number | null }[]) =>
   g.length ? g.map((x) => `${x.name} (${x.selector || "all"}${x.percent != null ? `, ${x.percent}%` : ""})`).join(", ") : "all clients";
@@ -90,6 +91,7 @@ async function confirmPage(c: CC, groupIds: number[], errors?: FormErrors, statu
       <FormError errors={errors} />
       {toGroups && !chosen.length ? <p class="flash error" role="alert">groups: choose at least one group, or publish to all clients.</p> : null}
       <p>Clients pick it up at once (long-poll); each runs the pre-script, applies the files, then the post-script.</p>
+      <ValidationPassed validation={r.validation} />
       <h2>Changes against {online ? `${online.name}, published to all clients` : "nothing (first publish)"}</h2>
       {diff ? <ReleaseDiffView d={diff} /> : online ? <p class="muted">{r.name} is already the version published to all clients.</p> : <p class="muted">No version has been published to all clients yet.</p>}
       {!toGroups || chosen.length ? <PublishConfirmForm c={c} action={`${serviceUrl(c)}/versions/${r.id}/publish`} groupIds={chosen.map((g) => g.id)} label={`Publish ${r.name}`} /> : null}

@@ -11,6 +11,8 @@ import { bizOf, commonProps, done, idParam, idQuery, submit, type CC, type Conso
 import { FileForm } from "./files";
 import { Badge, Csrf, DiffView, Empty, FieldError, FormError, Layout, TextField, when, type FormErrors, type FormValues, PostButton } from "./layout";
 import { PublishSection } from "./publish";
+import { failuresByFile, FileFailures, validatorConsoleRoutes, ValidationPassed, ValidatorsSection } from "./validators";
+import { ValidationError, type ValidationFailure } from "../core/validators";
 
 type Status = 200 | 400 | 404 | 409 | 413 | 422;
 const svcBase = (c: CC) => `/ui/bizs/${bizOf(c)}/services`;
@@ -83,7 +85,7 @@ const HookSelect = (p: { kind: HookKind; current: { scriptId: number; followsOnl
   </div>
 );
 
-export type ServicePageOpts = { errors?: FormErrors; values?: FormValues; section?: string; status?: Status; diff?: Awaited<ReturnType<typeof diffReleases>> };
+export type ServicePageOpts = { errors?: FormErrors; values?: FormValues; section?: string; status?: Status; diff?: Awaited<ReturnType<typeof diffReleases>>; failures?: ValidationFailure[] };
 
 export async function servicePage(c: CC, opts: ServicePageOpts = {}) {
   const biz = bizOf(c);
@@ -107,6 +109,7 @@ export async function servicePage(c: CC, opts: ServicePageOpts = {}) {
   const err = (name: string) => (section === name ? errors : undefined);
   const vals = (name: string) => (section === name ? opts.values : undefined);
   const base = serviceUrl(c);
+  const failed = failuresByFile(opts.failures);
   return c.html(
     <Layout title={s.name} nav="services" biz={biz} {...commonProps(c)}>
       <p class="small"><a href={svcBase(c)}>← Services</a></p>
@@ -123,7 +126,7 @@ export async function servicePage(c: CC, opts: ServicePageOpts = {}) {
               <tbody>
                 {files.items.map((f) => (
                   <tr data-file={full(f)}>
-                    <td><a href={`${base}/files/${f.id}`}><code>{full(f)}</code></a></td>
+                    <td><a href={`${base}/files/${f.id}`}><code>{full(f)}</code></a><FileFailures failures={failed.get(full(f))} /></td>
                     <td class="small">{sizeOf(f.size)}</td>
                     <td>{f.fileType}</td>
                     <td><code>{f.user}:{f.group} {f.privilege}</code></td>
@@ -146,6 +149,8 @@ export async function servicePage(c: CC, opts: ServicePageOpts = {}) {
       ) : (
         <p class="flash" data-testid="kv-files">This is a kv service: its configuration is key-value pairs, not files.</p>
       )}
+
+      {isFile ? <ValidatorsSection c={c} errors={err("validator")} values={vals("validator")} /> : null}
 
       <h2 id="scripts">Pre/post scripts</h2>
       {scriptsUnavailable ? (
@@ -250,6 +255,7 @@ async function releasePage(c: CC, opts: { errors?: FormErrors; status?: Status }
       <p class="small"><a href={base}>← {app}</a></p>
       <h1>{app} · version {r.name}</h1>
       <p class="small muted">{r.memo} — created {when(r.createdAt)} by {r.createdBy}</p>
+      <ValidationPassed validation={r.validation} />
       <h2>Files</h2>
       <div class="scroll">
         <table>
@@ -304,15 +310,26 @@ export const serviceRoutes = new Hono<ConsoleEnv>()
       { fallbackField: "_form" },
     ),
   )
-  .post("/ui/bizs/:biz/services/:app/versions", (c) =>
-    submit(
+  .route("/", validatorConsoleRoutes((c, values, errors, status) => servicePage(c, { values, errors, status, section: "validator" })))
+  .post("/ui/bizs/:biz/services/:app/versions", (c) => {
+    // A version refused by the validators shows each failure beside its file.
+    let failures: ValidationFailure[] | undefined;
+    const create = async (d: z.output<typeof CreateVersion>) => {
+      try {
+        return await createRelease(c.var.deps.db, c.var.deps.blobs, c.var.session.actor, bizOf(c), appOf(c), d, c.var.deps.clock());
+      } catch (e) {
+        if (e instanceof ValidationError) failures = e.failures;
+        throw e;
+      }
+    };
+    return submit(
       c,
       CreateVersion,
-      (d) => createRelease(c.var.deps.db, c.var.deps.blobs, c.var.session.actor, bizOf(c), appOf(c), d, c.var.deps.clock()),
-      (values, errors, status) => servicePage(c, { values, errors, status, section: "version" }),
+      create,
+      (values, errors, status) => servicePage(c, { values, errors, status, section: "version", failures }),
       (r) => done(c, `${serviceUrl(c)}/versions/${r.id}`, `Version ${r.name} created from the draft.`),
-    ),
-  )
+    );
+  })
   .get("/ui/bizs/:biz/services/:app/versions/diff", async (c) => {
     const from = (idQuery(c, "from") ?? 0);
     const to = (idQuery(c, "to") ?? 0);
