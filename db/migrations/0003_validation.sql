@@ -1,4 +1,5 @@
 CREATE TYPE "public"."validator_kind" AS ENUM('json', 'yaml', 'toml', 'xml', 'jsonschema');--> statement-breakpoint
+ALTER TYPE "public"."hook_kind" ADD VALUE 'validate';--> statement-breakpoint
 CREATE TABLE "validators" (
 	"id" serial PRIMARY KEY NOT NULL,
 	"biz_id" integer NOT NULL,

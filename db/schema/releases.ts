@@ -6,7 +6,7 @@ import { scriptTypeEnum, scripts, scriptVersions } from "./scripts";
 import { services } from "./services";
 import type { ReleaseValidation } from "./validators";
 
-export const hookKindEnum = pgEnum("hook_kind", ["pre", "post"]);
+export const hookKindEnum = pgEnum("hook_kind", ["pre", "post", "validate"]);
 
 /**
  * Draft binding of a pre/post script to a service. `scriptVersionId` null means "follow the script's

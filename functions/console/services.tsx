@@ -230,7 +230,7 @@ export const ReleaseDiffView = ({ d }: { d: ReleaseDiff }) => (
         {f.diff ? <DiffView diff={f.diff} /> : null}
       </div>
     ))}
-    {(["pre", "post"] as const).map((k) => {
+    {(["pre", "post", "validate"] as const).map((k) => {
       const h = d.hooks[k];
       return h && h.status !== "unchanged" ? (
         <div>
@@ -268,7 +268,7 @@ async function releasePage(c: CC, opts: { errors?: FormErrors; status?: Status }
         </table>
       </div>
       <h2>Scripts in this version</h2>
-      {(["pre", "post"] as const).map((k) => {
+      {(["pre", "post", "validate"] as const).map((k) => {
         const h = r.hooks[k];
         return (
           <div>

@@ -39,7 +39,7 @@ export async function releaseContents(db: Db, releaseId: number) {
     db.select().from(releaseFiles).where(eq(releaseFiles.releaseId, releaseId)).orderBy(asc(releaseFiles.path), asc(releaseFiles.name)),
     db.select().from(releaseHooks).where(eq(releaseHooks.releaseId, releaseId)),
   ]);
-  const hooks: Record<HookKind, ReturnType<typeof releaseHookView> | null> = { pre: null, post: null };
+  const hooks: Record<HookKind, ReturnType<typeof releaseHookView> | null> = { pre: null, post: null, validate: null };
   for (const h of hookRows) hooks[h.kind] = releaseHookView(h);
   return { files: files.map(releaseFileView), hooks };
 }

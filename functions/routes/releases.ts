@@ -29,7 +29,7 @@ const Refused = z
     }),
   })
   .openapi("VersionRefused");
-const Version = VersionBase.extend({ files: z.array(FileSnap), hooks: z.object({ pre: HookSnap, post: HookSnap }) }).openapi("Version");
+const Version = VersionBase.extend({ files: z.array(FileSnap), hooks: z.object({ pre: HookSnap, post: HookSnap, validate: HookSnap }) }).openapi("Version");
 const HookRef = z.object({ scriptId: z.number().int().nullable(), scriptName: z.string(), versionName: z.string(), type: z.enum(["shell", "python"]) }).nullable();
 const HookChange = z.object({ status: z.enum(["added", "removed", "changed", "unchanged"]), from: HookRef, to: HookRef, diff: z.string().nullable() }).nullable();
 const Diff = z
@@ -45,7 +45,7 @@ const Diff = z
       ),
       unchanged: z.number().int(),
     }),
-    hooks: z.object({ pre: HookChange, post: HookChange }),
+    hooks: z.object({ pre: HookChange, post: HookChange, validate: HookChange }),
   })
   .openapi("VersionDiff");
 const VersionParams = AppParam.extend({ versionId: IdParam });

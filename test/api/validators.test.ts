@@ -177,3 +177,48 @@ describe("validators: errors", () => {
     expect((await api.call("GET", `${apps}/nope/validators`)).status).toBe(404);
   });
 });
+
+describe("validate script: bound, versioned and shipped like pre/post", () => {
+  const scripts = `/api/v1/bizs/${biz}/scripts`;
+  const check = "import os, sys\nroot = os.environ['edgeconf_staged_dir']\nsys.exit(0 if os.path.isdir(root) else 1)\n";
+
+  it("binds a validate script, pins its content into versions, shows it in the diff, the references and the feed manifest", async () => {
+    await seedService(api, biz, "checked", [{ path: "/etc/app/app.conf", content: "port 80\n" }]);
+    const s = await api.call("POST", scripts, { name: "app_check", type: "python", content: check, versionName: "v1" });
+    expect(s.status, JSON.stringify(s.body)).toBe(201);
+    const put = await api.call("PUT", `${apps}/checked/hooks`, { validate: { scriptId: s.body.id } });
+    expect(put.status, JSON.stringify(put.body)).toBe(200);
+    expect(put.body).toMatchObject({ pre: null, post: null, validate: { scriptName: "app_check", type: "python", followsOnline: true, version: { name: "v1" } } });
+
+    const v1 = await api.call("POST", `${apps}/checked/versions`, { name: "V1" });
+    expect(v1.status, JSON.stringify(v1.body)).toBe(201);
+    expect(v1.body.hooks.validate).toMatchObject({ scriptName: "app_check", versionName: "v1", type: "python", content: check });
+
+    const v2script = await api.call("POST", `${scripts}/${s.body.id}/versions`, { name: "v2", content: `${check}# v2\n` });
+    expect((await api.call("POST", `${scripts}/${s.body.id}/versions/${v2script.body.id}/publish`)).status).toBe(200);
+    const v2 = await api.call("POST", `${apps}/checked/versions`, { name: "V2" });
+    expect(v2.body.hooks.validate.versionName).toBe("v2");
+    expect((await api.call("GET", `${apps}/checked/versions/${v1.body.id}`)).body.hooks.validate.content).toBe(check);
+    const diff = await api.call("GET", `${apps}/checked/versions/diff?from=${v1.body.id}&to=${v2.body.id}`);
+    expect(diff.body.hooks.validate).toMatchObject({ status: "changed", from: { versionName: "v1" }, to: { versionName: "v2" } });
+    expect(diff.body.identical).toBe(false);
+
+    const refs = await api.call("GET", `${scripts}/${s.body.id}/references`);
+    expect(refs.body.drafts).toEqual([expect.objectContaining({ serviceName: "checked", kind: "validate" })]);
+
+    expect((await api.call("POST", `${apps}/checked/publishes`, { versionId: v2.body.id })).status).toBe(201);
+    const token = (await api.call("POST", "/api/v1/credentials", { name: "validate-feed", kind: "agent", bizId: biz, apps: ["checked"] })).body.token;
+    const feed = await api.call("GET", `/feed/v1/bizs/${biz}/apps/checked/release?uid=h1`, undefined, { token });
+    expect(feed.status).toBe(200);
+    expect(feed.body.hooks.validate).toMatchObject({ type: "python", scriptName: "app_check", versionName: "v2", content: `${check}# v2\n` });
+    expect(feed.body.hooks.pre).toBeNull();
+  });
+
+  it("refuses a validate script on a kv service like pre and post", async () => {
+    await api.call("POST", apps, { name: "kv_validate", configType: "kv" });
+    const s = await api.call("POST", scripts, { name: "kv_check", type: "shell", content: "exit 0\n" });
+    const r = await api.call("PUT", `${apps}/kv_validate/hooks`, { validate: { scriptId: s.body.id } });
+    expect(r.status).toBe(422);
+    expect(r.body.error.message).toMatch(/kv service: scripts apply to file services only/);
+  });
+});
