@@ -4,7 +4,7 @@
  */
 import type { IncomingMessage } from "node:http";
 import { AGENT_VERSION } from "./config.js";
-import { HttpError, errorMessage, openRequest, request, type BufferedResponse } from "./http.js";
+import { HttpError, TooLargeError, errorMessage, openRequest, request, type BufferedResponse } from "./http.js";
 import type { Logger } from "./log.js";
 import { releaseIdOf } from "./manifest.js";
 
@@ -106,6 +106,7 @@ export class FeedClient {
         return answer;
       } catch (err) {
         if (err instanceof HttpError && err.message === "aborted") throw err;
+        if (err instanceof TooLargeError) throw new FeedError(`${what}: ${err.message}`, err.status ?? 0);
         errors.push(`${addrs[index]}: ${(err as Error).message || (err as NodeJS.ErrnoException).code}`);
         statuses.push(0);
       }

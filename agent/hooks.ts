@@ -158,9 +158,20 @@ export interface RunHookOptions {
 
 const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
 
+/**
+ * Both boots wait for one byte on fd 4 before the script's first line runs: the agent sends it only
+ * once the script's process group is recorded in the service lock, so a kill -9 of the agent can
+ * never leave a running script nobody knows of. An agent that dies first closes the pipe: EOF, and
+ * the script exits 125 without running.
+ */
+const SHELL_BOOT = "IFS= read -r -n 1 edgeconf_go <&4 || exit 125; unset edgeconf_go; exec 4<&-; . /dev/fd/3";
+
 /** Runs a python script read from fd 3 as if it were `sys.argv[1]`: `__file__`, `sys.argv`, `sys.path[0]`. */
 const PYTHON_BOOT = [
   "import os, sys",
+  "go = os.read(4, 1)",
+  "os.close(4)",
+  "if not go: sys.exit(125)",
   "p = sys.argv[1]",
   "f = os.fdopen(3, 'rb')",
   "s = f.read()",
@@ -249,7 +260,7 @@ export async function runHook(options: RunHookOptions): Promise<HookResult> {
     const output = `cannot prepare the script: ${(err as Error).message}\n`;
     return { exitCode: 127, timedOut: false, durationMs: now() - started, output, outputTail: output };
   }
-  const args = options.type === "python" ? ["-c", PYTHON_BOOT, options.displayPath] : ["-c", ". /dev/fd/3", options.displayPath];
+  const args = options.type === "python" ? ["-c", PYTHON_BOOT, options.displayPath] : ["-c", SHELL_BOOT, options.displayPath];
   return new Promise((resolve) => {
     let timedOut = false;
     let settled = false;
@@ -270,7 +281,7 @@ export async function runHook(options: RunHookOptions): Promise<HookResult> {
         cwd: options.cwd,
         env: options.env,
         detached: true,
-        stdio: ["ignore", outFd, outFd, scriptFd],
+        stdio: ["ignore", outFd, outFd, scriptFd, "pipe"],
       });
     } catch (err) {
       closeSync(scriptFd);
@@ -281,7 +292,11 @@ export async function runHook(options: RunHookOptions): Promise<HookResult> {
     child.on("error", (err) => finish(127, `cannot run ${interpreter}: ${err.message}\n`));
     if (child.pid) {
       const pid = child.pid;
-      Promise.resolve(options.onSpawn?.(pid)).catch(() => undefined);
+      const go = child.stdio[4] as NodeJS.WritableStream | null | undefined;
+      go?.on?.("error", () => undefined); // the script may already be gone (EPIPE): its exit reports it
+      void Promise.resolve(options.onSpawn?.(pid))
+        .catch(() => undefined)
+        .finally(() => go?.end("1"));
       timer = setTimeout(() => {
         timedOut = true;
         killGroup(pid, "SIGTERM");

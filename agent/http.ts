@@ -13,7 +13,12 @@ export interface RequestOptions {
   /** Socket idle timeout: no byte for this long aborts the request. */
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** A buffered answer longer than this is refused (HttpError) instead of filling memory. Default 64 MiB. */
+  maxBytes?: number;
 }
+
+/** Default cap of a buffered answer (a manifest of ~100,000 files is ~20 MiB of JSON). */
+export const MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
 
 export interface BufferedResponse {
   status: number;
@@ -29,6 +34,9 @@ export class HttpError extends Error {
     super(message);
   }
 }
+
+/** A buffered answer past its byte limit: the server's answer is wrong, not unreachable. */
+export class TooLargeError extends HttpError {}
 
 const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 32 });
 let tls: { module: typeof https; agent: https.Agent } | undefined;
@@ -72,10 +80,26 @@ export function openRequest(url: string, options: RequestOptions = {}): Promise<
   });
 }
 
-export function readBody(res: IncomingMessage): Promise<Buffer> {
+/** Reads a whole answer into memory; past `maxBytes` the response is destroyed and the promise rejects. */
+export function readBody(res: IncomingMessage, maxBytes = MAX_BUFFERED_BYTES): Promise<Buffer> {
   return new Promise((resolve, reject) => {
+    const tooLarge = () => new TooLargeError(`answer larger than the ${maxBytes}-byte limit`, res.statusCode);
+    const declared = Number(res.headers["content-length"]);
+    if (declared > maxBytes) {
+      reject(tooLarge()); // first: destroying emits "aborted", which must not win
+      return void res.destroy();
+    }
     const chunks: Buffer[] = [];
-    res.on("data", (chunk: Buffer) => chunks.push(chunk));
+    let got = 0;
+    res.on("data", (chunk: Buffer) => {
+      got += chunk.length;
+      if (got > maxBytes) {
+        reject(tooLarge());
+        res.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
     res.on("end", () => resolve(Buffer.concat(chunks)));
     res.on("error", reject);
     res.on("aborted", () => reject(new HttpError("response aborted")));
@@ -84,7 +108,7 @@ export function readBody(res: IncomingMessage): Promise<Buffer> {
 
 export async function request(url: string, options: RequestOptions = {}): Promise<BufferedResponse> {
   const res = await openRequest(url, options);
-  const body = await readBody(res);
+  const body = await readBody(res, options.maxBytes);
   return { status: res.statusCode ?? 0, headers: res.headers, body };
 }
 

@@ -1,11 +1,14 @@
 /**
  * `npm run bench:feed [-- --n 1000,10000 --db pglite,postgres --runtime node]`
  *
- * Starts the server as its own process (embedded PGlite; Postgres on a throwaway database), holds N
- * long-polls from a second process (node:http, keep-alive agent), publishes, and prints the time from
- * the publish response to each poller receiving its manifest (p50/p99/max), plus the server's RSS
- * before the polls, while they are held, and at its peak during the wake-up. Client and server are
- * separate processes because each side needs N sockets (hard open-files limit 20,000).
+ * For each N: first the floor (bench/floor.ts, a bare node:http server of the same routes), then the
+ * server as its own process (embedded PGlite; Postgres on a throwaway database). A second process
+ * opens N long-polls of N distinct uids at once (node:http, keep-alive agent). Printed per row, each
+ * beside the floor's figure as a ratio: the herd (time from the client's start until the server holds
+ * all N, and errors), the wake (publish → each poller holding its manifest, p50/p99), RSS per held
+ * poll; and, on a fresh server, a publish made while half the herd is held (how long it took, and
+ * whether all N got the new manifest). Client and server are separate processes because each side
+ * needs N sockets (hard open-files limit 20,000).
  */
 import { spawn } from "node:child_process";
 import http from "node:http";
@@ -13,6 +16,7 @@ import { fileURLToPath } from "node:url";
 import { createTestDatabase } from "../test/helpers/database";
 import { startServer } from "../test/helpers/server";
 import { startBenchWorker } from "../test/helpers/worker";
+import { startDurableObjectFloor } from "./do-floor";
 
 const now = () => performance.timeOrigin + performance.now();
 const arg = (name: string, def: string) => {
@@ -31,7 +35,7 @@ const runtimes: Record<string, (db: "pglite" | "postgres", databaseUrl?: string)
   // workerd through Miniflare (R2, Durable Objects simulated), Postgres through the Neon driver + PgBouncer.
   worker: async (db, databaseUrl) => {
     if (db !== "postgres") throw new Error("--runtime worker runs on postgres only (--db postgres)");
-    return startBenchWorker(databaseUrl!);
+    return startBenchWorker(databaseUrl!, { pgbouncer: arg("pgbouncer", "on") !== "off" });
   },
 };
 
@@ -58,74 +62,213 @@ const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, 
 const mb = (b: number) => `${Math.round(b / 1048576)} MB`;
 const ms = (x: number) => `${Math.round(x)} ms`;
 
-async function runOne(runtime: string, db: "pglite" | "postgres", n: number) {
+/** A poll target: edgeconf (seeded with V1 published, V2 ready) or the bare floor. */
+type Target = { label: string; server: Server; pollPath: string; token: string; current: number; publish(): Promise<void> };
+
+async function seeded(server: Server, label: string): Promise<Target> {
+  const biz = 10;
+  const app = "service_bench";
+  await api(server, "POST", "/api/v1/bizs", { id: biz, name: "bench" });
+  await api(server, "POST", `/api/v1/bizs/${biz}/apps`, { name: app, configType: "file" });
+  await api(server, "PUT", `/api/v1/bizs/${biz}/apps/${app}/files/content?path=/etc/bench/app.conf`, "workers = 4\n");
+  const v1 = await api(server, "POST", `/api/v1/bizs/${biz}/apps/${app}/versions`, { name: "V1" });
+  await api(server, "POST", `/api/v1/bizs/${biz}/apps/${app}/publishes`, { versionId: v1.id });
+  await api(server, "PUT", `/api/v1/bizs/${biz}/apps/${app}/files/content?path=/etc/bench/app.conf`, "workers = 8\n");
+  const v2 = await api(server, "POST", `/api/v1/bizs/${biz}/apps/${app}/versions`, { name: "V2" });
+  const agent = await api(server, "POST", "/api/v1/credentials", { name: "bench-agent", kind: "agent", bizId: biz, apps: ["service_*"] });
+  return {
+    label,
+    server,
+    pollPath: `/feed/v1/bizs/${biz}/apps/${app}/release`,
+    token: agent.token,
+    current: v1.id,
+    publish: async () => void (await api(server, "POST", `/api/v1/bizs/${biz}/apps/${app}/publishes`, { versionId: v2.id })),
+  };
+}
+
+/** The Worker's floor (bench/do-floor.ts): a Worker and one Durable Object in workerd, no database. */
+async function startWorkerFloor(): Promise<Target> {
+  const floor = await startDurableObjectFloor();
+  const server: Server = { url: floor.url, adminToken: "", rssBytes: floor.rssBytes, stop: floor.stop };
+  const pollPath = "/feed/v1/bizs/10/apps/service_bench/release";
+  return { label: "floor (Durable Object)", server, pollPath, token: "floor", current: 1, publish: async () => void (await fetch(`${floor.url}/api/v1/bizs/10/apps/service_bench/publishes`, { method: "POST", body: "{}" })).arrayBuffer() };
+}
+
+/** The bare node:http floor (bench/floor.ts) as its own process. */
+async function startFloor(): Promise<Target> {
+  const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./floor.ts", import.meta.url))], { stdio: ["ignore", "pipe", "inherit"] });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = "";
+    child.stdout!.on("data", (d) => {
+      out += d;
+      const m = /floor listening on (\S+)/.exec(out);
+      if (m) resolve(m[1]);
+    });
+    child.once("exit", (code) => reject(new Error(`floor exited with ${code}`)));
+  });
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  const server: Server = {
+    url,
+    adminToken: "",
+    rssBytes: () => rssOf(child.pid!),
+    async stop() {
+      child.kill("SIGTERM");
+      await exited;
+    },
+  };
+  const pollPath = "/feed/v1/bizs/10/apps/service_bench/release";
+  return { label: "floor", server, pollPath, token: "floor", current: 1, publish: async () => void (await fetch(`${url}/api/v1/bizs/10/apps/service_bench/publishes`, { method: "POST", body: "{}" })).arrayBuffer() };
+}
+
+async function rssOf(pid: number): Promise<number> {
+  const { readFile } = await import("node:fs/promises");
+  const kb = /VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, "utf8").catch(() => ""));
+  return kb ? Number(kb[1]) * 1024 : 0;
+}
+
+type ClientResult = { started: number; times: number[]; statuses: Record<string, number>; wrong: number };
+
+/** Starts the poller process: N distinct agents connecting at once. Resolves its start time (epoch ms) first. */
+function startClient(t: Target, n: number) {
+  const client = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), "--client", "--url", t.server.url, "--token", t.token, "--n", String(n), "--path", t.pollPath, "--current", String(t.current)], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  let out = "";
+  let onStart: (t: number) => void;
+  const started = new Promise<number>((r) => (onStart = r));
+  client.stdout!.on("data", (d) => {
+    out += d;
+    const m = /^started (\d+(?:\.\d+)?)$/m.exec(out);
+    if (m) onStart(Number(m[1]));
+  });
+  const done = new Promise<ClientResult>((resolve, reject) =>
+    client.once("exit", () => {
+      try {
+        resolve({ ...(JSON.parse(out.trim().split("\n").pop()!) as ClientResult), started: Number(/^started (\S+)$/m.exec(out)?.[1]) });
+      } catch (err) {
+        reject(err);
+      }
+    }),
+  );
+  return { started, done, kill: () => client.kill("SIGKILL") };
+}
+
+/** Polls the held-polls gauge until `until(held)`, or until it stalls 10 s; resolves the time it got there. */
+async function watchHeld(t: Target, until: (held: number) => boolean): Promise<{ held: number; at: number }> {
+  let held = 0;
+  for (let last = -1, stalledSince = now(); ; await new Promise((r) => setTimeout(r, 50))) {
+    held = await waitingOn(t.server);
+    if (until(held)) return { held, at: now() };
+    if (held !== last) [last, stalledSince] = [held, now()];
+    else if (held > 0 && now() - stalledSince > 10_000) return { held, at: now() };
+  }
+}
+
+const errorsOf = (r: ClientResult) => Object.entries(r.statuses).reduce((sum, [k, v]) => (k === "200" || k === "304" ? sum : sum + v), 0);
+
+/** Herd then wake: N agents connect at once (time until all are held), then a publish wakes them all. */
+async function herdThenWake(t: Target, n: number) {
+  const rssBefore = await t.server.rssBytes();
+  const client = startClient(t, n);
+  try {
+    const started = await client.started;
+    const all = await watchHeld(t, (h) => h >= n);
+    await new Promise((r) => setTimeout(r, 1000));
+    const rssHeld = await t.server.rssBytes();
+    const sent = now();
+    await t.publish();
+    const answered = now();
+    const result = await client.done;
+    const fromResponse = result.times.map((x) => Math.max(0, x - answered)).sort((a, b) => a - b);
+    const fromRequest = result.times.map((x) => x - sent).sort((a, b) => a - b);
+    return { held: all.held, herdMs: all.at - started, p50: pct(fromResponse, 50), p99: pct(fromResponse, 99), p99FromRequest: pct(fromRequest, 99), publishMs: answered - sent, manifests: result.times.length, wrong: result.wrong, errors: errorsOf(result), rssBefore, rssHeld };
+  } finally {
+    client.kill();
+  }
+}
+
+/** A publish while the herd is still connecting (half held): how long it takes, and whether it reaches all N. */
+async function publishDuringHerd(t: Target, n: number) {
+  const client = startClient(t, n);
+  try {
+    await client.started;
+    await watchHeld(t, (h) => h >= n / 2);
+    const sent = now();
+    await t.publish();
+    const publishMs = now() - sent;
+    const result = await client.done;
+    return { publishMs, manifests: result.times.length, wrong: result.wrong, errors: errorsOf(result) };
+  } finally {
+    client.kill();
+  }
+}
+
+async function withTarget<T>(start: () => Promise<Target>, run: (t: Target) => Promise<T>): Promise<T> {
+  const t = await start();
+  try {
+    return await run(t);
+  } finally {
+    await t.server.stop();
+  }
+}
+
+async function withDatabase<T>(db: "pglite" | "postgres", run: (url?: string) => Promise<T>): Promise<T> {
   const pg = db === "postgres" ? await createTestDatabase() : undefined;
   if (db === "postgres" && !pg) throw new Error("postgres: set DATABASE_URL");
-  const server = await runtimes[runtime](db, pg?.url);
-  let stopClient = () => {};
   try {
-    const biz = 10;
-    const app = "service_bench";
-    await api(server, "POST", "/api/v1/bizs", { id: biz, name: "bench" });
-    await api(server, "POST", `/api/v1/bizs/${biz}/apps`, { name: app, configType: "file" });
-    await api(server, "PUT", `/api/v1/bizs/${biz}/apps/${app}/files/content?path=/etc/bench/app.conf`, "workers = 4\n");
-    const v1 = await api(server, "POST", `/api/v1/bizs/${biz}/apps/${app}/versions`, { name: "V1" });
-    await api(server, "POST", `/api/v1/bizs/${biz}/apps/${app}/publishes`, { versionId: v1.id });
-    await api(server, "PUT", `/api/v1/bizs/${biz}/apps/${app}/files/content?path=/etc/bench/app.conf`, "workers = 8\n");
-    const v2 = await api(server, "POST", `/api/v1/bizs/${biz}/apps/${app}/versions`, { name: "V2" });
-    const agent = await api(server, "POST", "/api/v1/credentials", { name: "bench-agent", kind: "agent", bizId: biz, apps: ["service_*"] });
-    const rssBefore = await server.rssBytes();
-
-    const client = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), "--client", "--url", server.url, "--token", agent.token, "--n", String(n), "--path", `/feed/v1/bizs/${biz}/apps/${app}/release`, "--current", String(v1.id)], {
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-    let out = "";
-    client.stdout!.on("data", (d) => (out += d));
-    const clientDone = new Promise<void>((r) => client.once("exit", () => r()));
-    stopClient = () => client.kill("SIGKILL");
-    // Wait until the server holds all N polls (its /metrics gauge); if the count stalls short of N
-    // for 10 s, publish anyway: polls not held then still count, answered when they get through.
-    let held = 0;
-    for (let last = -1, stalledSince = now(); held < n; await new Promise((r) => setTimeout(r, 250))) {
-      held = await waitingOn(server);
-      if (held !== last) [last, stalledSince] = [held, now()];
-      else if (held > 0 && now() - stalledSince > 10_000) break;
-    }
-    await new Promise((r) => setTimeout(r, 1000));
-    const rssHeld = await server.rssBytes();
-    let rssPeak = rssHeld;
-    const sampler = setInterval(async () => (rssPeak = Math.max(rssPeak, await server.rssBytes())), 50);
-    const sent = now();
-    await api(server, "POST", `/api/v1/bizs/${biz}/apps/${app}/publishes`, { versionId: v2.id });
-    const answered = now();
-    await clientDone;
-    clearInterval(sampler);
-    const result = JSON.parse(out.trim().split("\n").pop()!) as { times: number[]; statuses: Record<string, number>; wrong: number };
-    const fromResponse = result.times.map((t) => Math.max(0, t - answered)).sort((a, b) => a - b);
-    const fromRequest = result.times.map((t) => t - sent).sort((a, b) => a - b);
-    const row = {
-      runtime,
-      db,
-      n,
-      "held at publish": held,
-      manifests: result.times.length,
-      wrong: result.wrong,
-      p50: ms(pct(fromResponse, 50)),
-      p99: ms(pct(fromResponse, 99)),
-      max: ms(fromResponse[fromResponse.length - 1]),
-      "max from publish request": ms(fromRequest[fromRequest.length - 1]),
-      "publish took": ms(answered - sent),
-      "rss before": mb(rssBefore),
-      "rss held": mb(rssHeld),
-      "rss peak": mb(rssPeak),
-    };
-    console.log(JSON.stringify(row));
-    return row;
+    return await run(pg?.url);
   } finally {
-    stopClient();
-    await server.stop();
     await pg?.drop();
   }
+}
+
+const ratio = (x: number, floor: number) => (floor > 0 ? `${(x / floor).toFixed(2)}×` : "-");
+const kb = (b: number) => `${Math.round(b / 1024)} KB`;
+
+/**
+ * Embedded memory: RSS of `npm start` 3 s after its first start on a new data folder, then after a
+ * restart on the same folder (issue 11: within 1.2×).
+ */
+async function embeddedMemory() {
+  const { mkdtemp, rm } = await import("node:fs/promises");
+  const os = await import("node:os");
+  const path = await import("node:path");
+  const dir = await mkdtemp(path.join(os.tmpdir(), "edgeconf-bench-mem-"));
+  const settled = async (s: Server) => (await new Promise((r) => setTimeout(r, 3000)), s.rssBytes());
+  try {
+    const first = await startServer({ dataDir: dir });
+    const firstRss = await settled(first);
+    await first.stop();
+    const again = await startServer({ dataDir: dir });
+    const restartRss = await settled(again);
+    await again.stop();
+    return { "first start": mb(firstRss), restart: mb(restartRss), ratio: ratio(firstRss, restartRss) };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** One row per (runtime, db, n), each figure beside the floor's from the same run. */
+async function runOne(runtime: string, db: "pglite" | "postgres", n: number, floor: Awaited<ReturnType<typeof herdThenWake>>) {
+  const wake = await withDatabase(db, (url) => withTarget(async () => seeded(await runtimes[runtime](db, url), runtime), (t) => herdThenWake(t, n)));
+  const during = runtime === "node" ? await withDatabase(db, (url) => withTarget(async () => seeded(await runtimes[runtime](db, url), runtime), (t) => publishDuringHerd(t, n))) : undefined;
+  const perPoll = (r: typeof wake) => (r.rssHeld - r.rssBefore) / Math.max(1, r.held);
+  const row = {
+    runtime,
+    db,
+    n,
+    "herd: all held": `${ms(wake.herdMs)} (${ratio(wake.herdMs, floor.herdMs)})`,
+    "held / errors": `${wake.held} / ${wake.errors}`,
+    "wake p50": ms(wake.p50),
+    "wake p99": `${ms(wake.p99)} (${ratio(wake.p99, floor.p99)})`,
+    "p99 from publish request": `${ms(wake.p99FromRequest)} (${ratio(wake.p99FromRequest, floor.p99FromRequest)})`,
+    "manifests (wrong)": `${wake.manifests} (${wake.wrong})`,
+    "rss held": mb(wake.rssHeld),
+    "rss per held poll": `${kb(perPoll(wake))} (${ratio(perPoll(wake), perPoll(floor))})`,
+    "publish during herd": during ? `${ms(during.publishMs)}; ${during.manifests}/${n} manifests, ${during.wrong} wrong, ${during.errors} errors` : "-",
+  };
+  console.log(JSON.stringify(row));
+  return row;
 }
 
 /** The poller process: N long-polls; a 304 is polled again (as an agent would); a 200 is timed. */
@@ -134,6 +277,7 @@ async function client() {
   const url = `${arg("url", "")}${arg("path", "")}`;
   const current = arg("current", "");
   const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
+  process.stdout.write(`started ${now()}\n`);
   const times: number[] = [];
   const statuses: Record<string, number> = {};
   let wrong = 0;
@@ -196,9 +340,25 @@ async function main() {
   const dbs = arg("db", worker ? "postgres" : "pglite,postgres").split(",") as ("pglite" | "postgres")[];
   process.env.DATABASE_URL ??= "postgres://postgres@127.0.0.1:5432/postgres";
   const rows = [];
-  for (const db of dbs) for (const n of ns) for (const r of worker ? ["node", "worker"] : [runtime]) rows.push(await runOne(r, db, n));
-  console.log("\ntime from the publish response to each poller receiving its manifest:");
+  for (const n of ns) {
+    // The floor: the same client against a bare node:http server of the same routes, in this run.
+    // The floors: the same client against a bare node:http server of the same routes (and, for the
+    // Worker, a Worker + Durable Object without a database), in this run.
+    const floors: Record<string, Awaited<ReturnType<typeof herdThenWake>>> = {};
+    for (const [name, start] of [["node", startFloor], ...(worker ? [["worker", startWorkerFloor] as const] : [])] as const) {
+      const floor = (floors[name] = await withTarget(start, (t) => herdThenWake(t, n)));
+      const floorRow = { runtime: name === "node" ? "floor (bare node:http)" : "floor (Durable Object only)", db: "-", n, "herd: all held": ms(floor.herdMs), "held / errors": `${floor.held} / ${floor.errors}`, "wake p50": ms(floor.p50), "wake p99": ms(floor.p99), "p99 from publish request": ms(floor.p99FromRequest), "manifests (wrong)": `${floor.manifests} (${floor.wrong})`, "rss held": mb(floor.rssHeld), "rss per held poll": kb((floor.rssHeld - floor.rssBefore) / Math.max(1, floor.held)), "publish during herd": "-" };
+      console.log(JSON.stringify(floorRow));
+      rows.push(floorRow);
+    }
+    for (const db of dbs) for (const r of worker ? ["node", "worker"] : [runtime]) rows.push(await runOne(r, db, n, floors[r]));
+  }
+  console.log("\nN distinct agents connecting at once (200 in their TCP handshake at a time), then a publish; ratios are to the floor of the same N:");
   console.table(rows);
+  if (dbs.includes("pglite") && !worker) {
+    console.log("\nembedded server (PGlite) resident memory, first start on a new data folder vs. restart on it:");
+    console.table([await embeddedMemory()]);
+  }
 }
 
 if (process.argv.includes("--client")) await client();

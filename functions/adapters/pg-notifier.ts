@@ -5,12 +5,15 @@ import { inProcessNotifier } from "./in-process-notifier";
 import { errorFields, log } from "../core/log";
 
 export const RELEASE_CHANNEL = "edgeconf_release";
+/** Revocations: `'<credentialId>:<origin>'`; every instance drops the token and ends the polls held with it. */
+export const CREDENTIAL_CHANNEL = "edgeconf_credential";
 
 export type PgNotifier = ReleaseNotifier & {
   /** Waiters held in this process (all services, or one). */
   waiting(serviceId?: number): number;
   /** Runs synchronously before local waiters wake, so caches are dropped before anyone re-reads them. */
   onNotify(listener: (serviceId: number) => void): () => void;
+  onRevoke(listener: (credentialId: number) => void): () => void;
   close(): Promise<void>;
 };
 
@@ -19,6 +22,8 @@ export type PgNotifier = ReleaseNotifier & {
  * every instance on one database wakes its own in-process waiters. The publishing instance also
  * wakes its waiters at once (not only when its own notification comes back), so a broken LISTEN
  * connection never delays the local case. PGlite has LISTEN/NOTIFY too: one code path for both.
+ * Revocations travel the same way on `edgeconf_credential`: every instance forgets the token and
+ * ends the polls held with it.
  */
 export async function pgNotifier(database: Pick<NodeDatabase, "db" | "listen">): Promise<PgNotifier> {
   const local = inProcessNotifier();
@@ -40,17 +45,30 @@ export async function pgNotifier(database: Pick<NodeDatabase, "db" | "listen">):
     const serviceId = Number(id);
     if (from !== origin && Number.isInteger(serviceId) && serviceId > 0) wakeHere(serviceId);
   });
+  const unlistenRevocations = await database.listen(CREDENTIAL_CHANNEL, (payload) => {
+    const [id, from] = payload.split(":");
+    const credentialId = Number(id);
+    if (from !== origin && Number.isInteger(credentialId) && credentialId > 0) local.revokeHere(credentialId);
+  });
   return {
     async notify(serviceId) {
       wakeHere(serviceId);
       await database.db.execute(sql`select pg_notify(${RELEASE_CHANNEL}, ${`${serviceId}:${origin}`})`);
     },
-    wait: (serviceId, timeoutMs, signal) => local.wait(serviceId, timeoutMs, signal),
+    async revoke(credentialId) {
+      local.revokeHere(credentialId);
+      await database.db.execute(sql`select pg_notify(${CREDENTIAL_CHANNEL}, ${`${credentialId}:${origin}`})`);
+    },
+    wait: (serviceId, timeoutMs, signal, holder) => local.wait(serviceId, timeoutMs, signal, holder),
     waiting: (serviceId) => local.waiting(serviceId),
     onNotify(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
-    close: () => unlisten(),
+    onRevoke: (listener) => local.onRevoke(listener),
+    async close() {
+      await unlisten();
+      await unlistenRevocations();
+    },
   };
 }

@@ -40,6 +40,10 @@ export const authRoutes = new Hono<ConsoleEnv>()
     }
     if (!token.trim()) return c.html(<LoginPage csrf={loginCsrf(c)} error="token: enter an admin token." />, 400);
     const r = await signIn(c, token);
+    if (!r.ok && r.retryAfterSeconds) {
+      c.header("Retry-After", String(r.retryAfterSeconds));
+      return c.html(<LoginPage csrf={loginCsrf(c)} error={r.reason} />, 429);
+    }
     if (!r.ok) return c.html(<LoginPage csrf={loginCsrf(c)} error={r.reason} />, 401);
     return c.redirect("/ui", 303);
   });

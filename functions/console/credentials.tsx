@@ -2,6 +2,7 @@
 import { Hono } from "hono";
 import { listBizs, requireBiz } from "../core/bizs";
 import { createCredential, listCredentials, revokeCredential } from "../core/credentials";
+import { announceRevocation } from "../core/token-cache";
 import { commonProps, done, formValues, idParam, type CC, type ConsoleEnv } from "./env";
 import { Badge, Csrf, errorsOf, FieldError, FormError, Layout, TextField, when, type FormErrors, type FormValues, PostButton } from "./layout";
 
@@ -107,7 +108,7 @@ export const credentialRoutes = new Hono<ConsoleEnv>()
     const id = idParam(c, "id");
     try {
       if (!id) throw new Error("bad id");
-      await revokeCredential(c.var.deps.db, c.var.session.actor, id, c.var.deps.clock());
+      await announceRevocation(c.var.deps, await revokeCredential(c.var.deps.db, c.var.session.actor, id, c.var.deps.clock()));
     } catch (e) {
       return page(c, { errors: e instanceof Error && e.message === "bad id" ? { _form: "credential not found" } : errorsOf(e), status: 404 });
     }

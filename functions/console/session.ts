@@ -7,7 +7,8 @@ import type { Context } from "hono";
 import { getCookie, setCookie, deleteCookie } from "hono/cookie";
 import { credentials, sessions } from "../../db/schema/index";
 import type { Actor } from "../core/audit";
-import { authenticate } from "../core/credentials";
+import { verifyToken } from "../core/token-cache";
+import { sourceAddress } from "../http/auth";
 import { constantTimeEqual, randomToken, sha256Hex } from "../core/crypto";
 import type { Db } from "../core/ports";
 import type { ConsoleEnv } from "./env";
@@ -28,10 +29,15 @@ function cookieOptions(c: Context<ConsoleEnv>, maxAge?: number) {
   return { httpOnly: true, secure: isHttps(c), sameSite: "Strict" as const, path: "/", ...(maxAge ? { maxAge } : {}) };
 }
 
-/** Signs in with an admin token. Returns a words-only reason when refused. */
-export async function signIn(c: Context<ConsoleEnv>, token: string): Promise<{ ok: true } | { ok: false; reason: string }> {
+/**
+ * Signs in with an admin token. Returns a words-only reason when refused, with `retryAfterSeconds`
+ * when the address failed too often (the same per-address throttle as bearer tokens).
+ */
+export async function signIn(c: Context<ConsoleEnv>, token: string): Promise<{ ok: true } | { ok: false; reason: string; retryAfterSeconds?: number }> {
   const { db, clock } = c.var.deps;
-  const actor = await authenticate(db, token.trim());
+  const check = await verifyToken(c.var.deps, token.trim(), sourceAddress(c));
+  const actor = check.actor;
+  if (!check.actor && check.retryAfterSeconds) return { ok: false, reason: `Too many failed sign-ins from this address; try again in ${check.retryAfterSeconds} s.`, retryAfterSeconds: check.retryAfterSeconds };
   if (!actor) return { ok: false, reason: "This token is unknown or has been revoked." };
   if (actor.kind !== "admin") return { ok: false, reason: "Only admin tokens can sign in to the console; agent tokens are for the feed." };
   const id = randomToken(32);

@@ -6,6 +6,7 @@ import { log } from "./log";
 import { capClientEvents, pruneOnWrite } from "./retention";
 import type { AppDeps, Db } from "./ports";
 import type { ServiceRow } from "./services";
+import { sightingsFor } from "./sightings";
 
 export type ClientStatus = "SUCCESS" | "FAILED" | "PROCESSING";
 export type AgentInfo = { uid: string; labels: Record<string, string>; agentVersion?: string; mode?: "pull" | "watch"; ip?: string };
@@ -32,11 +33,6 @@ export const EVENT_TIMINGS = 32;
 
 /** A client is online when it polled or sent a heartbeat within two maximal waits and 30 s. */
 export const ONLINE_WINDOW_MS = (2 * 60 + 30) * 1000;
-/** Polls refresh a client's row at most this often; a wake of 10,000 waiters writes nothing. */
-const POLL_WRITE_INTERVAL_MS = 30_000;
-
-const lastPollWrite = new WeakMap<Db, Map<string, number>>();
-
 function agentColumns(a: AgentInfo, now: Date) {
   return {
     labels: a.labels,
@@ -55,16 +51,13 @@ async function upsertClient(db: Db, service: ServiceRow, a: AgentInfo, now: Date
     .onConflictDoUpdate({ target: [clients.serviceId, clients.uid], set: cols });
 }
 
-/** A long-poll counts as a sign of life; written at most every 30 s per client, never on wake-up. */
-export async function notePoll(db: Db, service: ServiceRow, a: AgentInfo & { currentReleaseId?: number | null }, now: Date) {
-  let seen = lastPollWrite.get(db);
-  if (!seen) lastPollWrite.set(db, (seen = new Map()));
-  const key = `${service.id}:${a.uid}:${a.currentReleaseId ?? ""}`;
-  const last = seen.get(key);
-  if (last !== undefined && now.getTime() - last < POLL_WRITE_INTERVAL_MS) return;
-  await upsertClient(db, service, a, now, a.currentReleaseId !== undefined ? { currentReleaseId: a.currentReleaseId } : {});
-  if (seen.size > 100_000) seen.clear();
-  seen.set(key, now.getTime());
+/**
+ * A long-poll counts as a sign of life. Noted in memory and written with the next batch of sightings
+ * (core/sightings.ts), at most every 30 s per client and never on a wake-up: no database round trip
+ * on the poll's path.
+ */
+export function notePoll(deps: Pick<AppDeps, "db" | "cacheScope" | "defer">, service: ServiceRow, a: AgentInfo & { currentReleaseId: number | null }, now: Date) {
+  sightingsFor(deps).noteClient(deps, { bizId: service.bizId, serviceId: service.id, uid: a.uid, labels: a.labels, agentVersion: a.agentVersion, mode: a.mode, currentReleaseId: a.currentReleaseId, at: now });
 }
 
 type WriteDeps = Pick<AppDeps, "db" | "notifier" | "limits" | "cacheScope">;
@@ -77,6 +70,7 @@ async function pruneQuietly(deps: WriteDeps, now: Date) {
 export async function recordHeartbeat(deps: WriteDeps, service: ServiceRow, a: AgentInfo & { currentReleaseId: number | null }, now: Date) {
   await assertVersionOf(deps.db, service, a.currentReleaseId, "currentReleaseId");
   const target = await targetReleaseOf(deps, service.id, a);
+  sightingsFor(deps).forgetClient(service.id, a.uid);
   await upsertClient(deps.db, service, a, now, { currentReleaseId: a.currentReleaseId, targetReleaseId: target });
   await pruneQuietly(deps, now);
 }
@@ -95,6 +89,7 @@ async function assertVersionOf(db: Db, service: ServiceRow, releaseId: number | 
 export async function recordEvent(deps: WriteDeps, service: ServiceRow, e: EventInput, now: Date): Promise<{ id: number }> {
   await assertVersionOf(deps.db, service, e.releaseId, "releaseId");
   const target = await targetReleaseOf(deps, service.id, e);
+  sightingsFor(deps).forgetClient(service.id, e.uid);
   const stored = await deps.db.transaction(async (tx) => {
     const [ev] = await tx
       .insert(clientEvents)
@@ -153,7 +148,9 @@ async function releaseNames(db: Db, ids: (number | null)[]): Promise<Map<number,
 export type ClientFilter = { status?: ClientStatus; labels?: Record<string, string>; online?: boolean; limit: number; offset: number };
 
 /** A service's clients with current and target version (target as the feed would answer now) and last event. */
-export async function listClients(deps: Pick<AppDeps, "db" | "notifier">, service: ServiceRow, f: ClientFilter, now: Date) {
+export async function listClients(deps: Pick<AppDeps, "db" | "notifier" | "cacheScope">, service: ServiceRow, f: ClientFilter, now: Date) {
+  // Polls this process has noted but not yet written are part of the answer.
+  await sightingsFor(deps).flush(deps.db);
   const conds = [eq(clients.serviceId, service.id)];
   if (f.status) conds.push(eq(clients.lastStatus, f.status));
   if (f.labels && Object.keys(f.labels).length) conds.push(sql`${clients.labels} @> ${JSON.stringify(f.labels)}::jsonb`);
@@ -192,6 +189,7 @@ export async function listClients(deps: Pick<AppDeps, "db" | "notifier">, servic
 
 /** One client's events, newest first; `before` pages by event id. */
 export async function listClientEvents(db: Db, service: ServiceRow, uid: string, page: { limit: number; before?: number }) {
+  await sightingsFor({ db }).flush(db);
   const [client] = await db.select({ id: clients.id }).from(clients).where(and(eq(clients.serviceId, service.id), eq(clients.uid, uid))).limit(1);
   if (!client) throw notFound(`client '${uid}' of service '${service.name}'`);
   const conds = [eq(clientEvents.serviceId, service.id), eq(clientEvents.clientUid, uid)];

@@ -8,6 +8,7 @@ export type ErrorCode =
   | "failed_precondition"
   | "payload_too_large"
   | "conflict"
+  | "too_many_requests"
   | "internal";
 
 export class DomainError extends Error {

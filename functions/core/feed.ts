@@ -2,7 +2,7 @@ import { and, asc, desc, eq, gte, sql } from "drizzle-orm";
 import { publishes, releaseFiles, releaseHooks, releases, services, type GroupSnapshot } from "../../db/schema/index";
 import { invalid } from "./errors";
 import type { AppDeps, Db, ReleaseNotifier } from "./ports";
-import type { ServiceRow } from "./services";
+import { loadService, type ServiceRow } from "./services";
 import { resolveTarget, type TargetClient } from "./targeting";
 
 export type PublishEntry = { id: number; releaseId: number; groups: GroupSnapshot[]; createdAt: Date };
@@ -16,7 +16,13 @@ export type ReleaseContent = {
   hooks: { pre: HookSnapshot | null; post: HookSnapshot | null; validate: HookSnapshot | null };
 };
 
-export type FeedAnswer = { etag: string; releaseId: number | null; publishId: number | null; body: string };
+/**
+ * `asOf`: epoch ms before the publish list behind the answer was read (absent when it came with a
+ * wake or from a cache kept current by notifies); `cached`: read from a copy that may be stale, so
+ * fine for holding on, not for answering. `publishId`: the publish behind the answer (a re-publish
+ * of the same version has a new one: see `seenPublish` in docs/feed-protocol.md).
+ */
+export type FeedAnswer = { etag: string; releaseId: number | null; publishId: number | null; body: string; asOf?: number; cached: boolean };
 
 export const MAX_WAIT_SECONDS = 60;
 export const DEFAULT_WAIT_SECONDS = 30;
@@ -25,6 +31,9 @@ export const DEFAULT_WAIT_SECONDS = 30;
 const PUBLISH_TTL_MS = 60_000;
 const MAX_BODIES = 5_000;
 const MAX_RELEASES = 2_000;
+const SERVICE_TTL_MS = 10_000;
+const LIST_COPY_TTL_MS = 5_000;
+const MAX_SERVICES = 10_000;
 
 /** A notifier that tells listeners synchronously before it wakes waiters (the Node pg notifier does). */
 type Observable = ReleaseNotifier & { onNotify?: (l: (serviceId: number) => void) => () => void };
@@ -40,6 +49,10 @@ export class FeedCache {
   private loaded = new Map<number, ReleaseContent>();
   private bodies = new Map<string, string>();
   private notifies = new Map<number, number>();
+  private services = new Map<string, { at: number; row: ServiceRow }>();
+  private serviceLoads = new Map<string, Promise<ServiceRow>>();
+  /** Workers: resolved publish lists per service, read at most LIST_COPY_TTL_MS ago (never a pending read). */
+  private listCopies = new Map<number, { at: number; list: PublishEntry[] }>();
   readonly cachesPublishes: boolean;
 
   constructor(notifier: Observable) {
@@ -59,18 +72,64 @@ export class FeedCache {
   }
 
   /** Newest first, from the latest publish to everyone on (older ones can never be a target). */
-  publishesOf(db: Db, serviceId: number, now = Date.now(), notifier?: ReleaseNotifier): Promise<PublishEntry[]> {
+  async publishesOf(db: Db, serviceId: number, now = Date.now(), notifier?: ReleaseNotifier): Promise<PublishEntry[]> {
+    return (await this.listOf(db, serviceId, { now, notifier, fresh: true })).list;
+  }
+
+  /**
+   * The publish list with how it was obtained. Node: cached until a notify (authoritative). Workers:
+   * the news of the last wake, else (unless `fresh`) a copy read at most 5 s ago by this isolate,
+   * which may miss a publish made since: `asOf` (epoch ms, taken before the read) tells a wait to
+   * wake at once for a notify after it, and `cached` says an answer must not be given from it.
+   */
+  async listOf(db: Db, serviceId: number, opts: { now?: number; notifier?: ReleaseNotifier; fresh?: boolean } = {}): Promise<{ list: PublishEntry[]; asOf?: number; cached: boolean }> {
+    const now = opts.now ?? Date.now();
     // A wake that brought the publish list (Durable Objects) needs no database read.
-    const news = this.cachesPublishes ? undefined : notifier?.newsFor?.(serviceId);
-    if (news) return Promise.resolve(parsePublishes(news));
-    const hit = this.publishLists.get(serviceId);
-    if (this.cachesPublishes && hit && now - hit.at < PUBLISH_TTL_MS) return hit.list;
-    const list = loadPublishes(db, serviceId);
+    const news = this.cachesPublishes ? undefined : opts.notifier?.newsFor?.(serviceId);
+    if (news) {
+      const { publishes, contents } = parseNews(news);
+      // Manifests are immutable: the ones the news brought serve every later poll of this isolate too.
+      for (const c of contents) this.remember(c);
+      return { list: publishes, cached: false };
+    }
     if (this.cachesPublishes) {
+      const hit = this.publishLists.get(serviceId);
+      if (hit && now - hit.at < PUBLISH_TTL_MS) return { list: await hit.list, cached: false };
+      const list = loadPublishes(db, serviceId);
       this.publishLists.set(serviceId, { at: now, list });
       list.catch(() => this.publishLists.get(serviceId)?.list === list && this.publishLists.delete(serviceId));
+      return { list: await list, cached: false };
     }
-    return list;
+    const copy = this.listCopies.get(serviceId);
+    if (!opts.fresh && copy && now - copy.at < LIST_COPY_TTL_MS) return { list: copy.list, asOf: copy.at, cached: true };
+    const list = await loadPublishes(db, serviceId);
+    if (this.listCopies.size >= MAX_SERVICES) this.listCopies.delete(this.listCopies.keys().next().value!);
+    this.listCopies.set(serviceId, { at: now, list });
+    return { list, asOf: now, cached: false };
+  }
+
+  /**
+   * The service a feed path names, cached 10 s (a poll costs no database read for it). Only found
+   * services are cached; a deleted service stops answering within that time (its publishes do at once).
+   */
+  async serviceOf(db: Db, bizId: number, app: string, now = Date.now()): Promise<ServiceRow> {
+    const key = `${bizId}\u0000${app}`;
+    const hit = this.services.get(key);
+    if (hit && now - hit.at < SERVICE_TTL_MS) return hit.row;
+    // A herd of polls of one service makes one read, where a pending read may be shared (Node).
+    let load = this.cachesPublishes ? this.serviceLoads.get(key) : undefined;
+    if (!load) {
+      load = loadService(db, bizId, app);
+      if (this.cachesPublishes) {
+        this.serviceLoads.set(key, load);
+        const clear = () => this.serviceLoads.get(key) === load && this.serviceLoads.delete(key);
+        load.then(clear, clear);
+      }
+    }
+    const row = await load;
+    if (this.services.size >= MAX_SERVICES) this.services.delete(this.services.keys().next().value!);
+    this.services.set(key, { at: now, row });
+    return row;
   }
 
   contentOf(db: Db, releaseId: number): Promise<ReleaseContent | null> {
@@ -80,10 +139,7 @@ export class FeedCache {
       const done = this.loaded.get(releaseId);
       if (done) return Promise.resolve(done);
       return loadReleaseContent(db, releaseId).then((c) => {
-        if (c) {
-          if (this.loaded.size >= MAX_RELEASES) this.loaded.delete(this.loaded.keys().next().value!);
-          this.loaded.set(releaseId, c);
-        }
+        if (c) this.remember(c);
         return c;
       });
     }
@@ -98,6 +154,12 @@ export class FeedCache {
       );
     }
     return hit;
+  }
+
+  private remember(c: ReleaseContent) {
+    if (this.loaded.has(c.id)) return;
+    if (this.loaded.size >= MAX_RELEASES) this.loaded.delete(this.loaded.keys().next().value!);
+    this.loaded.set(c.id, c);
   }
 
   body(key: string, build: () => string): string {
@@ -124,17 +186,28 @@ export function feedCacheFor(deps: Pick<AppDeps, "notifier" | "cacheScope">): Fe
   return c;
 }
 
+/** The manifests of the newest releases in a publish list travel with the news (the ones a wake hands out). */
+const NEWS_CONTENTS = 4;
+
 /**
  * Wakes the service's long-polls after a publish (call it after the commit). Notifiers that carry
- * news get the fresh publish list with the notify, so the polls they wake need no database read.
+ * news get the fresh publish list and the manifests of its newest releases with the notify
+ * (`{"publishes":[...],"contents":[...]}`), so the polls they wake need no database read at all.
  */
 export async function announcePublish(deps: Pick<AppDeps, "db" | "notifier">, serviceId: number): Promise<void> {
-  const news = deps.notifier.wantsNews ? JSON.stringify(await loadPublishes(deps.db, serviceId)) : undefined;
+  let news: string | undefined;
+  if (deps.notifier.wantsNews) {
+    const publishes = await loadPublishes(deps.db, serviceId);
+    const ids = [...new Set(publishes.map((p) => p.releaseId))].slice(0, NEWS_CONTENTS);
+    const contents = (await Promise.all(ids.map((id) => loadReleaseContent(deps.db, id)))).filter((c): c is ReleaseContent => c !== null);
+    news = JSON.stringify({ publishes, contents });
+  }
   await deps.notifier.notify(serviceId, news);
 }
 
-function parsePublishes(news: string): PublishEntry[] {
-  return (JSON.parse(news) as (Omit<PublishEntry, "createdAt"> & { createdAt: string })[]).map((p) => ({ ...p, createdAt: new Date(p.createdAt) }));
+function parseNews(news: string): { publishes: PublishEntry[]; contents: ReleaseContent[] } {
+  const parsed = JSON.parse(news) as { publishes: (Omit<PublishEntry, "createdAt"> & { createdAt: string })[]; contents?: ReleaseContent[] };
+  return { publishes: parsed.publishes.map((p) => ({ ...p, createdAt: new Date(p.createdAt) })), contents: parsed.contents ?? [] };
 }
 
 async function loadPublishes(db: Db, serviceId: number): Promise<PublishEntry[]> {
@@ -205,15 +278,16 @@ export function releaseIdOfEtag(etag: string | undefined): number | null | undef
 }
 
 /** The client's target as the feed answers it now: ETag, release id and the serialized manifest. */
-export async function targetAnswer(deps: Pick<AppDeps, "db" | "notifier" | "cacheScope">, service: ServiceRow, client: TargetClient, wait: number): Promise<FeedAnswer> {
+export async function targetAnswer(deps: Pick<AppDeps, "db" | "notifier" | "cacheScope">, service: ServiceRow, client: TargetClient, wait: number, opts: { fresh?: boolean } = {}): Promise<FeedAnswer> {
   const cache = feedCacheFor(deps);
-  const pub = resolveTarget(await cache.publishesOf(deps.db, service.id, Date.now(), deps.notifier), client);
+  const { list, asOf, cached } = await cache.listOf(deps.db, service.id, { notifier: deps.notifier, fresh: opts.fresh });
+  const pub = resolveTarget(list, client);
   const content = pub ? await cache.contentOf(deps.db, pub.releaseId) : null;
   const key = `${service.id}:${service.name}:${service.configType}:${pub?.id ?? 0}:${wait}`;
   if (!pub || !content) {
-    return { etag: `"none"`, releaseId: null, publishId: null, body: cache.body(key, () => JSON.stringify(manifest(service, wait, null, null))) };
+    return { etag: `"none"`, releaseId: null, publishId: null, body: cache.body(key, () => JSON.stringify(manifest(service, wait, null, null))), asOf, cached };
   }
-  return { etag: `"r${content.id}"`, releaseId: content.id, publishId: pub.id, body: cache.body(key, () => JSON.stringify(manifest(service, wait, pub, content))) };
+  return { etag: `"r${content.id}"`, releaseId: content.id, publishId: pub.id, body: cache.body(key, () => JSON.stringify(manifest(service, wait, pub, content))), asOf, cached };
 }
 
 function manifest(service: ServiceRow, wait: number, pub: PublishEntry | null, content: ReleaseContent | null) {

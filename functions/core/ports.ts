@@ -20,15 +20,37 @@ export type BlobObject = { body: ReadableStream<Uint8Array>; size: number };
 export interface ReleaseNotifier {
   /** `news`: the service's publish list, serialized, for notifiers that hand it to the waiters they wake. */
   notify(serviceId: number, news?: string): Promise<void>;
+  /**
+   * True when `wait` honours `holder.since`: a notify at or after that time, even one made before the
+   * wait arrived, wakes it at once (Durable Objects). A poll may then hold on a publish list read
+   * earlier (a per-isolate copy) without missing a publish made since.
+   */
+  readonly wakesSince?: boolean;
   /** True when `notify` should be given the news (it saves every woken poll a database read). */
   readonly wantsNews?: boolean;
   /** The news the last wake of this notifier brought for the service, if any. */
   newsFor?(serviceId: number): string | undefined;
-  /** Resolves true when notified, false on timeout or abort. */
-  wait(serviceId: number, timeoutMs: number, signal?: AbortSignal): Promise<boolean>;
+  /**
+   * Resolves true when notified, false on timeout or abort, "revoked" when `holder.credentialId` is
+   * revoked meanwhile (or was already), "replaced" when a newer wait of the same `(serviceId,
+   * holder.uid)` arrives (one held poll per client and service; issue 10 item 8).
+   */
+  wait(serviceId: number, timeoutMs: number, signal?: AbortSignal, holder?: WaitHolder): Promise<WaitOutcome>;
+  /**
+   * Ends, everywhere this notifier reaches, the waits held with the credential and tells every
+   * instance to forget it (token caches). `serviceIds`: the services it could read, for notifiers
+   * that keep waiters per service elsewhere (Durable Objects); call after the revocation commits.
+   */
+  revoke?(credentialId: number, serviceIds: number[]): Promise<void>;
+  /** Runs synchronously when a revocation arrives (local or from another instance), before waits end. */
+  onRevoke?(listener: (credentialId: number) => void): () => void;
   /** Long-polls held by this process (all services, or one); absent where waiters live elsewhere (Durable Objects). */
   waiting?(serviceId?: number): number;
 }
+
+/** Who holds a wait: the token's credential and the client's uid (either may be absent). */
+export type WaitHolder = { credentialId?: number | null; uid?: string; since?: number };
+export type WaitOutcome = boolean | "revoked" | "replaced";
 
 export type AppLimits = {
   /** Largest JSON body, bytes. */
@@ -59,6 +81,17 @@ export type AppDeps = {
    * database per isolate; without it the cache lives as long as the notifier.
    */
   cacheScope?: object;
+  /**
+   * Runs work after the response without holding it up, where the runtime needs to be told
+   * (Workers: `ctx.waitUntil`). Absent on Node, where timers outlive requests.
+   */
+  defer?: (work: Promise<unknown>) => void;
+  /**
+   * Called before a long-poll waits: the request will not touch the database until it wakes, so it
+   * gives back its connections (Workers, a pool per request; a later use opens a new one). Absent on
+   * Node, where one shared pool serves every request.
+   */
+  idle?: () => void;
 };
 
 export const defaultLimits: AppLimits = {

@@ -11,7 +11,7 @@ import { openNeonDatabase, useNeonWsProxy, type NeonDatabase } from "../../db/dr
 import { createApp } from "../app";
 import { durableObjectNotifier, type DurableObjectNamespaceLike } from "../adapters/durable-object-notifier";
 import { r2BlobStore, type R2BucketLike } from "../adapters/r2-blobs";
-import { defaultLimits, type AppDeps } from "../core/ports";
+import { defaultLimits, type AppDeps, type Db } from "../core/ports";
 import { retentionFromEnv } from "../core/retention";
 
 export { ReleaseWaiters } from "../adapters/release-waiters-do";
@@ -29,6 +29,8 @@ export type WorkerEnv = {
   EDGECONF_EVENT_RETENTION_DAYS?: string;
   EDGECONF_CLIENT_RETENTION_DAYS?: string;
   EDGECONF_EVENTS_PER_CLIENT?: string;
+  /** Postgres connections one isolate may have open at once, across its requests (default 20); a herd of requests queues for them. */
+  EDGECONF_DB_CONNECTIONS?: string;
   /** Local development only: "127.0.0.1:PORT" of tools/neon-ws-proxy.ts. Never set in production. */
   NEON_WS_PROXY?: string;
 };
@@ -36,11 +38,44 @@ export type WorkerEnv = {
 type ExecutionContextLike = { waitUntil(p: Promise<unknown>): void; passThroughOnException?(): void };
 
 /** Per-request state the deps factory fills in, read back by `fetch` to end the pool. */
-type Scope = { startedAt: number; database?: NeonDatabase };
+type Scope = { startedAt: number; database?: RequestDatabase; deferred: Promise<unknown>[] };
+
+/**
+ * The request's Postgres, opened on first use. `idle()` ends its pool before a long-poll waits, so a
+ * held poll takes no connection while it waits (a herd of held polls would exhaust the server's
+ * connections); a use after that (a woken poll reading a new manifest) opens a new one.
+ */
+type RequestDatabase = { db: Db; idle(): void; close(): Promise<void> };
+function requestDatabase(url: string, isolateConnections: number): RequestDatabase {
+  let current: NeonDatabase | undefined;
+  const closing: Promise<void>[] = [];
+  const open = () => (current ??= openNeonDatabase(url, { isolateConnections }));
+  const db = new Proxy({} as Db, {
+    get(_target, prop) {
+      const real = open().db as unknown as Record<PropertyKey, unknown>;
+      const value = real[prop];
+      return typeof value === "function" ? value.bind(real) : value;
+    },
+  });
+  const idle = () => {
+    if (current) closing.push(current.close());
+    current = undefined;
+  };
+  return {
+    db,
+    idle,
+    async close() {
+      idle();
+      await Promise.allSettled(closing);
+    },
+  };
+}
 const SCOPE = Symbol("edgeconf.scope");
 type ScopedEnv = WorkerEnv & { [SCOPE]: Scope };
 
 const WORKER_DEFAULT_MAX_FILE_BYTES = 32 * 1024 * 1024;
+/** Postgres connections one isolate opens at once, across its requests (EDGECONF_DB_CONNECTIONS). */
+const DEFAULT_ISOLATE_CONNECTIONS = 20;
 
 function configError(env: Partial<WorkerEnv>): string | null {
   if (!env.DATABASE_URL) return "DATABASE_URL is not set (wrangler secret put DATABASE_URL)";
@@ -66,26 +101,33 @@ function cacheScopeOf(databaseUrl: string): object {
 const app = createApp((c): AppDeps => {
   const env = c.env as unknown as ScopedEnv;
   const scope = env[SCOPE];
-  scope.database ??= openNeonDatabase(env.DATABASE_URL);
+  const database = (scope.database ??= requestDatabase(env.DATABASE_URL, Number(env.EDGECONF_DB_CONNECTIONS) || DEFAULT_ISOLATE_CONNECTIONS));
   const maxFileBytes = Number(env.EDGECONF_MAX_FILE_BYTES) || WORKER_DEFAULT_MAX_FILE_BYTES;
   return {
-    db: scope.database.db,
+    db: database.db,
+    idle: database.idle,
     blobs: r2BlobStore(env.BLOBS),
     notifier: durableObjectNotifier(env.RELEASE_WAITERS, scope.startedAt),
     clock: () => new Date(),
     limits: { ...defaultLimits, ...retentionFromEnv(env), maxFileBytes },
     secretKey: env.EDGECONF_SECRET_KEY,
     cacheScope: cacheScopeOf(env.DATABASE_URL),
+    // Batched writes (client sightings, token uses) run after the response, before the pool ends.
+    defer: (work) => void scope.deferred.push(work.catch(() => {})),
   };
 });
 
 declare const FixedLengthStream: new (length: number) => TransformStream<Uint8Array, Uint8Array>;
 declare const IdentityTransformStream: new () => TransformStream<Uint8Array, Uint8Array>;
 
-/** Ends `database` once `res` has been sent: at once without a body, else when the body has streamed out. */
-function releaseAfter(res: Response, database: NeonDatabase, ctx: ExecutionContextLike): Response {
+/**
+ * Ends `database` once `res` has been sent and the deferred writes are done: at once without a
+ * body, else when the body has streamed out.
+ */
+function releaseAfter(res: Response, database: RequestDatabase, deferred: Promise<unknown>[], ctx: ExecutionContextLike): Response {
+  const close = () => Promise.allSettled(deferred).then(() => database.close());
   if (!res.body) {
-    ctx.waitUntil(database.close());
+    ctx.waitUntil(close());
     return res;
   }
   const length = res.headers.get("content-length");
@@ -94,7 +136,7 @@ function releaseAfter(res: Response, database: NeonDatabase, ctx: ExecutionConte
     res.body
       .pipeTo(pipe.writable)
       .catch(() => {})
-      .finally(() => database.close()),
+      .finally(close),
   );
   return new Response(pipe.readable, { status: res.status, statusText: res.statusText, headers: res.headers });
 }
@@ -104,9 +146,11 @@ export default {
     const problem = configError(env);
     if (problem) return Response.json({ error: { code: "internal", message: `worker misconfigured: ${problem}` } }, { status: 503 });
     useNeonWsProxy(env.NEON_WS_PROXY);
-    const scope: Scope = { startedAt: Date.now() };
+    const scope: Scope = { startedAt: Date.now(), deferred: [] };
     const scoped = Object.assign(Object.create(env) as WorkerEnv, { [SCOPE]: scope }) as ScopedEnv;
     const res = await app.fetch(request, scoped, ctx as never);
-    return scope.database ? releaseAfter(res, scope.database, ctx) : res;
+    if (scope.database) return releaseAfter(res, scope.database, scope.deferred, ctx);
+    if (scope.deferred.length) ctx.waitUntil(Promise.allSettled(scope.deferred));
+    return res;
   },
 };

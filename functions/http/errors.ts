@@ -16,6 +16,7 @@ const statusOf: Record<ErrorCode, ContentfulStatusCode> = {
   conflict: 409,
   failed_precondition: 422,
   payload_too_large: 413,
+  too_many_requests: 429,
   internal: 500,
 };
 
@@ -46,7 +47,7 @@ export function renderError(err: unknown, c: Context<AppEnv>) {
   if (err instanceof HTTPException) {
     const status = err.status as ContentfulStatusCode;
     const code: ErrorCode =
-      status === 413 ? "payload_too_large" : status === 401 ? "unauthenticated" : status === 403 ? "permission_denied" : status === 404 ? "not_found" : status >= 500 ? "internal" : "invalid_argument";
+      status === 413 ? "payload_too_large" : status === 401 ? "unauthenticated" : status === 403 ? "permission_denied" : status === 404 ? "not_found" : status === 429 ? "too_many_requests" : status >= 500 ? "internal" : "invalid_argument";
     return c.json(body(code, err.message || "request refused"), status);
   }
   if (isUniqueViolation(err)) return c.json(body("already_exists", "a resource with that name already exists"), 409);

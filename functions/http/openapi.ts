@@ -30,6 +30,7 @@ export const errorResponses = {
   404: { description: "Not found", content: { "application/json": { schema: ErrorSchema } } },
   409: { description: "Conflict", content: { "application/json": { schema: ErrorSchema } } },
   422: { description: "Rule refused the change", content: { "application/json": { schema: ErrorSchema } } },
+  429: { description: "Too many failed tokens from this address; see Retry-After", content: { "application/json": { schema: ErrorSchema } } },
 } as const;
 
 export const json = <T extends z.ZodTypeAny>(schema: T, description = "OK") => ({

@@ -2,6 +2,8 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { Id, IdParam } from "../http/input";
 import { requireBiz } from "../core/bizs";
 import { createCredential, listCredentials, revokeCredential } from "../core/credentials";
+import { announceRevocation } from "../core/token-cache";
+import { sightingsFor } from "../core/sightings";
 import { errorResponses, json, jsonBody, router } from "../http/openapi";
 
 const Credential = z
@@ -47,7 +49,11 @@ export const credentialRoutes = router()
   )
   .openapi(
     createRoute({ method: "get", path: "/credentials", tags: ["credentials"], responses: { 200: json(z.object({ items: z.array(Credential) })), ...errorResponses } }),
-    async (c) => c.json({ items: await listCredentials(c.var.deps.db) }, 200),
+    async (c) => {
+      // Token uses this process has noted but not yet written are part of `lastUsedAt`.
+      await sightingsFor(c.var.deps).flush(c.var.deps.db);
+      return c.json({ items: await listCredentials(c.var.deps.db) }, 200);
+    },
   )
   .openapi(
     createRoute({
@@ -57,5 +63,9 @@ export const credentialRoutes = router()
       request: { params: z.object({ id: IdParam }) },
       responses: { 200: json(Credential, "Revoked"), ...errorResponses },
     }),
-    async (c) => c.json(await revokeCredential(c.var.deps.db, c.var.actor, c.req.valid("param").id, c.var.deps.clock()), 200),
+    async (c) => {
+      const revoked = await revokeCredential(c.var.deps.db, c.var.actor, c.req.valid("param").id, c.var.deps.clock());
+      await announceRevocation(c.var.deps, revoked);
+      return c.json(revoked, 200);
+    },
   );

@@ -4,7 +4,8 @@ import { EVENT_MESSAGE_CHARS, EVENT_OUTPUT_TAIL_CHARS, EVENT_TIMING_NAME_CHARS, 
 import { DEFAULT_WAIT_SECONDS, feedCacheFor, MAX_WAIT_SECONDS, parseLabels, readableBlob, releaseIdOfEtag, targetAnswer } from "../core/feed";
 import { mayReadService } from "../core/credentials";
 import type { Actor } from "../core/audit";
-import type { Db, ReleaseNotifier } from "../core/ports";
+import type { AppDeps, Db, ReleaseNotifier, WaitHolder, WaitOutcome } from "../core/ports";
+import { tokenCacheFor } from "../core/token-cache";
 import { loadService } from "../core/services";
 import { assertFeedScope, requireToken } from "../http/auth";
 import { ApiError } from "../http/errors";
@@ -82,15 +83,30 @@ function parseRange(header: string | undefined, size: number): { start: number; 
   return { start, end };
 }
 
-/** Waits for a notify of the service until the deadline or the client goes away; `cancel` drops the waiter. */
-function holdUntil(notifier: ReleaseNotifier, serviceId: number, deadline: number, request: AbortSignal) {
+/**
+ * Waits for a notify of the service until the deadline or the client goes away; `cancel` drops the
+ * waiter. `holder` lets a revocation of its token end the wait, and a newer poll of its uid replace it.
+ */
+function holdUntil(notifier: ReleaseNotifier, serviceId: number, deadline: number, request: AbortSignal, holder: WaitHolder) {
   const remaining = deadline - Date.now();
-  if (remaining <= 0 || request.aborted) return { woke: Promise.resolve(false), cancel: () => {} };
+  if (remaining <= 0 || request.aborted) return { woke: Promise.resolve<WaitOutcome>(false), cancel: () => {} };
   const armed = new AbortController();
   const cancel = () => armed.abort();
   request.addEventListener("abort", cancel, { once: true });
-  const woke = notifier.wait(serviceId, remaining, armed.signal).finally(() => request.removeEventListener("abort", cancel));
+  const woke = notifier.wait(serviceId, remaining, armed.signal, holder).finally(() => request.removeEventListener("abort", cancel));
   return { woke, cancel };
+}
+
+/**
+ * A held poll that did not end with a publish or its timeout: its token was revoked (this process
+ * or isolate forgets the token too), or a newer poll took its place.
+ */
+function endedEarly(outcome: WaitOutcome, deps: AppDeps, credentialId: number | null): never | void {
+  if (outcome === "revoked") {
+    if (credentialId !== null) tokenCacheFor(deps).forgetCredential(credentialId);
+    throw new ApiError("unauthenticated", "token revoked while the poll was held");
+  }
+  if (outcome === "replaced") throw new ApiError("conflict", "a newer poll with the same uid replaced this one (one held poll per uid and service)");
 }
 
 /** The service behind a feed path, once the token is known to be allowed to read it (403 before any lookup). */
@@ -116,32 +132,42 @@ feedRoutes
       const { biz, app } = c.req.valid("param");
       const q = c.req.valid("query");
       const deps = c.var.deps;
-      const service = await scopedService(c.var.actor, deps.db, { biz, app });
+      assertFeedScope(c.var.actor, biz, app);
+      const cache = feedCacheFor(deps);
+      const service = await cache.serviceOf(deps.db, biz, app);
       const client = { uid: q.uid ?? "", labels: parseLabels(q.labels) };
       const applied = q.current !== undefined ? q.current || null : c.req.header("if-none-match") ? releaseIdOfEtag(c.req.header("if-none-match")) : null;
       // The release to hold on: the one applied, or one the agent already has and failed to apply.
       const known = q.seen !== undefined ? q.seen || null : applied;
       if (q.uid) {
         const info = { ...client, agentVersion: c.req.header("x-edgeconf-agent-version")?.slice(0, 64), mode: modeOf(c.req.header("x-edgeconf-mode")) };
-        await notePoll(deps.db, service, { ...info, currentReleaseId: applied ?? null }, deps.clock());
+        notePoll(deps, service, { ...info, currentReleaseId: applied ?? null }, deps.clock());
       }
       const headers = { "X-Edgeconf-Wait": String(q.wait), "Cache-Control": "no-store" };
       const deadline = Date.now() + q.wait * 1000;
-      const cache = feedCacheFor(deps);
-      for (;;) {
+      const holder: WaitHolder = { credentialId: c.var.actor.credentialId, uid: q.uid || undefined };
+      for (let round = 0; ; round++) {
         const seen = cache.notifyCount(service.id);
-        // Without a notify count, arm the wait before reading so a publish in between is not missed.
-        const early = seen === undefined ? holdUntil(deps.notifier, service.id, deadline, c.req.raw.signal) : undefined;
-        const answer = await targetAnswer(deps, service, client, q.wait);
+        // Without a notify count or a wait that honours `since`, arm the wait before reading so a
+        // publish in between is not missed.
+        const early = seen === undefined && !deps.notifier.wakesSince ? holdUntil(deps.notifier, service.id, deadline, c.req.raw.signal, holder) : undefined;
+        // wait=0 answers from what it reads: never from a copy (no wait would catch a publish it missed).
+        let answer = await targetAnswer(deps, service, client, q.wait, { fresh: round > 0 || q.wait === 0 });
         // Publishing the failed release again is a retry: it answers like a new release.
-        const republished = q.seen !== undefined && q.seenPublish !== undefined && answer.publishId !== null && answer.publishId !== q.seenPublish;
-        if (answer.releaseId !== known || republished) {
+        const changed = (a: typeof answer) => a.releaseId !== known || (q.seen !== undefined && q.seenPublish !== undefined && a.publishId !== null && a.publishId !== q.seenPublish);
+        // A per-isolate copy of the publish list is good for holding on, never for answering.
+        if (changed(answer) && answer.cached) answer = await targetAnswer(deps, service, client, q.wait, { fresh: true });
+        if (changed(answer)) {
           early?.cancel();
+          if (early) endedEarly(await early.woke, deps, c.var.actor.credentialId);
           return c.body(answer.body, 200, { ...headers, ETag: answer.etag, "Content-Type": "application/json" });
         }
         // A notify while reading: read again. Else the check and the wait are in one tick: nothing slips between.
         if (seen !== undefined && cache.notifyCount(service.id) !== seen) continue;
-        const woke = await (early ?? holdUntil(deps.notifier, service.id, deadline, c.req.raw.signal)).woke;
+        // Nothing touches the database while the poll is held: give its connections back (Workers).
+        deps.idle?.();
+        const woke = await (early ?? holdUntil(deps.notifier, service.id, deadline, c.req.raw.signal, { ...holder, since: answer.asOf })).woke;
+        endedEarly(woke, deps, c.var.actor.credentialId);
         if (!woke) return c.body(null, 304, { ...headers, ETag: answer.etag });
       }
     },

@@ -46,6 +46,24 @@ const run = (content: string, extra: Partial<RunHookOptions> = {}) =>
 describe("hooks", () => {
   const env = () => hookEnv({ tempDir: dir, biz: 10, app: "svc", appDir: join(dir, "10/svc"), versionName: "V4", releaseId: 376 });
 
+  for (const type of ["shell", "python"] as const) {
+    it(`security: a ${type} script's first line waits until its process group is recorded (a kill -9 between the two leaves no unknown script)`, async () => {
+      const marker = join(dir, "started");
+      const content = type === "shell" ? `#!/bin/bash\necho yes > "${marker}"\n` : `open(${JSON.stringify(marker)}, "w").write("yes")\n`;
+      let markerWhenRecorded: boolean | undefined;
+      const result = await run(content, {
+        type,
+        onSpawn: async () => {
+          await sleep(300); // a slow disk: the script must not start meanwhile
+          markerWhenRecorded = await stat(marker).then(() => true, () => false);
+        },
+      });
+      expect(result.exitCode, result.output).toBe(0);
+      expect(markerWhenRecorded).toBe(false);
+      expect(await readFile(marker, "utf8")).toContain("yes");
+    });
+  }
+
   it("happy: the seed's tag example with bash, variables, $0 and hooks/env", async () => {
     const appDir = join(dir, "10/svc");
     const pre = "#!/bin/bash\nif [[ -f ${bk_bscp_app_temp_dir}/tag ]];then\n  rm -f ${bk_bscp_app_temp_dir}/tag\nfi\n";

@@ -69,4 +69,19 @@ describe.skipIf(skip)("wake-up across instances (Postgres LISTEN/NOTIFY)", () =>
     expect(r.body.release).toMatchObject({ id: v2.id, name: "V2" });
     expect(waitingOnA()).toBe(0);
   });
+
+  it("ends a poll held by instance A when instance B revokes its token, and A refuses the token from then on", async () => {
+    const s = await b.call("GET", `/api/v1/bizs/${biz}/apps/service_demo`);
+    const current = (await a.call("GET", `/feed/v1/bizs/${biz}/apps/service_demo/release?wait=0`, undefined, { token: admin })).body.release.id;
+    const t = await agentToken(b, biz, ["service_*"], "revoked-across");
+    // A has verified (and cached) the token before the poll is held.
+    expect((await a.call("GET", `/feed/v1/bizs/${biz}/apps/service_demo/release?uid=x1&current=${current}&wait=0`, undefined, { token: t.token })).status).toBe(304);
+    const held = a.call("GET", `/feed/v1/bizs/${biz}/apps/service_demo/release?uid=x1&current=${current}&wait=60`, undefined, { token: t.token });
+    const waitingOnA = () => (a.deps.notifier as unknown as { waiting(id?: number): number }).waiting(s.body.id);
+    for (let i = 0; i < 2000 && waitingOnA() === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    expect((await b.call("DELETE", `/api/v1/credentials/${t.id}`)).status).toBe(200);
+    const r = await held;
+    expect(r.status).toBe(401);
+    expect((await a.call("GET", `/feed/v1/bizs/${biz}/apps/service_demo/release?uid=x1&wait=0`, undefined, { token: t.token })).status).toBe(401);
+  });
 });

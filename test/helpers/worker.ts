@@ -262,7 +262,7 @@ export async function workerdRssBytes(): Promise<number> {
  * The Worker for bench/feed.ts on an empty, migrated database: through PgBouncer (Neon's pooler
  * stand-in) when it is installed, else straight to Postgres (fine for a few hundred polls).
  */
-export async function startBenchWorker(databaseUrl: string): Promise<{ url: string; adminToken: string; pooled: boolean; rssBytes(): Promise<number>; stop(): Promise<void> }> {
+export async function startBenchWorker(databaseUrl: string, opts: { pgbouncer?: boolean } = {}): Promise<{ url: string; adminToken: string; pooled: boolean; rssBytes(): Promise<number>; stop(): Promise<void> }> {
   const [{ openNodeDatabase }, { ensureFirstAdmin }, { systemActor }, { randomToken }] = await Promise.all([
     import("../../db/drivers/node"),
     import("../../functions/core/credentials"),
@@ -277,8 +277,8 @@ export async function startBenchWorker(databaseUrl: string): Promise<{ url: stri
   } finally {
     await handle.close();
   }
-  const bouncer = await startPgBouncer(databaseUrl);
-  if (!bouncer) console.error("bench: pgbouncer is not installed (apt-get install pgbouncer); the Worker connects to Postgres directly and may exhaust max_connections");
+  const bouncer = opts.pgbouncer === false ? undefined : await startPgBouncer(databaseUrl);
+  if (!bouncer && opts.pgbouncer !== false) console.error("bench: pgbouncer is not installed (apt-get install pgbouncer); the Worker connects to Postgres directly and may exhaust max_connections");
   const worker = await startTestWorker({ databaseUrl: bouncer?.url ?? databaseUrl, secretKey: randomToken(32) });
   return {
     url: worker.url,

@@ -1,0 +1,131 @@
+import { eq } from "drizzle-orm";
+import { services } from "../../db/schema/index";
+import type { Actor } from "./audit";
+import { authenticateHash } from "./credentials";
+import { sha256Hex } from "./crypto";
+import type { AppDeps, Db } from "./ports";
+import { sightingsFor } from "./sightings";
+import { FailureThrottle } from "./throttle";
+
+/**
+ * Verified tokens per process (by SHA-256), so a known token costs no database round trip per
+ * request. Where revocations are observable (Node: in-process and pg NOTIFY) an entry lives until its
+ * credential is revoked, re-checked every 10 minutes as a safety net; where they are not (Workers,
+ * one cache per isolate) it lives 10 seconds, and held polls are ended by the Durable Object.
+ */
+export class TokenCache {
+  private byHash = new Map<string, { actor: Actor; at: number }>();
+  /** Bumped on every revocation: a lookup that raced one is not cached. */
+  private epoch = 0;
+  private lookups = new Map<string, Promise<Actor | null>>();
+  readonly ttlMs: number;
+  readonly throttle = new FailureThrottle();
+
+  constructor(private readonly observable: boolean) {
+    this.ttlMs = observable ? OBSERVED_TTL_MS : UNOBSERVED_TTL_MS;
+  }
+
+  /**
+   * Looks the token up in the database; where requests may share a pending read (Node), a herd
+   * reconnecting with one token makes one read. On Workers a promise pending on one request's I/O
+   * must not be awaited by another (it hangs if that request ends first), so each reads.
+   */
+  lookup(db: Db, hash: string): Promise<Actor | null> {
+    if (!this.observable) return authenticateHash(db, hash);
+    let p = this.lookups.get(hash);
+    if (!p) {
+      p = authenticateHash(db, hash);
+      this.lookups.set(hash, p);
+      const clear = () => this.lookups.get(hash) === p && this.lookups.delete(hash);
+      p.then(clear, clear);
+    }
+    return p;
+  }
+
+  get(hash: string, now: number): Actor | undefined {
+    const hit = this.byHash.get(hash);
+    if (!hit) return undefined;
+    if (now - hit.at < this.ttlMs) return hit.actor;
+    this.byHash.delete(hash);
+    return undefined;
+  }
+
+  /** Caches `actor` unless a revocation arrived since `epochAtStart` (the row read may predate it). */
+  set(hash: string, actor: Actor, now: number, epochAtStart: number) {
+    if (epochAtStart !== this.epoch) return;
+    if (this.byHash.size >= MAX_TOKENS) this.byHash.delete(this.byHash.keys().next().value!);
+    this.byHash.set(hash, { actor, at: now });
+  }
+
+  currentEpoch() {
+    return this.epoch;
+  }
+
+  forgetCredential(credentialId: number) {
+    this.epoch++;
+    for (const [hash, e] of this.byHash) if (e.actor.credentialId === credentialId) this.byHash.delete(hash);
+  }
+}
+
+const OBSERVED_TTL_MS = 10 * 60_000;
+const UNOBSERVED_TTL_MS = 10_000;
+const MAX_TOKENS = 50_000;
+
+const caches = new WeakMap<object, TokenCache>();
+
+/** The token cache of these deps: per notifier on Node, per `cacheScope` (database, isolate) on Workers. */
+export function tokenCacheFor(deps: Pick<AppDeps, "notifier" | "cacheScope">): TokenCache {
+  const key = deps.cacheScope ?? deps.notifier;
+  let c = caches.get(key);
+  if (!c) {
+    c = new TokenCache(typeof deps.notifier.onRevoke === "function");
+    const cache = c;
+    deps.notifier.onRevoke?.((id) => cache.forgetCredential(id));
+    caches.set(key, c);
+  }
+  return c;
+}
+
+/**
+ * Tells every instance that a credential was revoked (call after the revocation commits): token
+ * caches forget it and the long-polls held with it end at once (401), the way publishes wake them.
+ */
+export async function announceRevocation(deps: Pick<AppDeps, "db" | "notifier" | "cacheScope">, credential: { id: number; kind: string; bizId: number | null }) {
+  // This process (or isolate) forgets it now, whatever the notifier reaches.
+  tokenCacheFor(deps).forgetCredential(credential.id);
+  if (!deps.notifier.revoke) return;
+  // Notifiers that hold polls per service elsewhere (Durable Objects) need the services it could read.
+  const where = credential.kind === "agent" && credential.bizId !== null ? eq(services.bizId, credential.bizId) : undefined;
+  const ids = (await deps.db.select({ id: services.id }).from(services).where(where)).map((r) => r.id);
+  await deps.notifier.revoke(credential.id, ids);
+}
+
+export type TokenCheck = { actor: Actor } | { actor: null; retryAfterSeconds?: number };
+
+/**
+ * Resolves a bearer token for a request from `address` (the client's IP as the runtime sees it).
+ * Known tokens come from the cache; an unknown token is looked up unless the address is throttled
+ * for failing too often (then `retryAfterSeconds`, and no lookup: a known agent behind the same NAT
+ * is unaffected, since its token is in the cache). Failures are counted per address (issue 10 item 6).
+ * A use is recorded for `lastUsedAt` off the request path, at most once a minute per token.
+ */
+export async function verifyToken(deps: Pick<AppDeps, "db" | "notifier" | "cacheScope" | "clock" | "defer">, token: string, address: string): Promise<TokenCheck> {
+  if (!token || token.length > 200) return { actor: null };
+  const cache = tokenCacheFor(deps);
+  const hash = await sha256Hex(token);
+  const now = deps.clock();
+  let actor = cache.get(hash, now.getTime()) ?? null;
+  if (!actor) {
+    const retryAfterSeconds = cache.throttle.retryAfterSeconds(address, now.getTime());
+    if (retryAfterSeconds > 0) return { actor: null, retryAfterSeconds };
+    const epoch = cache.currentEpoch();
+    actor = await cache.lookup(deps.db, hash);
+    if (!actor) {
+      cache.throttle.fail(address, now.getTime());
+      return { actor: null };
+    }
+    cache.set(hash, actor, now.getTime(), epoch);
+  }
+  if (actor.credentialId !== null) sightingsFor(deps).noteToken(deps, actor.credentialId, now);
+  return { actor };
+}

@@ -1,0 +1,58 @@
+/**
+ * A fleet reconnecting at once (issue 11), for correctness only (figures: `npm run bench:feed`):
+ * every agent is held or answered with its own target, a publish in the middle of the herd reaches
+ * exactly the agents it targets, and every client is recorded once the batched sightings are written.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTestApi, type TestApi } from "../helpers/app";
+import { agentToken, seedGroup, seedPublish, seedRelease, seedService } from "../helpers/seed";
+
+const N = 300;
+const biz = 10;
+let api: TestApi;
+
+beforeAll(async () => {
+  api = await createTestApi();
+  expect((await api.call("POST", "/api/v1/bizs", { id: biz, name: "demo" })).status).toBe(201);
+});
+afterAll(() => api?.close());
+
+describe("feed: a herd of distinct agents", () => {
+  it("gives every agent its manifest, none lost and none wrong, with a publish during the herd", async () => {
+    const svc = await seedService(api, biz, "service_herd", [{ path: "/etc/herd.conf", content: "v=1\n" }]);
+    const v1 = await seedRelease(api, biz, "service_herd", "V1");
+    await seedPublish(api, biz, "service_herd", v1.id);
+    const v2 = await seedRelease(api, biz, "service_herd", "V2");
+    const prod = await seedGroup(api, biz, "herd-prod", "env=prod");
+    const token = (await agentToken(api, biz, ["service_herd"], "herd")).token;
+    const env = (i: number) => (i % 2 === 0 ? "prod" : "test");
+    const poll = (i: number) =>
+      api.call("GET", `/feed/v1/bizs/${biz}/apps/service_herd/release?uid=herd-${i}&labels=env%3D${env(i)}&current=${v1.id}&wait=3`, undefined, { token, headers: { "x-edgeconf-mode": "watch" } });
+
+    const first = Array.from({ length: N / 2 }, (_, i) => poll(i));
+    for (let i = 0; i < 3000 && (await api.waiting(svc.id)) < N / 2; i++) await new Promise((r) => setTimeout(r, 10));
+    // The second half of the herd arrives while the publish is being made.
+    const second = Array.from({ length: N / 2 }, (_, i) => poll(N / 2 + i));
+    const published = seedPublish(api, biz, "service_herd", v2.id, [prod.id]);
+    const answers = await Promise.all([...first, ...second]);
+    await published;
+
+    const wrong = answers.flatMap((r, i) => {
+      const ok = env(i) === "prod" ? r.status === 200 && r.body.release.id === v2.id : r.status === 304 && r.headers.get("etag") === `"r${v1.id}"`;
+      return ok ? [] : [`herd-${i}: ${r.status} ${JSON.stringify(r.body)}`];
+    });
+    expect(wrong).toEqual([]);
+
+    const clients = await api.call("GET", `/api/v1/bizs/${biz}/apps/service_herd/clients?limit=500`);
+    expect(clients.body.total).toBe(N);
+    const byUid = new Map<string, any>(clients.body.items.map((c: any) => [c.uid, c]));
+    for (let i = 0; i < N; i++) {
+      const c = byUid.get(`herd-${i}`);
+      expect(c, `herd-${i}`).toBeDefined();
+      expect(c.labels).toEqual({ env: env(i) });
+      expect(c.mode).toBe("watch");
+      expect(c.currentRelease.id).toBe(v1.id);
+      expect(c.targetRelease.id).toBe(env(i) === "prod" ? v2.id : v1.id);
+    }
+  });
+});
