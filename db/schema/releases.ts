@@ -4,8 +4,9 @@ import { createdAt } from "./common";
 import { fileTypeEnum } from "./files";
 import { scriptTypeEnum, scripts, scriptVersions } from "./scripts";
 import { services } from "./services";
+import type { ReleaseValidation } from "./validators";
 
-export const hookKindEnum = pgEnum("hook_kind", ["pre", "post"]);
+export const hookKindEnum = pgEnum("hook_kind", ["pre", "post", "validate"]);
 
 /**
  * Draft binding of a pre/post script to a service. `scriptVersionId` null means "follow the script's
@@ -34,6 +35,8 @@ export const releases = pgTable(
     name: text("name").notNull(),
     memo: text("memo").notNull().default(""),
     createdBy: text("created_by").notNull().default(""),
+    /** The server validators the version passed at creation (null: none applied to the service then). */
+    validation: jsonb("validation").$type<ReleaseValidation>(),
     createdAt: createdAt(),
   },
   (t) => [uniqueIndex("releases_service_name_uq").on(t.serviceId, t.name)],

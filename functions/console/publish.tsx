@@ -12,6 +12,7 @@ import type { ServiceRow } from "../core/services";
 import { bizOf, commonProps, done, idParam, submit, type CC, type ConsoleEnv } from "./env";
 import { Csrf, Empty, FieldError, FormError, Layout, when, type FormErrors } from "./layout";
 import { appOf, ReleaseDiffView, serviceUrl, VersionContents } from "./service-common";
+import { ValidationPassed } from "./validators";
 
 type Group = { id: number; name: string; selector: string; percent: number | null };
 
@@ -118,6 +119,7 @@ async function confirmPage(c: CC, target: Target, errors?: FormErrors, status: 2
           <h1>Publish {app} {r.name} to {target.all ? "all clients" : audience(chosen)}?</h1>
           <FormError errors={errors} />
           <p>Clients pick it up at once (long-poll); each runs the pre-script, applies the files, then the post-script.</p>
+          <ValidationPassed validation={r.validation} />
           <h2>Changes against {online ? `${online.name}, published to all clients` : "nothing (first publish)"}</h2>
           {diff ? <ReleaseDiffView d={diff} /> : online ? <p class="muted">{r.name} is already the version published to all clients.</p> : <p class="muted">No version has been published to all clients yet: everything below goes out.</p>}
           <h2>What {r.name} sends</h2>

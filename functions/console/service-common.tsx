@@ -58,7 +58,7 @@ export const ReleaseDiffView = ({ d }: { d: ReleaseDiff }) => (
         {f.diff ? <DiffView diff={f.diff} /> : null}
       </div>
     ))}
-    {(["pre", "post"] as const).map((k) => {
+    {(["pre", "post", "validate"] as const).map((k) => {
       const h = d.hooks[k];
       return h && h.status !== "unchanged" ? (
         <div>
@@ -72,7 +72,7 @@ export const ReleaseDiffView = ({ d }: { d: ReleaseDiff }) => (
 );
 
 /** What a version sends out: its files and its scripts (the first-publish review and the version page). */
-export const VersionContents = (p: { files: { path: string; name: string; size: number; user: string; group: string; privilege: string; sha256: string }[]; hooks: Record<"pre" | "post", { scriptName: string; versionName: string; type: string; content?: string } | null>; showContent?: boolean }) => (
+export const VersionContents = (p: { files: { path: string; name: string; size: number; user: string; group: string; privilege: string; sha256: string }[]; hooks: Record<"pre" | "post" | "validate", { scriptName: string; versionName: string; type: string; content?: string } | null>; showContent?: boolean }) => (
   <div data-testid="version-contents">
     <div class="scroll">
       <table>
@@ -85,7 +85,7 @@ export const VersionContents = (p: { files: { path: string; name: string; size: 
       </table>
     </div>
     {p.files.length === 0 ? <p class="muted">No file.</p> : null}
-    {(["pre", "post"] as const).map((k) => {
+    {(["pre", "post", "validate"] as const).map((k) => {
       const h = p.hooks[k];
       return (
         <div data-hook={k}>

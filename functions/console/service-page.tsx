@@ -10,6 +10,8 @@ import { FileForm } from "./file-form";
 import { ConfirmButton, Csrf, Empty, FieldError, FormError, Layout, TextField, when, type FormErrors, type FormValues } from "./layout";
 import { PublishHistory } from "./publish";
 import { appOf, fullPath, ServiceHeader, serviceUrl, sizeOf } from "./service-common";
+import { failuresByFile, FileFailures, ValidatorsSection } from "./validators";
+import type { ValidationFailure } from "../core/validators";
 
 type Status = 200 | 400 | 404 | 409 | 413 | 422;
 
@@ -32,7 +34,7 @@ const HookSelect = (p: { kind: HookKind; current: { scriptId: number; followsOnl
   </div>
 );
 
-export type ServicePageOpts = { errors?: FormErrors; values?: FormValues; section?: string; status?: Status; diff?: Awaited<ReturnType<typeof diffReleases>> };
+export type ServicePageOpts = { errors?: FormErrors; values?: FormValues; section?: string; status?: Status; diff?: Awaited<ReturnType<typeof diffReleases>>; failures?: ValidationFailure[] };
 
 export async function servicePage(c: CC, opts: ServicePageOpts = {}) {
   const biz = bizOf(c);
@@ -56,6 +58,7 @@ export async function servicePage(c: CC, opts: ServicePageOpts = {}) {
   const err = (name: string) => (section === name ? errors : undefined);
   const vals = (name: string) => (section === name ? opts.values : undefined);
   const base = serviceUrl(c);
+  const failed = failuresByFile(opts.failures);
   return c.html(
     <Layout title={s.name} nav="services" biz={biz} {...commonProps(c)}>
       <ServiceHeader c={c} name={s.name} configType={s.configType} memo={s.memo} tab="draft" />
@@ -69,7 +72,7 @@ export async function servicePage(c: CC, opts: ServicePageOpts = {}) {
               <tbody>
                 {files.items.map((f) => (
                   <tr data-file={fullPath(f)}>
-                    <td><a href={`${base}/files/${f.id}`}><code>{fullPath(f)}</code></a></td>
+                    <td><a href={`${base}/files/${f.id}`}><code>{fullPath(f)}</code></a><FileFailures failures={failed.get(fullPath(f))} /></td>
                     <td class="small">{sizeOf(f.size)}</td>
                     <td>{f.fileType}</td>
                     <td><code>{f.user}:{f.group} {f.privilege}</code></td>
@@ -92,6 +95,8 @@ export async function servicePage(c: CC, opts: ServicePageOpts = {}) {
       ) : (
         <p class="flash" data-testid="kv-files">This is a kv service: its configuration is key-value pairs, not files.</p>
       )}
+
+      {isFile ? <ValidatorsSection c={c} errors={err("validator")} values={vals("validator")} /> : null}
 
       <h2 id="scripts">Pre/post scripts</h2>
       {scriptsUnavailable ? (

@@ -13,7 +13,7 @@ export type ReleaseContent = {
   id: number;
   name: string;
   files: { path: string; name: string; sha256: string; size: number; fileType: "text" | "binary"; permission: { user: string; group: string; privilege: string } }[];
-  hooks: { pre: HookSnapshot | null; post: HookSnapshot | null };
+  hooks: { pre: HookSnapshot | null; post: HookSnapshot | null; validate: HookSnapshot | null };
 };
 
 /**
@@ -224,7 +224,7 @@ async function loadReleaseContent(db: Db, releaseId: number): Promise<ReleaseCon
   if (!rel) return null;
   const files = await db.select().from(releaseFiles).where(eq(releaseFiles.releaseId, releaseId)).orderBy(asc(releaseFiles.path), asc(releaseFiles.name));
   const hooks = await db.select().from(releaseHooks).where(eq(releaseHooks.releaseId, releaseId));
-  const hook = (kind: "pre" | "post"): HookSnapshot | null => {
+  const hook = (kind: "pre" | "post" | "validate"): HookSnapshot | null => {
     const h = hooks.find((x) => x.kind === kind);
     return h ? { type: h.type, scriptName: h.scriptName, versionName: h.versionName, content: h.content } : null;
   };
@@ -232,7 +232,7 @@ async function loadReleaseContent(db: Db, releaseId: number): Promise<ReleaseCon
     id: rel.id,
     name: rel.name,
     files: files.map((f) => ({ path: f.path, name: f.name, sha256: f.sha256, size: f.size, fileType: f.fileType, permission: { user: f.user, group: f.group, privilege: f.privilege } })),
-    hooks: { pre: hook("pre"), post: hook("post") },
+    hooks: { pre: hook("pre"), post: hook("post"), validate: hook("validate") },
   };
 }
 
@@ -298,7 +298,7 @@ function manifest(service: ServiceRow, wait: number, pub: PublishEntry | null, c
     wait,
     release: pub && content ? { id: content.id, name: content.name, publishId: pub.id, publishedAt: pub.createdAt.toISOString() } : null,
     files: content?.files ?? [],
-    hooks: content?.hooks ?? { pre: null, post: null },
+    hooks: content?.hooks ?? { pre: null, post: null, validate: null },
   };
 }
 

@@ -3,7 +3,7 @@ import { groups, releases, webhookDeliveries, webhookSignatures, webhooks } from
 import { recordAudit, type Actor } from "./audit";
 import { randomToken, sha256Hex } from "./crypto";
 import { invalid, notFound } from "./errors";
-import type { Db } from "./ports";
+import type { BlobStore, Db } from "./ports";
 import { publishRelease } from "./publishes";
 import { createReleaseForService } from "./releases";
 import { loadService } from "./services";
@@ -121,7 +121,7 @@ export type DeliveryOutcome =
  * already answers `duplicate` and acts on nothing. A failed delivery rolls both back: it is logged
  * as failed and may be retried.
  */
-export async function actOnDelivery(db: Db, w: WebhookRow, delivery: VerifiedDelivery, rawBody: Uint8Array, now: Date): Promise<DeliveryOutcome> {
+export async function actOnDelivery(db: Db, store: BlobStore, w: WebhookRow, delivery: VerifiedDelivery, rawBody: Uint8Array, now: Date): Promise<DeliveryOutcome> {
   const { deliveryId } = delivery;
   const actor: Actor = { credentialId: null, name: `webhook:${w.name}`, kind: "webhook", bizId: w.bizId, apps: [] };
   let replayedBytes = false;
@@ -145,7 +145,7 @@ export async function actOnDelivery(db: Db, w: WebhookRow, delivery: VerifiedDel
       if (!claimed.length) return { duplicate: true as const, deliveryId };
       let version: { id: number; name: string };
       if (w.action === "release") {
-        const r = await createReleaseForService(tx, actor, w.bizId, w.serviceId, { name: versionNameOf(rawBody, now), memo: `webhook ${w.name}, delivery ${deliveryId}` }, now);
+        const r = await createReleaseForService(tx, store, actor, w.bizId, w.serviceId, { name: versionNameOf(rawBody, now), memo: `webhook ${w.name}, delivery ${deliveryId}` }, now);
         version = { id: r.id, name: r.name };
       } else {
         const versionId = w.releaseId ?? versionIdOf(rawBody);

@@ -122,7 +122,7 @@ export const webhookRoutes = router()
         if (err instanceof RejectedDelivery) await hooks.logRejected(deps.db, w, c.req.header("x-edgeconf-delivery") ?? c.req.header("x-github-delivery"), err.message, now);
         throw err;
       }
-      const outcome = await hooks.actOnDelivery(deps.db, w, delivery, rawBody, now);
+      const outcome = await hooks.actOnDelivery(deps.db, deps.blobs, w, delivery, rawBody, now);
       if (outcome.duplicate) return c.json(outcome, 200);
       await announcePublish(deps, outcome.serviceId);
       const { serviceId: _, ...body } = outcome;
