@@ -38,7 +38,7 @@ describe("console validators", () => {
     await api.call("PUT", `/api/v1/bizs/10/apps/web/files/content?path=${encodeURIComponent("/etc/app/extra.yaml")}`, "a: [1]\n");
     expect((await web.post(`${svc}/web/versions`, { name: "V1", memo: "" })).status).toBe(303);
     const v = (await api.call("GET", "/api/v1/bizs/10/apps/web/versions")).body.items[0];
-    const review = await web.get(`${svc}/web/versions/${v.id}/publish`);
+    const review = await web.get(`${svc}/web/versions/${v.id}/publish?to=all`);
     expect(review.html).toMatch(/data-testid="validation">✓ Passed validation: jsonschema on \*.json \(1 file\), yaml on \*.yaml \(1 file\)/);
   });
 
