@@ -33,6 +33,15 @@ async function targetOf(app: string, uid: string, labels = "env=prod"): Promise<
   return r.body.release?.name ?? null;
 }
 
+/**
+ * A client the server knows and sees online: a heartbeat writes its row at once (a poll's sighting is
+ * batched, and on Workers written by a later request of the same isolate).
+ */
+async function arrive(app: string, uid: string, currentReleaseId: number) {
+  const r = await api.call("POST", `/feed/v1/bizs/${biz}/apps/${app}/heartbeat`, { uid, labels: { env: "prod" }, currentReleaseId }, { token });
+  expect(r.status, JSON.stringify(r.body)).toBe(204);
+}
+
 async function report(app: string, uid: string, releaseId: number, status: "SUCCESS" | "FAILED", message = "") {
   const preHook = status === "FAILED" ? { exitCode: 3, durationMs: 5, outputTail: `pre-check failed on ${uid}\n` } : null;
   const r = await api.call("POST", `/feed/v1/bizs/${biz}/apps/${app}/events`, { uid, labels: { env: "prod" }, releaseId, status, message, preHook }, { token });
@@ -86,6 +95,7 @@ describe("rollouts: waves", () => {
     await seedPublish(api, biz, "web", v.web1.id);
     const uids = Array.from({ length: 40 }, (_, i) => `web-host-${i}`);
     for (const u of uids) expect(await targetOf("web", u)).toBe("V1");
+    for (const u of uids) await arrive("web", u, v.web1.id);
     const start = await api.call("POST", `${apps}/web/rollouts`, { versionId: v.web2.id, waves: [25, 50, 100], ...defaults });
     expect(start.status, JSON.stringify(start.body)).toBe(201);
     expect(start.body).toMatchObject({ state: "running", waves: [25, 50, 100], currentWave: 0 });
@@ -125,7 +135,7 @@ describe("rollouts: waves", () => {
   it("halts when a wave's failures pass the threshold and rolls its clients back to what they had", async () => {
     await seedPublish(api, biz, "api", v.api1.id);
     const uids = Array.from({ length: 30 }, (_, i) => `api-host-${i}`);
-    for (const u of uids) await targetOf("api", u);
+    for (const u of uids) await arrive("api", u, v.api1.id);
     const start = await api.call("POST", `${apps}/api/rollouts`, { versionId: v.api2.id, waves: [50, 100], ...defaults, maxFailurePercent: 20 });
     const id = start.body.id;
     const { inside, outside } = split(uids, id, 50);
@@ -147,8 +157,7 @@ describe("rollouts: waves", () => {
 
   it("counts an online client silent past reportTimeoutSeconds as failed", async () => {
     await seedPublish(api, biz, "solo", v.solo1.id);
-    await targetOf("solo", "quiet-host");
-    await api.call("POST", `/feed/v1/bizs/${biz}/apps/solo/heartbeat`, { uid: "quiet-host", labels: { env: "prod" }, currentReleaseId: v.solo1.id }, { token });
+    await arrive("solo", "quiet-host", v.solo1.id);
     const start = await api.call("POST", `${apps}/solo/rollouts`, { versionId: v.solo2.id, waves: [100], ...defaults, reportTimeoutSeconds: 1, autoRollback: false });
     const r = await until("solo", start.body.id, (x) => x.state === "halted", "halted on timeout");
     expect(r.progress[0].failing[0]).toMatchObject({ uid: "quiet-host", reason: "no report within 1 s" });
