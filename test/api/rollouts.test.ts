@@ -1,3 +1,4 @@
+import { createHmac } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestApi, type TestApi } from "../helpers/app";
 import { agentToken, seedGroup, seedPublish, seedRelease, seedService } from "../helpers/seed";
@@ -15,7 +16,7 @@ const defaults = { bakeSeconds: 0, maxFailurePercent: 0, reportTimeoutSeconds: 3
 beforeAll(async () => {
   api = await createTestApi();
   expect((await api.call("POST", "/api/v1/bizs", { id: biz, name: "demo" })).status).toBe(201);
-  for (const app of ["web", "api", "solo", "other"]) {
+  for (const app of ["web", "api", "solo", "other", "hooked"]) {
     await seedService(api, biz, app, [{ path: "/etc/app.conf", content: `${app} one\n` }]);
     v[`${app}1`] = await seedRelease(api, biz, app, "V1");
     await api.call("PUT", `${apps}/${app}/files/content?path=/etc/app.conf`, `${app} two\n`);
@@ -190,5 +191,24 @@ describe("rollouts: controls", () => {
     expect(next.status).toBe(201);
     const audit = (await api.call("GET", `/api/v1/audit?limit=100`)).body.items.filter((a: any) => a.resourceType === "rollout" && a.resourceId === String(id)).map((a: any) => a.action);
     expect(audit).toEqual(expect.arrayContaining(["rollout.start", "rollout.paused", "rollout.running", "rollout.wave", "rollout.aborted"]));
+  });
+});
+
+describe("rollouts: webhook action", () => {
+  it("a signed delivery to a 'rollout' webhook starts a rollout of a new version from the draft; settings are checked at creation", async () => {
+    const bad = await api.call("POST", `${apps}/hooked/webhooks`, { name: "bad", action: "rollout", rollout: { waves: [50, 20, 100] } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.message).toMatch(/^waves: must increase/);
+    expect((await api.call("POST", `${apps}/hooked/webhooks`, { name: "bare", action: "rollout" })).body.error.message).toMatch(/^rollout: /);
+    const hook = (await api.call("POST", `${apps}/hooked/webhooks`, { name: "ci-rollout", action: "rollout", rollout: { waves: [20, 100], bakeSeconds: 3600 } })).body;
+    expect(hook.rollout).toMatchObject({ waves: [20, 100], bakeSeconds: 3600, maxFailurePercent: 0, reportTimeoutSeconds: 300, autoRollback: true });
+    const body = JSON.stringify({ version: "V3-ci" });
+    const ts = String(Math.floor(Date.now() / 1000));
+    const sig = createHmac("sha256", hook.secret).update(`${ts}.d-1.${body}`).digest("hex");
+    const r = await api.call("POST", `/api/v1/webhooks/${hook.id}`, body, { token: null, headers: { "x-edgeconf-signature": `sha256=${sig}`, "x-edgeconf-timestamp": ts, "x-edgeconf-delivery": "d-1", "content-type": "application/json" } });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expect(r.body).toMatchObject({ action: "rollout", version: { name: "V3-ci" }, rolloutId: expect.any(Number) });
+    const rollout = (await api.call("GET", `${apps}/hooked/rollouts/${r.body.rolloutId}`)).body;
+    expect(rollout).toMatchObject({ state: "running", waves: [20, 100], version: { name: "V3-ci" }, createdBy: "webhook:ci-rollout" });
   });
 });
