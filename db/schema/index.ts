@@ -6,3 +6,4 @@ export * from "./releases";
 export * from "./access";
 export * from "./clients";
 export * from "./validators";
+export * from "./rollouts";
