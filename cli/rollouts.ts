@@ -5,26 +5,33 @@
  */
 import type { Api } from "./api.js";
 import { UsageError, parseDuration, str, type Options, type Values } from "./context.js";
+import type { HookRun } from "./resources.js";
 import type { Bar, HostState, Progress, Tracker } from "./wait.js";
 
 export const ROLLOUT_STATES = ["running", "paused", "halted", "rolled_back", "aborted", "completed"] as const;
 export type RolloutState = (typeof ROLLOUT_STATES)[number];
 const FINAL: RolloutState[] = ["halted", "rolled_back", "aborted", "completed"];
 
-export type FailingClient = { uid: string; reason: string; outputTail: string };
-export type RolloutWave = { percent: number; state?: string; targeted: number; succeeded: number; failed: number; pending: number; failing: FailingClient[] };
+/** A failing client of a wave: the agent's message (or "no report within N s") and its hooks' runs. */
+export type FailingClient = { uid: string; reason: string; preHook: HookRun; postHook: HookRun; reportedAt: string | null };
+/** Per wave; counts are cumulative (wave k holds every client of the waves before it). */
+export type WaveProgress = { index: number; percent: number; released: boolean; targeted: number; succeeded: number; failed: number; pending: number; offline: number; failing: FailingClient[] };
 export type Rollout = {
   id: number;
   state: RolloutState;
+  /** Why the state is what it is (the halt's failures, who paused). */
+  reason: string;
   version: { id: number; name: string };
-  waves: RolloutWave[];
-  /** Index of the wave in hand (0-based). */
+  waves: number[];
+  /** Index of the newest released wave (0-based). */
   currentWave: number;
   bakeSeconds: number;
   maxFailurePercent: number;
   reportTimeoutSeconds: number;
   autoRollback: boolean;
   createdAt: string;
+  /** In `GET .../rollouts/{id}` only. */
+  progress?: WaveProgress[];
 };
 
 /** The settings a rollout starts with; what `POST .../rollouts` takes besides versionId and groups. */
@@ -47,8 +54,9 @@ export const ROLLOUT_HELP = `Progressive rollout (instead of one publish):
                         it the rollout halts
   --report-timeout D    a host of a wave that has not reported after this counts as failed
                         (default 5m)
-  --no-auto-rollback    on a halt, leave the wave's hosts as they are (default: they get back the
-                        version they had)
+  --no-auto-rollback    on a halt, leave the released hosts as they are and wait for an operator
+                        (edgeconf rollout resume|advance|abort); default: they get back the
+                        version they had
 With --wait the exit code is the rollout's end: 0 completed, 1 halted, rolled back or aborted.`;
 
 /** `5,25,100` → [5, 25, 100]: whole percents 1–100, strictly increasing, ending at 100. */
@@ -62,11 +70,10 @@ export function parseWaves(text: string): number[] {
   return waves;
 }
 
-/** `0%`, `2.5%` or `10` → a percentage from 0 to 100. */
+/** `0%` or `10` → a whole percentage from 0 to 100 (the server keeps whole percents). */
 export function parsePercent(text: string, flag: string): number {
-  const m = /^(\d{1,3}(?:\.\d+)?)%?$/.exec(text.trim());
-  const n = m ? Number(m[1]) : NaN;
-  if (!(n >= 0 && n <= 100)) throw new UsageError(`--${flag}: "${text}" is not a percentage from 0% to 100%`);
+  const n = /^\d{1,3}%?$/.test(text.trim()) ? Number(text.trim().replace("%", "")) : NaN;
+  if (!(n >= 0 && n <= 100)) throw new UsageError(`--${flag}: "${text}" is not a whole percentage from 0% to 100%`);
   return n;
 }
 
@@ -112,58 +119,64 @@ export async function findRollout(api: Api, app: string, id: string | undefined)
   return api.json<Rollout>("GET", api.appPath(app, `/rollouts/${newest.id}`));
 }
 
-const waveLabel = (r: Rollout, i: number) => `wave ${i + 1}/${r.waves.length} (${r.waves[i].percent}%)`;
+const waveLabel = (r: Rollout, i: number) => `wave ${i + 1}/${r.waves.length} (${r.waves[i]}%)`;
+const waves = (r: Rollout) => r.progress ?? [];
+
+/** The output of the hook that failed (pre before post), for the tail shown under a failing host. */
+export function failingOutput(f: FailingClient): string {
+  return (f.preHook?.exitCode ? f.preHook : f.postHook?.exitCode ? f.postHook : (f.preHook ?? f.postHook))?.outputTail ?? "";
+}
 
 /** Failing hosts over every wave, each once (waves overlap: a host of wave 1 is in wave 2). */
 export function failingHosts(r: Rollout): FailingClient[] {
   const seen = new Map<string, FailingClient>();
-  for (const w of r.waves) for (const f of w.failing) if (!seen.has(f.uid)) seen.set(f.uid, f);
+  for (const w of waves(r)) for (const f of w.failing) if (!seen.has(f.uid)) seen.set(f.uid, f);
   return [...seen.values()];
 }
 
 /** One line: "rollout 7 of V5: running, wave 2/3 (25%)". */
 export function stageLine(r: Rollout): string {
-  const wave = r.waves[r.currentWave] ? `, ${waveLabel(r, r.currentWave)}` : "";
+  const wave = r.waves[r.currentWave] !== undefined ? `, ${waveLabel(r, r.currentWave)}` : "";
   const hint = r.state === "paused" ? " (resume with: edgeconf rollout resume)" : "";
-  return `rollout ${r.id} of ${r.version.name}: ${r.state.replace("_", " ")}${wave}${hint}`;
+  return `rollout ${r.id} of ${r.version.name}: ${r.state.replace("_", " ")}${wave}${r.reason && r.state !== "running" ? `: ${r.reason}` : ""}${hint}`;
 }
 
 /** The sentence that ends a wait (or a status) once the rollout is in a final state. */
 export function endLine(r: Rollout): string {
   const failing = failingHosts(r);
-  const wave = r.waves[r.currentWave];
+  const wave = waves(r)[r.currentWave];
   const where = wave ? ` in ${waveLabel(r, r.currentWave)}: ${wave.failed} of ${wave.targeted} hosts failed (threshold ${r.maxFailurePercent}%)` : "";
   const hosts = failing.length ? `; failing hosts: ${failing.map((f) => f.uid).join(", ")}` : "";
   switch (r.state) {
     case "completed":
-      return `rollout ${r.id} completed: ${r.version.name} released to every wave (${r.waves.at(-1)?.succeeded ?? 0} hosts succeeded)`;
+      return `rollout ${r.id} completed: ${r.version.name} released to every wave (${waves(r).at(-1)?.succeeded ?? 0} hosts succeeded)`;
     case "halted":
       return `rollout ${r.id} halted${where}${hosts}`;
     case "rolled_back":
-      return `rollout ${r.id} halted${where} and rolled back: the wave's hosts got their previous version again${hosts}`;
+      return `rollout ${r.id} halted${where} and rolled back: the released hosts got their previous version again${hosts}`;
     case "aborted":
-      return `rollout ${r.id} was aborted${hosts}`;
+      return `rollout ${r.id} was aborted${r.reason ? ` (${r.reason})` : ""}${hosts}`;
     default:
       return stageLine(r);
   }
 }
 
 export function rolloutBars(r: Rollout): Bar[] {
-  return r.waves.map((w, i) => ({
+  return waves(r).map((w, i) => ({
     label: waveLabel(r, i),
-    counts: { total: w.targeted, succeeded: w.succeeded, failed: w.failed, pending: w.pending },
-    note: w.state,
+    counts: { total: w.targeted - w.offline, succeeded: w.succeeded, failed: w.failed, pending: w.pending },
+    note: [w.released ? "" : "not released", w.offline ? `${w.offline} offline` : ""].filter(Boolean).join(", ") || undefined,
   }));
 }
 
 /** Follows rollout `id` for `--wait`: a bar per wave, the failing hosts, and its final state as the verdict. */
-export function rolloutTracker(api: Api, app: string, first: Rollout): Tracker {
+export function rolloutTracker(api: Api, app: string, first: Pick<Rollout, "id" | "version" | "waves">): Tracker {
   return {
     decidesEnd: true,
-    describe: () => `rollout ${first.id} of ${first.version.name} in waves ${first.waves.map((w) => `${w.percent}%`).join(", ")}`,
+    describe: () => `rollout ${first.id} of ${first.version.name} in waves ${first.waves.map((w) => `${w}%`).join(", ")}`,
     async poll(): Promise<Progress> {
       const r = await api.json<Rollout>("GET", api.appPath(app, `/rollouts/${first.id}`));
-      const hosts: HostState[] = failingHosts(r).map((f) => ({ uid: f.uid, state: "failed", reason: f.reason, outputTail: f.outputTail }));
+      const hosts: HostState[] = failingHosts(r).map((f) => ({ uid: f.uid, state: "failed", reason: f.reason, outputTail: failingOutput(f) }));
       return { hosts, bars: rolloutBars(r), stage: stageLine(r), ...(isFinal(r) ? { end: { ok: r.state === "completed", message: endLine(r) } } : {}) };
     },
   };

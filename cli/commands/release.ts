@@ -78,7 +78,7 @@ async function rolloutAndMaybeWait(ctx: Context, values: Values, app: string, ve
       `report timeout ${settings.reportTimeoutSeconds} s, ${settings.autoRollback ? "auto rollback" : "no auto rollback"})`,
   );
   if (!values.wait) return EXIT.OK;
-  return waitFor(ctx.io, rolloutTracker(api, app, { ...rollout, version: { id: version.id, name: version.name } }), { timeoutMs });
+  return waitFor(ctx.io, rolloutTracker(api, app, { id: rollout.id, waves: settings.waves, version: { id: version.id, name: version.name } }), { timeoutMs });
 }
 
 export const release: Command = {

@@ -1,5 +1,5 @@
 import { COMMON_HELP, EXIT, EXIT_HELP, UsageError, parseDuration, required, str, type Command, type Context } from "../context.js";
-import { endLine, failingHosts, findRollout, isFinal, rolloutBars, rolloutTracker, stageLine, type Rollout } from "../rollouts.js";
+import { endLine, failingHosts, failingOutput, findRollout, isFinal, rolloutBars, rolloutTracker, stageLine, type Rollout } from "../rollouts.js";
 import { summary, waitFor } from "../wait.js";
 
 const ACTIONS = ["status", "pause", "resume", "abort", "advance"] as const;
@@ -39,14 +39,14 @@ refused by the server: exit 3 with its reason.`;
 function describe(r: Rollout): string[] {
   const lines = [
     stageLine(r),
-    `settings: waves ${r.waves.map((w) => `${w.percent}%`).join(", ")}, bake ${r.bakeSeconds} s, max failures ${r.maxFailurePercent}%, report timeout ${r.reportTimeoutSeconds} s, ${r.autoRollback ? "auto rollback" : "no auto rollback"}`,
+    `settings: waves ${r.waves.map((w) => `${w}%`).join(", ")}, bake ${r.bakeSeconds} s, max failures ${r.maxFailurePercent}%, report timeout ${r.reportTimeoutSeconds} s, ${r.autoRollback ? "auto rollback" : "no auto rollback"}`,
   ];
   for (const b of rolloutBars(r)) lines.push(`  ${b.label}: ${summary(b.counts)}${b.note ? ` (${b.note})` : ""}`);
   const failing = failingHosts(r);
   if (failing.length) lines.push("failing hosts:");
   for (const f of failing) {
     lines.push(`  ${f.uid}: ${f.reason}`);
-    for (const line of f.outputTail.trimEnd().split("\n").slice(-5).filter(Boolean)) lines.push(`    | ${line}`);
+    for (const line of failingOutput(f).trimEnd().split("\n").slice(-5).filter(Boolean)) lines.push(`    | ${line}`);
   }
   if (isFinal(r)) lines.push(endLine(r));
   return lines;
