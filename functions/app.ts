@@ -23,6 +23,7 @@ import { groupRoutes } from "./routes/groups";
 import { publishRoutes } from "./routes/publishes";
 import { hookRoutes } from "./routes/hooks";
 import { releaseRoutes } from "./routes/releases";
+import { rolloutRoutes } from "./routes/rollouts";
 import { serviceRoutes } from "./routes/services";
 import { blobRoutes } from "./routes/blobs";
 import { fileRoutes } from "./routes/files";
@@ -74,6 +75,7 @@ export function createApp(source: DepsSource) {
   api.route("/", publishRoutes);
   api.route("/", hookRoutes);
   api.route("/", releaseRoutes);
+  api.route("/", rolloutRoutes);
   api.route("/", serviceRoutes);
   api.route("/", blobRoutes);
   api.route("/", fileRoutes);

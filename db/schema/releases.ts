@@ -89,6 +89,11 @@ export const groups = pgTable(
 );
 
 export type GroupSnapshot = { id: number; name: string; selector: string; percent: number | null };
+/**
+ * A publish made by a rollout reaches only the released share of its clients: `percent` of the
+ * clients its groups match, by a stable hash of uid and rollout id (0: withdrawn, nobody).
+ */
+export type PublishRollout = { id: number; percent: number };
 
 /** One publish: a release to all clients (`groups` empty) or to the groups as they were then. */
 export const publishes = pgTable(
@@ -99,6 +104,7 @@ export const publishes = pgTable(
     serviceId: integer("service_id").notNull().references(() => services.id, { onDelete: "cascade" }),
     releaseId: integer("release_id").notNull().references(() => releases.id, { onDelete: "cascade" }),
     groups: jsonb("groups").$type<GroupSnapshot[]>().notNull().default([]),
+    rollout: jsonb("rollout").$type<PublishRollout | null>(),
     memo: text("memo").notNull().default(""),
     createdBy: text("created_by").notNull().default(""),
     createdAt: createdAt(),

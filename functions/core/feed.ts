@@ -1,11 +1,18 @@
 import { and, asc, desc, eq, gte, sql } from "drizzle-orm";
-import { publishes, releaseFiles, releaseHooks, releases, services, type GroupSnapshot } from "../../db/schema/index";
+import { publishes, releaseFiles, releaseHooks, releases, services, type GroupSnapshot, type PublishRollout } from "../../db/schema/index";
 import { invalid } from "./errors";
 import type { AppDeps, Db, ReleaseNotifier } from "./ports";
 import { loadService, type ServiceRow } from "./services";
 import { resolveTarget, type TargetClient } from "./targeting";
 
-export type PublishEntry = { id: number; releaseId: number; groups: GroupSnapshot[]; createdAt: Date };
+/** `rollout`: set on a rollout's publish, the released share (core/rollouts.ts); part of the cached list, so membership costs a poll no read. */
+export type PublishEntry = { id: number; releaseId: number; groups: GroupSnapshot[]; rollout: PublishRollout | null; createdAt: Date };
+
+/**
+ * A publish that reaches every client: no groups, and not a rollout short of 100 %. Publishes older
+ * than the newest such one can be nobody's target.
+ */
+export const reachesEveryone = () => sql`(${publishes.groups} = '[]'::jsonb and (${publishes.rollout} is null or (${publishes.rollout}->>'percent')::numeric >= 100))`;
 
 type HookSnapshot = { type: "shell" | "python"; scriptName: string; versionName: string; content: string };
 /** What a release carries to agents; immutable once the release exists. */
@@ -211,9 +218,9 @@ function parseNews(news: string): { publishes: PublishEntry[]; contents: Release
 }
 
 async function loadPublishes(db: Db, serviceId: number): Promise<PublishEntry[]> {
-  const lastToAll = sql`coalesce((select max(p2.id) from ${publishes} p2 where p2.service_id = ${serviceId} and p2.groups = '[]'::jsonb), 0)`;
+  const lastToAll = sql`coalesce((select max(${publishes.id}) from ${publishes} where ${publishes.serviceId} = ${serviceId} and ${reachesEveryone()}), 0)`;
   return db
-    .select({ id: publishes.id, releaseId: publishes.releaseId, groups: publishes.groups, createdAt: publishes.createdAt })
+    .select({ id: publishes.id, releaseId: publishes.releaseId, groups: publishes.groups, rollout: publishes.rollout, createdAt: publishes.createdAt })
     .from(publishes)
     .where(and(eq(publishes.serviceId, serviceId), gte(publishes.id, lastToAll)))
     .orderBy(desc(publishes.id));
