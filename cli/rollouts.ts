@@ -136,9 +136,10 @@ export function failingHosts(r: Rollout): FailingClient[] {
 
 /** One line: "rollout 7 of V5: running, wave 2/3 (25%)". */
 export function stageLine(r: Rollout): string {
-  const wave = r.waves[r.currentWave] !== undefined ? `, ${waveLabel(r, r.currentWave)}` : "";
+  // The server's reason names the wave when there is one ("wave 1 (25 %): 1 of 1 clients failed ...").
+  const why = r.reason && r.state !== "running" ? `: ${r.reason}` : r.waves[r.currentWave] !== undefined ? `, ${waveLabel(r, r.currentWave)}` : "";
   const hint = r.state === "paused" ? " (resume with: edgeconf rollout resume)" : "";
-  return `rollout ${r.id} of ${r.version.name}: ${r.state.replace("_", " ")}${wave}${r.reason && r.state !== "running" ? `: ${r.reason}` : ""}${hint}`;
+  return `rollout ${r.id} of ${r.version.name}: ${r.state.replace("_", " ")}${why}${hint}`;
 }
 
 /** The sentence that ends a wait (or a status) once the rollout is in a final state. */
@@ -165,7 +166,8 @@ export function rolloutBars(r: Rollout): Bar[] {
   return waves(r).map((w, i) => ({
     label: waveLabel(r, i),
     counts: { total: w.targeted - w.offline, succeeded: w.succeeded, failed: w.failed, pending: w.pending },
-    note: [w.released ? "" : "not released", w.offline ? `${w.offline} offline` : ""].filter(Boolean).join(", ") || undefined,
+    note: w.offline ? `${w.offline} offline` : undefined,
+    text: w.released ? undefined : `not released yet (${w.targeted} host${w.targeted === 1 ? "" : "s"})`,
   }));
 }
 

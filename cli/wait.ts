@@ -11,7 +11,7 @@ import { allClients, failureReason, type Client, type Publish } from "./resource
 export type HostState = { uid: string; state: "succeeded" | "failed" | "pending"; reason?: string; outputTail?: string };
 export type Counts = { total: number; succeeded: number; failed: number; pending: number };
 /** One bar of progress (a publish has one; a rollout one per wave). */
-export type Bar = { label: string; counts: Counts; note?: string };
+export type Bar = { label: string; counts: Counts; note?: string; /** Said instead of the counts (a wave not released yet). */ text?: string };
 export type Progress = {
   /** Hosts known one by one: a publish's targets; a rollout's failing hosts. */
   hosts: HostState[];
@@ -71,7 +71,7 @@ const count = (hosts: HostState[]): Counts => ({
 });
 export const summary = (c: Counts) => `${c.succeeded}/${c.total} succeeded, ${c.failed} failed, ${c.pending} pending`;
 const barsOf = (p: Progress): Bar[] => p.bars ?? [{ label: "progress", counts: count(p.hosts) }];
-const barText = (b: Bar) => `${summary(b.counts)}${b.note ? ` (${b.note})` : ""}`;
+export const barText = (b: Bar) => b.text ?? `${summary(b.counts)}${b.note ? ` (${b.note})` : ""}`;
 
 /** Shows progress: bars redrawn in place on a terminal, else one line per change. */
 interface View {
