@@ -1,3 +1,4 @@
+import { createHmac } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestApi, type TestApi } from "../helpers/app";
 import { agentToken, seedGroup, seedPublish, seedRelease, seedService } from "../helpers/seed";
@@ -15,7 +16,7 @@ const defaults = { bakeSeconds: 0, maxFailurePercent: 0, reportTimeoutSeconds: 3
 beforeAll(async () => {
   api = await createTestApi();
   expect((await api.call("POST", "/api/v1/bizs", { id: biz, name: "demo" })).status).toBe(201);
-  for (const app of ["web", "api", "solo", "other"]) {
+  for (const app of ["web", "api", "solo", "other", "hooked"]) {
     await seedService(api, biz, app, [{ path: "/etc/app.conf", content: `${app} one\n` }]);
     v[`${app}1`] = await seedRelease(api, biz, app, "V1");
     await api.call("PUT", `${apps}/${app}/files/content?path=/etc/app.conf`, `${app} two\n`);
@@ -31,6 +32,15 @@ async function targetOf(app: string, uid: string, labels = "env=prod"): Promise<
   const r = await api.call("GET", `/feed/v1/bizs/${biz}/apps/${app}/release?uid=${uid}&labels=${encodeURIComponent(labels)}&wait=0`, undefined, { token });
   expect(r.status, JSON.stringify(r.body)).toBe(200);
   return r.body.release?.name ?? null;
+}
+
+/**
+ * A client the server knows and sees online: a heartbeat writes its row at once (a poll's sighting is
+ * batched, and on Workers written by a later request of the same isolate).
+ */
+async function arrive(app: string, uid: string, currentReleaseId: number) {
+  const r = await api.call("POST", `/feed/v1/bizs/${biz}/apps/${app}/heartbeat`, { uid, labels: { env: "prod" }, currentReleaseId }, { token });
+  expect(r.status, JSON.stringify(r.body)).toBe(204);
 }
 
 async function report(app: string, uid: string, releaseId: number, status: "SUCCESS" | "FAILED", message = "") {
@@ -86,6 +96,7 @@ describe("rollouts: waves", () => {
     await seedPublish(api, biz, "web", v.web1.id);
     const uids = Array.from({ length: 40 }, (_, i) => `web-host-${i}`);
     for (const u of uids) expect(await targetOf("web", u)).toBe("V1");
+    for (const u of uids) await arrive("web", u, v.web1.id);
     const start = await api.call("POST", `${apps}/web/rollouts`, { versionId: v.web2.id, waves: [25, 50, 100], ...defaults });
     expect(start.status, JSON.stringify(start.body)).toBe(201);
     expect(start.body).toMatchObject({ state: "running", waves: [25, 50, 100], currentWave: 0 });
@@ -125,7 +136,7 @@ describe("rollouts: waves", () => {
   it("halts when a wave's failures pass the threshold and rolls its clients back to what they had", async () => {
     await seedPublish(api, biz, "api", v.api1.id);
     const uids = Array.from({ length: 30 }, (_, i) => `api-host-${i}`);
-    for (const u of uids) await targetOf("api", u);
+    for (const u of uids) await arrive("api", u, v.api1.id);
     const start = await api.call("POST", `${apps}/api/rollouts`, { versionId: v.api2.id, waves: [50, 100], ...defaults, maxFailurePercent: 20 });
     const id = start.body.id;
     const { inside, outside } = split(uids, id, 50);
@@ -147,8 +158,7 @@ describe("rollouts: waves", () => {
 
   it("counts an online client silent past reportTimeoutSeconds as failed", async () => {
     await seedPublish(api, biz, "solo", v.solo1.id);
-    await targetOf("solo", "quiet-host");
-    await api.call("POST", `/feed/v1/bizs/${biz}/apps/solo/heartbeat`, { uid: "quiet-host", labels: { env: "prod" }, currentReleaseId: v.solo1.id }, { token });
+    await arrive("solo", "quiet-host", v.solo1.id);
     const start = await api.call("POST", `${apps}/solo/rollouts`, { versionId: v.solo2.id, waves: [100], ...defaults, reportTimeoutSeconds: 1, autoRollback: false });
     const r = await until("solo", start.body.id, (x) => x.state === "halted", "halted on timeout");
     expect(r.progress[0].failing[0]).toMatchObject({ uid: "quiet-host", reason: "no report within 1 s" });
@@ -181,5 +191,24 @@ describe("rollouts: controls", () => {
     expect(next.status).toBe(201);
     const audit = (await api.call("GET", `/api/v1/audit?limit=100`)).body.items.filter((a: any) => a.resourceType === "rollout" && a.resourceId === String(id)).map((a: any) => a.action);
     expect(audit).toEqual(expect.arrayContaining(["rollout.start", "rollout.paused", "rollout.running", "rollout.wave", "rollout.aborted"]));
+  });
+});
+
+describe("rollouts: webhook action", () => {
+  it("a signed delivery to a 'rollout' webhook starts a rollout of a new version from the draft; settings are checked at creation", async () => {
+    const bad = await api.call("POST", `${apps}/hooked/webhooks`, { name: "bad", action: "rollout", rollout: { waves: [50, 20, 100] } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.message).toMatch(/^waves: must increase/);
+    expect((await api.call("POST", `${apps}/hooked/webhooks`, { name: "bare", action: "rollout" })).body.error.message).toMatch(/^rollout: /);
+    const hook = (await api.call("POST", `${apps}/hooked/webhooks`, { name: "ci-rollout", action: "rollout", rollout: { waves: [20, 100], bakeSeconds: 3600 } })).body;
+    expect(hook.rollout).toMatchObject({ waves: [20, 100], bakeSeconds: 3600, maxFailurePercent: 0, reportTimeoutSeconds: 300, autoRollback: true });
+    const body = JSON.stringify({ version: "V3-ci" });
+    const ts = String(Math.floor(Date.now() / 1000));
+    const sig = createHmac("sha256", hook.secret).update(`${ts}.d-1.${body}`).digest("hex");
+    const r = await api.call("POST", `/api/v1/webhooks/${hook.id}`, body, { token: null, headers: { "x-edgeconf-signature": `sha256=${sig}`, "x-edgeconf-timestamp": ts, "x-edgeconf-delivery": "d-1", "content-type": "application/json" } });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expect(r.body).toMatchObject({ action: "rollout", version: { name: "V3-ci" }, rolloutId: expect.any(Number) });
+    const rollout = (await api.call("GET", `${apps}/hooked/rollouts/${r.body.rolloutId}`)).body;
+    expect(rollout).toMatchObject({ state: "running", waves: [20, 100], version: { name: "V3-ci" }, createdBy: "webhook:ci-rollout" });
   });
 });
