@@ -66,7 +66,10 @@ export async function PublishHistory(p: { c: CC; service: ServiceRow }) {
               {history.map((h, i) => (
                 <tr data-publish={h.version.name}>
                   <td class="small">{when(h.createdAt)}</td>
-                  <td><a href={`${base}/versions/${h.version.id}`}>{h.version.name}</a>{h.rollback ? " (rollback)" : ""}</td>
+                  <td>
+                    <a href={`${base}/versions/${h.version.id}`}>{h.version.name}</a>{h.rollback ? " (rollback)" : ""}
+                    {h.rollout ? <span class="small"> · <a href={`${base}/rollouts/${h.rollout.id}`}>rollout {h.rollout.id}</a> ({h.rollout.percent}% released)</span> : null}
+                  </td>
                   <td class="small">{audience(h.groups)}</td>
                   <td>{h.createdBy}</td>
                   <td class="small">{i > 0 ? <a href={`${base}/versions/${h.version.id}/publish?${h.groups.length ? h.groups.map((g) => `to=group:${g.id}`).join("&") : "to=all"}`}>roll back to this…</a> : "latest"}</td>

@@ -175,6 +175,8 @@ describe.skipIf(!!chromiumMissing)("console: progressive rollouts in a browser",
     expect(await page.locator("[data-testid=rollout-controls]").count()).toBe(0);
     await go(svc);
     expect(await page.locator("[data-testid=open-rollout]").count()).toBe(0);
+    // The publish history names the rollout that made the publish, with a link to it.
+    expect(await page.locator(`tr[data-publish=V2] a[href="${rolloutPath}"]`).count()).toBe(1);
     await go(`${svc}/rollouts`);
     expect(await page.locator("tr[data-rollout] .badge").first().textContent()).toBe("aborted");
     await shot("rollout-03-list");
