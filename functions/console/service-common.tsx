@@ -19,7 +19,7 @@ export const sizeOf = (n: number) => (n < 1024 ? `${n} B` : n < 1048576 ? `${(n 
 /** A file's full path on the hosts. */
 export const fullPath = (f: { path: string; name: string }) => (f.path === "/" ? `/${f.name}` : `${f.path}/${f.name}`);
 
-export type ServiceTab = "overview" | "draft" | "clients" | "webhooks";
+export type ServiceTab = "overview" | "draft" | "clients" | "rollouts" | "webhooks";
 
 /** The service's name, type and tabs, at the top of each of its screens. */
 export const ServiceHeader = (p: { c: CC; name: string; configType: string; memo?: string; tab: ServiceTab }) => {
@@ -28,6 +28,7 @@ export const ServiceHeader = (p: { c: CC; name: string; configType: string; memo
     ["overview", "Overview", `${base}/overview`],
     ["draft", "Files, scripts, versions", base],
     ["clients", "Clients", `${base}/clients`],
+    ["rollouts", "Rollouts", `${base}/rollouts`],
     ["webhooks", "Webhooks", `${base}/webhooks`],
   ];
   return (

@@ -9,6 +9,7 @@ import { bizOf, commonProps, type CC } from "./env";
 import { FileForm } from "./file-form";
 import { ConfirmButton, Csrf, Empty, FieldError, FormError, Layout, TextField, when, type FormErrors, type FormValues } from "./layout";
 import { PublishHistory } from "./publish";
+import { OpenRolloutBanner } from "./rollout-common";
 import { appOf, fullPath, ServiceHeader, serviceUrl, sizeOf } from "./service-common";
 import { failuresByFile, FileFailures, ValidatorsSection } from "./validators";
 import type { ValidationFailure } from "../core/validators";
@@ -62,6 +63,7 @@ export async function servicePage(c: CC, opts: ServicePageOpts = {}) {
   return c.html(
     <Layout title={s.name} nav="services" biz={biz} {...commonProps(c)}>
       <ServiceHeader c={c} name={s.name} configType={s.configType} memo={s.memo} tab="draft" />
+      <OpenRolloutBanner c={c} biz={biz} app={app} />
 
       <h2 id="files">Config files</h2>
       {isFile && files ? (
