@@ -277,11 +277,16 @@ export function parseLabels(text: string | undefined, field = "labels"): Record<
   return out;
 }
 
-/** `"r376"` → 376, `"none"` → null, anything else → undefined (unknown: answer at once). */
+/**
+ * `"r376"` → 376, `"none"` → null, anything else → undefined (unknown: answer at once). An id past
+ * int4 (2^31 − 1) is no release of ours: unknown, so it is never written as a client's current one.
+ */
 export function releaseIdOfEtag(etag: string | undefined): number | null | undefined {
-  const m = /^(?:W\/)?"(r(\d+)|none)"$/.exec((etag ?? "").split(",")[0].trim());
+  const m = /^(?:W\/)?"(r(\d{1,10})|none)"$/.exec((etag ?? "").split(",")[0].trim());
   if (!m) return undefined;
-  return m[2] ? Number(m[2]) : null;
+  if (!m[2]) return null;
+  const id = Number(m[2]);
+  return id >= 1 && id <= 2_147_483_647 ? id : undefined;
 }
 
 /** The client's target as the feed answers it now: ETag, release id and the serialized manifest. */

@@ -1,3 +1,4 @@
+import { log } from "./log";
 import { sql } from "drizzle-orm";
 import { clients } from "../../db/schema/index";
 import type { AppDeps, Db } from "./ports";
@@ -106,7 +107,7 @@ export class Sightings {
 
   private async write(db: Db, batch: ClientSighting[], tokens: [number, Date][]) {
     try {
-      for (let i = 0; i < batch.length; i += BATCH_ROWS) await upsertSightings(db, batch.slice(i, i + BATCH_ROWS));
+      for (let i = 0; i < batch.length; i += BATCH_ROWS) await upsertIsolated(db, batch.slice(i, i + BATCH_ROWS));
       if (this.clientWritten.size + batch.length > MAX_REMEMBERED) this.clientWritten.clear();
       for (const s of batch) this.clientWritten.set(`${clientKey(s.serviceId, s.uid)}\u0000${s.currentReleaseId ?? ""}`, s.at.getTime());
       if (tokens.length) {
@@ -120,6 +121,21 @@ export class Sightings {
       for (const [id] of tokens) this.tokenWritten.delete(id);
       console.warn(`time=${new Date().toISOString()} level=WARN msg="writing client sightings failed" clients=${batch.length} tokens=${tokens.length} error=${JSON.stringify(String((err as Error)?.message ?? err))}`);
     }
+  }
+}
+
+/**
+ * Writes a batch; if the database refuses it, each row alone, dropping (with one line) the rows it
+ * still refuses: one agent's odd value must never keep the other hosts' sightings from being recorded.
+ */
+async function upsertIsolated(db: Db, rows: ClientSighting[]) {
+  try {
+    await upsertSightings(db, rows);
+  } catch (err) {
+    if (rows.length === 1) throw err;
+    let dropped = 0;
+    for (const row of rows) await upsertSightings(db, [row]).catch(() => dropped++);
+    if (dropped) log("WARN", "client sightings refused by the database were dropped", { rows: dropped, error: String((err as Error)?.message ?? err) });
   }
 }
 

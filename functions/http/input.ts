@@ -28,19 +28,19 @@ const NUL = "\u0000";
  * (Postgres text and jsonb cannot store one), as a field path like `tags.2`; null when none.
  */
 export function nulField(value: unknown, path: string[] = []): string | null {
-  if (typeof value === "string") return value.includes(NUL) ? path.join(".") || "value" : null;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const at = nulField(value[i], [...path, String(i)]);
-      if (at !== null) return at;
-    }
-    return null;
-  }
-  if (value && typeof value === "object" && !(value instanceof Uint8Array)) {
-    for (const [k, v] of Object.entries(value)) {
-      if (k.includes(NUL)) return [...path, JSON.stringify(k)].join(".");
-      const at = nulField(v, [...path, k]);
-      if (at !== null) return at;
+  // Iterative, depth-first in document order: a body nested thousands of levels deep (JSON.parse
+  // accepts it) must be a 400 from the schema, never a stack overflow here.
+  const stack: { value: unknown; path: string[] }[] = [{ value, path }];
+  while (stack.length) {
+    const { value: v, path: at } = stack.pop()!;
+    if (typeof v === "string") {
+      if (v.includes(NUL)) return at.join(".") || "value";
+    } else if (Array.isArray(v)) {
+      for (let i = v.length - 1; i >= 0; i--) stack.push({ value: v[i], path: [...at, String(i)] });
+    } else if (v && typeof v === "object" && !(v instanceof Uint8Array)) {
+      const entries = Object.entries(v);
+      for (const [k] of entries) if (k.includes(NUL)) return [...at, JSON.stringify(k)].join(".");
+      for (let i = entries.length - 1; i >= 0; i--) stack.push({ value: entries[i][1], path: [...at, entries[i][0]] });
     }
   }
   return null;

@@ -24,6 +24,18 @@ function refused(r: { status: number; body: any }, field: string) {
   expect(r.body.error.message.startsWith(`${field}: `), r.body.error.message).toBe(true);
 }
 
+describe("bodies nested thousands of levels deep", () => {
+  it("error: are refused with 400 naming the field, never a stack overflow", async () => {
+    // Sent as text: the test process need not build the value itself.
+    const deep = (n: number) => "[".repeat(n) + "]".repeat(n);
+    const json = { headers: { "content-type": "application/json" } };
+    for (const n of [1000, 6000]) {
+      refused(await api.call("PATCH", `/api/v1/bizs/${BIZ}/apps/svc`, `{"configType":${deep(n)}}`, json), "configType");
+      refused(await api.call("PATCH", `/api/v1/bizs/${BIZ}/scripts/${scriptId}`, `{"tags":${deep(n)}}`, json), "tags.0");
+    }
+  });
+});
+
 describe("integers past int4 (2^31) and other non-ids", () => {
   it("error: in path ids", async () => {
     refused(await api.call("GET", `/api/v1/bizs/2147483648/scripts`), "biz");

@@ -54,6 +54,23 @@ describe("tokens: revocation", () => {
 });
 
 describe("tokens: one held poll per uid and service", () => {
+  it("security: a poll whose ETag names an id past int4 never keeps other hosts' sightings from being written", async () => {
+    const t = await agentToken(api, biz, ["service_*"], "etag-poison");
+    const uids = ["poison-ok-1", "poison-ok-2", "poison-ok-3"];
+    const answers = await Promise.all([
+      ...uids.map((u) => poll(t.token, `uid=${u}&wait=0`)),
+      poll(t.token, "uid=poison-bad&wait=0", { "if-none-match": '"r99999999999"' }),
+    ]);
+    for (const a of answers) expect(a.status).toBeLessThan(500);
+    const listed = async () => (await api.call("GET", `/api/v1/bizs/${biz}/apps/service_tok/clients?limit=500`)).body.items.map((c: { uid: string }) => c.uid) as string[];
+    await until(async () => {
+      const l = await listed();
+      return [...uids, "poison-bad"].every((u) => l.includes(u));
+    });
+    const seen = await listed();
+    for (const u of [...uids, "poison-bad"]) expect(seen).toContain(u);
+  });
+
   it("answers the older poll 409 when a newer one with the same uid arrives; other uids stay held", async () => {
     const t = (await agentToken(api, biz, ["service_*"], "dup-uid")).token;
     const older = poll(t, `uid=dup&current=${v1.id}&wait=60`);
