@@ -26,6 +26,7 @@ import { releaseRoutes } from "./routes/releases";
 import { serviceRoutes } from "./routes/services";
 import { blobRoutes } from "./routes/blobs";
 import { fileRoutes } from "./routes/files";
+import { kvRoutes } from "./routes/kvs";
 
 /** Deps for a request: fixed on Node, built per request on Workers (a Postgres pool per request). */
 export type DepsSource = AppDeps | ((c: Context<AppEnv>) => AppDeps | Promise<AppDeps>);
@@ -77,6 +78,7 @@ export function createApp(source: DepsSource) {
   api.route("/", serviceRoutes);
   api.route("/", blobRoutes);
   api.route("/", fileRoutes);
+  api.route("/", kvRoutes);
   api.route("/", credentialRoutes);
   api.route("/", clientRoutes);
   api.route("/", webhookRoutes);

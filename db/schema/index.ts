@@ -5,3 +5,4 @@ export * from "./scripts";
 export * from "./releases";
 export * from "./access";
 export * from "./clients";
+export * from "./kvs";

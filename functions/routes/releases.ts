@@ -1,5 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { IdParam } from "../http/input";
+import { KV_TYPES } from "../core/kv-values";
 import * as releases from "../core/releases";
 import { errorResponses, json, jsonBody, Paging, router, SafeName } from "../http/openapi";
 import { AppParam } from "./services";
@@ -11,8 +12,9 @@ const FileSnap = z
 const HookSnap = z
   .object({ scriptId: z.number().int().nullable(), scriptVersionId: z.number().int().nullable(), scriptName: z.string(), versionName: z.string(), type: z.enum(["shell", "python"]), content: z.string() })
   .nullable();
+const KvSnap = z.object({ key: z.string(), type: z.enum(KV_TYPES), value: z.string().openapi({ description: "Secrets read as ******." }), memo: z.string() }).openapi("VersionKv");
 const VersionBase = z.object({ id: z.number().int(), serviceId: z.number().int(), name: z.string(), memo: z.string(), createdBy: z.string(), createdAt: z.string() });
-const Version = VersionBase.extend({ files: z.array(FileSnap), hooks: z.object({ pre: HookSnap, post: HookSnap }) }).openapi("Version");
+const Version = VersionBase.extend({ files: z.array(FileSnap), hooks: z.object({ pre: HookSnap, post: HookSnap }), kvs: z.array(KvSnap) }).openapi("Version");
 const HookRef = z.object({ scriptId: z.number().int().nullable(), scriptName: z.string(), versionName: z.string(), type: z.enum(["shell", "python"]) }).nullable();
 const HookChange = z.object({ status: z.enum(["added", "removed", "changed", "unchanged"]), from: HookRef, to: HookRef, diff: z.string().nullable() }).nullable();
 const Diff = z
@@ -29,6 +31,7 @@ const Diff = z
       unchanged: z.number().int(),
     }),
     hooks: z.object({ pre: HookChange, post: HookChange }),
+    kvs: z.object({ added: z.array(KvSnap), removed: z.array(KvSnap), changed: z.array(z.object({ key: z.string(), from: KvSnap, to: KvSnap, valueChanged: z.boolean() })), unchanged: z.number().int() }),
   })
   .openapi("VersionDiff");
 const VersionParams = AppParam.extend({ versionId: IdParam });
