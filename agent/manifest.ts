@@ -1,4 +1,5 @@
 /** The release manifest of docs/feed-protocol.md, checked before anything touches the disk. */
+import { checkKvs, type KvItem } from "./kv.js";
 export interface FilePermission {
   user: string;
   group: string;
@@ -38,6 +39,8 @@ export interface Manifest {
   release: ReleaseRef | null;
   files: ManifestFile[];
   hooks: { pre: HookSnapshot | null; post: HookSnapshot | null };
+  /** A kv service's items (agent/kv.ts); absent for file services. */
+  kvs?: KvItem[];
 }
 
 export class ManifestError extends Error {}
@@ -104,6 +107,7 @@ export function parseManifest(body: unknown): Manifest {
     release: m.release,
     files,
     hooks: { pre: checkHook(hooks.pre, "pre"), post: checkHook(hooks.post, "post") },
+    ...(m.configType === "kv" ? { kvs: checkKvs(m.kvs) } : {}),
   };
 }
 
