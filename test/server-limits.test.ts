@@ -19,8 +19,9 @@ async function call(method: string, path: string, body?: unknown, token = server
 }
 
 beforeAll(async () => {
-  // Short receive timeouts so a trickle is cut within the test; long-polls (4 s) outlast them.
-  server = await startServer({ env: { EDGECONF_HEADERS_TIMEOUT_SECONDS: "1", EDGECONF_REQUEST_TIMEOUT_SECONDS: "2" } });
+  // Short receive timeouts so a trickle is cut within the test (8 s leaves a 120 MiB upload on a
+  // loaded machine time to arrive); long-polls (10 s) outlast them.
+  server = await startServer({ env: { EDGECONF_HEADERS_TIMEOUT_SECONDS: "1", EDGECONF_REQUEST_TIMEOUT_SECONDS: "8" } });
   expect((await call("POST", "/api/v1/bizs", { id: BIZ, name: "ten" })).status).toBe(201);
   expect((await call("POST", `/api/v1/bizs/${BIZ}/apps`, { name: "svc", configType: "file" })).status).toBe(201);
   agentTokenValue = (await call("POST", "/api/v1/credentials", { name: "agent", kind: "agent", bizId: BIZ, apps: ["svc"] })).body.token;
@@ -120,8 +121,8 @@ describe("slow clients", () => {
   });
 
   it("happy: a long-poll held longer than the receive timeouts is answered, not cut", async () => {
-    const res = await fetch(`${server.url}/feed/v1/bizs/${BIZ}/apps/svc/release?wait=4&uid=held`, { headers: { authorization: `Bearer ${agentTokenValue}` } });
+    const res = await fetch(`${server.url}/feed/v1/bizs/${BIZ}/apps/svc/release?wait=10&uid=held`, { headers: { authorization: `Bearer ${agentTokenValue}` } });
     expect(res.status).toBe(304);
-    expect(res.headers.get("x-edgeconf-wait")).toBe("4");
+    expect(res.headers.get("x-edgeconf-wait")).toBe("10");
   });
 });
