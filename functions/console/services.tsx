@@ -3,6 +3,8 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { listFiles } from "../core/files";
 import { getHooks, setHooks, type HookKind } from "../core/hooks";
+import { listKvs } from "../core/kvs";
+import { KvDiffView, KvSection, KvVersionTable } from "./kvs";
 import { createRelease, diffReleases, getRelease, listReleases } from "../core/releases";
 import { listScripts, defaultVersionName } from "../core/scripts";
 import { createService, listServices, loadService, requireFileService, SERVICE_NAME } from "../core/services";
@@ -97,11 +99,12 @@ export async function servicePage(c: CC, opts: ServicePageOpts = {}) {
   } catch (e) {
     scriptsUnavailable = (e as Error).message;
   }
-  const [files, hooks, scriptList, versions] = await Promise.all([
+  const [files, hooks, scriptList, versions, kvItems] = await Promise.all([
     isFile ? listFiles(db, biz, app, { limit: 500, offset: 0 }) : null,
     getHooks(db, biz, app),
     isFile ? listScripts(db, biz, { limit: 500, offset: 0 }) : null,
     listReleases(db, biz, app, { limit: 100, offset: 0 }),
+    isFile ? null : listKvs(db, biz, app, { limit: 5000, offset: 0 }),
   ]);
   const { errors, section } = opts;
   const err = (name: string) => (section === name ? errors : undefined);
@@ -114,7 +117,7 @@ export async function servicePage(c: CC, opts: ServicePageOpts = {}) {
       <p class="muted">{s.memo}</p>
       <p><a class="button secondary" href={`${base}/clients`}>Clients</a> <a class="button secondary" href={`${base}/webhooks`}>Webhooks</a></p>
 
-      <h2 id="files">Config files</h2>
+      <h2 id="files">{isFile ? "Config files" : "Key-value items"}</h2>
       {isFile && files ? (
         <>
           <div class="scroll">
@@ -144,7 +147,10 @@ export async function servicePage(c: CC, opts: ServicePageOpts = {}) {
           </details>
         </>
       ) : (
-        <p class="flash" data-testid="kv-files">This is a kv service: its configuration is key-value pairs, not files.</p>
+        <>
+          <p class="small muted" data-testid="kv-files">This is a kv service: its configuration is key-value items, not files.</p>
+          <KvSection c={c} items={kvItems!} errors={err("kv")} values={vals("kv")} importErrors={err("kv-import")} />
+        </>
       )}
 
       <h2 id="scripts">Pre/post scripts</h2>
@@ -235,6 +241,7 @@ export const ReleaseDiffView = ({ d }: { d: ReleaseDiff }) => (
       ) : null;
     })}
     {d.files.unchanged ? <p class="small muted">{d.files.unchanged} file(s) unchanged.</p> : null}
+    <KvDiffView d={d.kvs} />
   </div>
 );
 
@@ -261,6 +268,7 @@ async function releasePage(c: CC, opts: { errors?: FormErrors; status?: Status }
           </tbody>
         </table>
       </div>
+      {r.kvs.length ? <KvVersionTable items={r.kvs} /> : null}
       <h2>Scripts in this version</h2>
       {(["pre", "post"] as const).map((k) => {
         const h = r.hooks[k];

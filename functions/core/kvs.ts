@@ -97,10 +97,11 @@ export async function createKv(deps: KvDeps, actor: Actor, bizId: number, app: s
 }
 
 /**
- * Creates or replaces the item `key` (type kept when not given; required to create).
+ * Creates or replaces the item `key` (type kept when not given; required to create). `value`
+ * undefined keeps the stored one (same type only: the console's "keep the secret" field).
  * Returns `{created, item}`; an unchanged value still updates the memo and the time.
  */
-export async function putKv(deps: KvDeps, actor: Actor, bizId: number, app: string, key: string, input: { type?: KvType; value: unknown; memo?: string }) {
+export async function putKv(deps: KvDeps, actor: Actor, bizId: number, app: string, key: string, input: { type?: KvType; value?: unknown; memo?: string }) {
   checkKvKey(key);
   const s = await loadKvService(deps.db, bizId, app);
   const now = deps.clock();
@@ -109,7 +110,9 @@ export async function putKv(deps: KvDeps, actor: Actor, bizId: number, app: stri
     const before = await loadItem(tx, s, key, true);
     const type = input.type ?? before?.type;
     if (!type) throw invalid("type", `required to create the key '${key}'`);
-    const cols = await valueColumns(deps, s, key, type, checkKvValue(type, input.value), before);
+    const keep = input.value === undefined && before?.type === type;
+    if (input.value === undefined && !keep) throw invalid("value", `required to ${before ? `change the type to ${type}` : "create the key"}`);
+    const cols = keep ? { type, value: before.value, sealed: before.sealed } : await valueColumns(deps, s, key, type, checkKvValue(type, input.value), before);
     const memo = input.memo ?? before?.memo ?? "";
     if (before) {
       const [after] = await tx.update(kvItems).set({ ...cols, memo, updatedAt: now }).where(eq(kvItems.id, before.id)).returning();
