@@ -49,6 +49,7 @@ async function exercise(env: Record<string, string>) {
   const first = await npmStart(env);
   expect(first.token).toMatch(/^eca_/);
   expect(first.output).toContain("console: ");
+  const outputs = [first.output];
   const auth = { authorization: `Bearer ${first.token}`, "content-type": "application/json" };
   const created = await fetch(`${first.url}/api/v1/bizs`, { method: "POST", headers: auth, body: JSON.stringify({ id: 10, name: "demo" }) });
   expect(created.status).toBe(201);
@@ -62,6 +63,7 @@ async function exercise(env: Record<string, string>) {
   expect(list.status).toBe(200);
   expect((await list.json()).items.map((s: { name: string }) => s.name)).toEqual(["tag"]);
   await stop(second.proc);
+  return [...outputs, second.output];
 }
 
 describe("npm start", () => {
@@ -74,16 +76,19 @@ describe("npm start", () => {
     }
   });
 
-  it("uses DATABASE_URL when set", async (ctx) => {
+  it("uses DATABASE_URL when set, creating the database it names when the server lacks it", async (ctx) => {
     const db = await createTestDatabase();
     if (!db) {
       console.log("skipped: DATABASE_URL is not set, so there is no PostgreSQL server to point npm start at");
       ctx.skip();
       return;
     }
+    await db.drop(); // a name the server does not have: npm start creates it, as dev:worker does
     const dataDir = await mkdtemp(path.join(os.tmpdir(), "edgeconf-start-"));
     try {
-      await exercise({ EDGECONF_DATA_DIR: dataDir, DATABASE_URL: db.url });
+      const out = await exercise({ EDGECONF_DATA_DIR: dataDir, DATABASE_URL: db.url });
+      expect(out[0]).toMatch(/msg="created the database named by DATABASE_URL" database=edgeconf_test_/);
+      expect(out[1]).not.toContain("created the database");
     } finally {
       await db.drop();
       await rm(dataDir, { recursive: true, force: true });

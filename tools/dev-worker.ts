@@ -13,8 +13,8 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import pg from "pg";
 import { openNodeDatabase } from "../db/drivers/node";
+import { ensureDatabase } from "../db/ensure-database";
 import { systemActor } from "../functions/core/audit";
 import { ensureFirstAdmin } from "../functions/core/credentials";
 import { randomToken } from "../functions/core/crypto";
@@ -27,24 +27,6 @@ const port = Number(process.env.PORT ?? 8787);
 /** The four variables that keep wrangler from calling out (no telemetry, no update check, no Request.cf fetch). */
 const offline = { WRANGLER_SEND_METRICS: "false", WRANGLER_SEND_ERROR_REPORTS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_HIDE_BANNER: "true" };
 
-async function ensureDatabase(url: string) {
-  const name = decodeURIComponent(new URL(url).pathname.slice(1));
-  if (!name) return;
-  const admin = new URL(url);
-  admin.pathname = "/postgres";
-  const c = new pg.Client({ connectionString: admin.toString() });
-  await c.connect();
-  try {
-    const { rowCount } = await c.query("select 1 from pg_database where datname = $1", [name]);
-    if (!rowCount) {
-      await c.query(`create database "${name.replace(/"/g, '""')}"`);
-      console.log(`dev:worker: created database ${name}`);
-    }
-  } finally {
-    await c.end();
-  }
-}
-
 function secretKey(): string {
   if (process.env.EDGECONF_SECRET_KEY) return process.env.EDGECONF_SECRET_KEY;
   const file = path.join(root, ".edgeconf", "worker-dev-secret.key");
@@ -55,7 +37,8 @@ function secretKey(): string {
   return key;
 }
 
-await ensureDatabase(databaseUrl);
+const created = await ensureDatabase(databaseUrl);
+if (created) console.log(`dev:worker: created database ${created}`);
 const handle = await openNodeDatabase({ databaseUrl });
 await handle.migrate();
 const firstToken = await ensureFirstAdmin(handle.db, systemActor);

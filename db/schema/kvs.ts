@@ -1,4 +1,4 @@
-import { index, integer, pgEnum, pgTable, serial, text, uniqueIndex } from "drizzle-orm/pg-core";
+import { integer, pgEnum, pgTable, serial, text, uniqueIndex } from "drizzle-orm/pg-core";
 import { bizs } from "./bizs";
 import { createdAt, updatedAt } from "./common";
 import { releases } from "./releases";

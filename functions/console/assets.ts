@@ -47,11 +47,51 @@ pre.diff .add{color:var(--ok);background:#e9f8ee;display:block}pre.diff .del{col
 .editor{display:grid;grid-template-columns:minmax(0,1fr) 18rem;gap:1rem}
 @media (max-width:760px){.editor{grid-template-columns:1fr}main{padding:.6rem}th,td{padding:.35rem}header.top nav{order:3;flex-basis:100%}}
 .login{max-width:26rem;margin:8vh auto}
+.flash[role=status]{position:sticky;top:0;z-index:5;box-shadow:0 2px 6px rgba(0,0,0,.08)}
+h2[id],section[id]{scroll-margin-top:4rem}
+.card>h2:first-child{margin-top:0}
+.toolbar{margin:0 0 1rem}.spaced{margin-top:.8rem}
+textarea.short{min-height:8rem}
+pre.tail{max-height:6rem;margin:.2rem 0}
+fieldset.target{border:1px solid var(--line);border-radius:4px;padding:.4rem .8rem .6rem}
+fieldset.target legend{font-weight:600;padding:0 .3rem}
+label.choice{font-weight:400;margin:.35rem 0;display:flex;gap:.4rem;align-items:baseline;flex-wrap:wrap}
+details.confirm{display:inline-block}details.confirm>summary{list-style:none}details.confirm>summary::-webkit-details-marker{display:none}
+details.confirm[open]>summary{opacity:.7}
+.confirm-box{margin-top:.5rem;padding:.6rem .8rem;border:1px solid #f3b0b0;background:#fff6f6;border-radius:4px;max-width:34rem}
+.confirm-box form{margin:.4rem 0 0}
+nav.tabs{display:flex;flex-wrap:wrap;gap:.2rem;border-bottom:1px solid var(--line);margin:0 0 1rem}
+nav.tabs a{padding:.35rem .7rem;border:1px solid transparent;border-bottom:none;border-radius:4px 4px 0 0}
+nav.tabs a.on{background:var(--card);border-color:var(--line);color:var(--fg);font-weight:600;margin-bottom:-1px}
+.badge.state-applied{background:#dcf5e3;color:var(--ok);border-color:#a6e0b6}
+.badge.state-failed{background:#fde2e2;color:var(--bad);border-color:#f3b0b0}
+.badge.state-pending{background:#fff4d6;color:var(--warn);border-color:#f0d58a}
+.badge.state-offline{background:#eceff3;color:#667}
+svg .state-applied{fill:#2da44e}svg .state-failed{fill:#d1242f}svg .state-pending{fill:#d4a72c}svg .state-offline{fill:#a3abb8}
+svg .track{fill:#eef1f6}svg .fill{fill:var(--accent)}
+svg.strip{display:block;width:100%;height:1.1rem;border-radius:3px;overflow:hidden;margin:.3rem 0 .6rem}
+.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,22rem),1fr));gap:0 1rem}
+table.bars{background:none}table.bars th,table.bars td{border:none;padding:.2rem .3rem;vertical-align:middle}
+table.bars th{text-transform:none;letter-spacing:0;font-size:.9rem;color:var(--fg);font-weight:400;width:40%;word-break:break-word}
+table.bars .bar-cell{width:50%}table.bars .num{width:10%;text-align:right;font-variant-numeric:tabular-nums}
+svg.bar{display:block;width:100%;height:.9rem}
+ul.legend{list-style:none;padding:0;margin:0;display:flex;flex-wrap:wrap;gap:.3rem 1.2rem}
+ol.timeline{list-style:none;margin:0;padding:0 0 0 1.1rem;border-left:2px solid var(--line)}
+ol.timeline li{position:relative;margin:0 0 .8rem;display:grid;grid-template-columns:11.5rem 1fr;gap:.2rem 1rem}
+ol.timeline li::before{content:"";position:absolute;left:-1.55rem;top:.35rem;width:.7rem;height:.7rem;border-radius:50%;background:var(--accent);border:2px solid #fff}
+ol.timeline li.groups::before{background:#8a63d2}ol.timeline li.rollback::before{background:#d4a72c}
+ol.timeline time{font-size:.85rem;color:var(--muted);font-variant-numeric:tabular-nums}
+@media (max-width:760px){ol.timeline li{grid-template-columns:1fr}table.bars th{width:45%}}
 `;
 
+/** The favicon: a small SVG (Chromium and Firefox take SVG at /favicon.ico; nothing to fetch elsewhere). */
+export const faviconSvg = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="6" fill="#1d2330"/><path d="M9 9h14M9 16h10M9 23h14" stroke="#7da2ff" stroke-width="3" stroke-linecap="round"/></svg>`;
+
 /**
- * Two behaviours need script: inserting a built-in variable at the cursor of the content editor,
- * and refreshing the clients screen on its own (paused while the user types in a form on it).
+ * Three behaviours need script: inserting a built-in variable at the cursor of the content editor,
+ * refreshing the clients screen on its own (paused while the user types in a form on it), and
+ * bringing a form's error into view when a page comes back with one (it may sit far below the top).
+ * Everything works without it, only less conveniently.
  */
 export const consoleJs = `
 document.addEventListener("click", function (e) {
@@ -74,5 +114,12 @@ document.addEventListener("click", function (e) {
     if (a && /INPUT|SELECT|TEXTAREA/.test(a.tagName)) return;
     location.reload();
   }, secs * 1000);
+})();
+(function () {
+  var err = document.querySelector(".field-error[role=alert], .flash.error[role=alert]");
+  if (!err) return;
+  err.scrollIntoView({ block: "center" });
+  var field = err.previousElementSibling;
+  if (field && /INPUT|SELECT|TEXTAREA/.test(field.tagName)) field.focus({ preventScroll: true });
 })();
 `;

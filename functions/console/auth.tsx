@@ -8,7 +8,7 @@ const LoginPage = (p: { csrf: string; error?: string; notice?: string }) => (
   <Layout title="Sign in">
     <div class="login card">
       <h1>edgeconf console</h1>
-      {p.notice ? <div class="flash">{p.notice}</div> : null}
+      {p.notice ? <div class="flash" role="status">{p.notice}</div> : null}
       <form method="post" action="/login" autocomplete="off">
         <input type="hidden" name="_login" value={p.csrf} />
         <label for="token">
@@ -30,7 +30,7 @@ export const authRoutes = new Hono<ConsoleEnv>()
   .get("/", async (c) => c.redirect((await currentSession(c)) ? "/ui" : "/login", 303))
   .get("/login", async (c) => {
     if (await currentSession(c)) return c.redirect("/ui", 303);
-    return c.html(<LoginPage csrf={loginCsrf(c)} notice={c.req.query("out") ? "Signed out." : undefined} />);
+    return c.html(<LoginPage csrf={loginCsrf(c)} notice={c.req.query("revoked") ? "You revoked the token you were signed in with, so that session has ended. Sign in with another admin token." : c.req.query("out") ? "Signed out." : undefined} />);
   })
   .post("/login", async (c) => {
     const body = await c.req.parseBody();

@@ -1,10 +1,10 @@
 /** @jsxImportSource hono/jsx */
 import { Hono } from "hono";
-import { listClients, type ClientStatus } from "../core/clients";
+import { clientState, listClients, type ClientState, type ClientStatus } from "../core/clients";
 import { loadService } from "../core/services";
 import { bizOf, commonProps, type ConsoleEnv } from "./env";
-import { Badge, Empty, Layout, when } from "./layout";
-import { appOf, serviceUrl } from "./services";
+import { Empty, Layout, when } from "./layout";
+import { appOf, ServiceHeader, serviceUrl } from "./service-common";
 
 type HookRun = { exitCode: number | null; durationMs: number; outputTail: string } | null;
 
@@ -12,7 +12,7 @@ const Hook = ({ kind, run }: { kind: string; run: HookRun }) =>
   run ? (
     <div class="small" data-hook={kind}>
       {kind}: exit <strong data-exit={kind}>{run.exitCode ?? "killed"}</strong> · {run.durationMs} ms
-      {run.outputTail ? <pre style="max-height:6rem;margin:.2rem 0">{run.outputTail}</pre> : null}
+      {run.outputTail ? <pre class="tail">{run.outputTail}</pre> : null}
     </div>
   ) : (
     <div class="small muted">{kind}: not run</div>
@@ -28,6 +28,19 @@ function parseLabels(s: string | undefined): Record<string, string> {
   return out;
 }
 
+/** What each state means, shown as the badge's tooltip and in the legend. */
+export const stateMeaning: Record<ClientState, string> = {
+  applied: "runs the version published to it",
+  failed: "its last attempt at the version published to it failed",
+  pending: "has not applied the version published to it yet",
+  offline: "no poll or heartbeat for 150 s",
+};
+
+/** The one status a client shows (see `clientState`): the same word and colour everywhere. */
+export const StateBadge = ({ state }: { state: ClientState }) => (
+  <span class={`badge state-${state}`} data-state={state} title={stateMeaning[state]}>{state}</span>
+);
+
 const statuses: ClientStatus[] = ["SUCCESS", "FAILED", "PROCESSING"];
 
 export const clientRoutes = new Hono<ConsoleEnv>().get("/ui/bizs/:biz/services/:app/clients", async (c) => {
@@ -41,8 +54,7 @@ export const clientRoutes = new Hono<ConsoleEnv>().get("/ui/bizs/:biz/services/:
   const list = await listClients(c.var.deps, s, { status, labels, online, limit: 200, offset: 0 }, c.var.deps.clock());
   return c.html(
     <Layout title={`${app} clients`} nav="services" biz={biz} refresh={10} {...commonProps(c)}>
-      <p class="small"><a href={serviceUrl(c)}>← {app}</a></p>
-      <h1>Clients of {app}</h1>
+      <ServiceHeader c={c} name={s.name} configType={s.configType} tab="clients" />
       <form method="get" action={`${serviceUrl(c)}/clients`} class="filters">
         <div>
           <label for="status">Last status</label>
@@ -65,7 +77,7 @@ export const clientRoutes = new Hono<ConsoleEnv>().get("/ui/bizs/:biz/services/:
       <p class="small muted">{list.total} client(s); this page refreshes itself every 10 seconds.</p>
       <div class="scroll">
         <table>
-          <thead><tr><th>client</th><th>current → target</th><th>state</th><th>last event</th><th>scripts</th></tr></thead>
+          <thead><tr><th>client</th><th>current → target</th><th>status</th><th>last event</th><th>scripts</th></tr></thead>
           <tbody>
             {list.items.map((k) => (
               <tr data-client={k.uid}>
@@ -76,16 +88,15 @@ export const clientRoutes = new Hono<ConsoleEnv>().get("/ui/bizs/:biz/services/:
                 </td>
                 <td>
                   {k.currentRelease?.name ?? "none"} → {k.targetRelease?.name ?? "none"}
-                  <div>{k.upToDate ? <Badge kind="SUCCESS" label="up to date" /> : <Badge kind="PROCESSING" label="behind" />}</div>
                 </td>
                 <td>
-                  <Badge kind={k.online ? "online" : "offline"} />
-                  <div class="small muted">seen {when(k.lastHeartbeatAt)}</div>
+                  <StateBadge state={clientState(k)} />
+                  <div class="small muted">{k.online ? "online" : "offline"} · seen {when(k.lastHeartbeatAt)}</div>
                 </td>
                 <td>
                   {k.lastEvent ? (
                     <>
-                      <Badge kind={k.lastEvent.status} /> {k.lastEvent.release?.name ?? ""}
+                      <span class="small" data-event-status>{k.lastEvent.status}</span> {k.lastEvent.release?.name ?? ""}
                       <div class="small muted">{when(k.lastEvent.createdAt)} · {k.lastEvent.timings.totalMs ?? "?"} ms · {k.lastEvent.filesCount} files</div>
                       {k.lastEvent.message ? <div class="small field-error">{k.lastEvent.message}</div> : null}
                     </>

@@ -4,7 +4,7 @@ import { listBizs, requireBiz } from "../core/bizs";
 import { createCredential, listCredentials, revokeCredential } from "../core/credentials";
 import { announceRevocation } from "../core/token-cache";
 import { commonProps, done, formValues, idParam, type CC, type ConsoleEnv } from "./env";
-import { Badge, Csrf, errorsOf, FieldError, FormError, Layout, TextField, when, type FormErrors, type FormValues, PostButton } from "./layout";
+import { Badge, Csrf, errorsOf, FieldError, FormError, Layout, TextField, when, type FormErrors, type FormValues, ConfirmButton } from "./layout";
 
 type Created = { name: string; kind: string; token: string };
 
@@ -37,7 +37,20 @@ async function page(c: CC, opts: { values?: FormValues; errors?: FormErrors; cre
                   {k.revokedAt ? (
                     <Badge kind="revoked" label={`revoked ${when(k.revokedAt)}`} />
                   ) : (
-                    <PostButton action={`/ui/credentials/${k.id}/revoke`} csrf={c.var.session.csrf} label="Revoke" kind="danger" />
+                    <ConfirmButton
+                      action={`/ui/credentials/${k.id}/revoke`}
+                      csrf={c.var.session.csrf}
+                      label="Revoke"
+                      id={`revoke-${k.id}`}
+                      confirm={`Revoke ${k.name}?`}
+                      detail={
+                        k.id === c.var.session.actor.credentialId
+                          ? "This is the token you signed in with: revoking it ends this session, and you sign in again with another admin token."
+                          : k.kind === "agent"
+                            ? "Agents using it can no longer read the feed."
+                            : "Whoever uses it can no longer call the API or sign in."
+                      }
+                    />
                   )}
                 </td>
               </tr>
@@ -112,5 +125,7 @@ export const credentialRoutes = new Hono<ConsoleEnv>()
     } catch (e) {
       return page(c, { errors: e instanceof Error && e.message === "bad id" ? { _form: "credential not found" } : errorsOf(e), status: 404 });
     }
+    // The session was this credential's: it has ended with it, so the sign-in page says what happened.
+    if (id === c.var.session.actor.credentialId) return c.redirect("/login?revoked=1", 303);
     return done(c, "/ui/credentials", "Credential revoked.");
   });

@@ -43,9 +43,15 @@ export const bizOf = (c: CC) => Number(c.req.param("biz"));
 
 export const commonProps = (c: CC) => ({ csrf: c.var.session.csrf, user: c.var.session.actor.name, flash: c.req.query("msg") });
 
-/** Redirect after a successful POST, with a short message shown on the next page. */
+/**
+ * Redirect after a successful POST, with a short message shown on the next page. The message goes
+ * in the query, before any `#fragment` (after it, the server would never see it).
+ */
 export function done(c: CC, to: string, msg?: string) {
-  return c.redirect(msg ? `${to}${to.includes("?") ? "&" : "?"}msg=${encodeURIComponent(msg)}` : to, 303);
+  if (!msg) return c.redirect(to, 303);
+  const hash = to.indexOf("#");
+  const [path, fragment] = hash < 0 ? [to, ""] : [to.slice(0, hash), to.slice(hash)];
+  return c.redirect(`${path}${path.includes("?") ? "&" : "?"}msg=${encodeURIComponent(msg)}${fragment}`, 303);
 }
 
 export type Rerender = (values: Record<string, string>, errors: Record<string, string>, status: 400 | 404 | 409 | 413 | 422) => Response | Promise<Response>;

@@ -3,40 +3,13 @@ import { Hono } from "hono";
 import { deleteFile, fileContent, getFile, putFileContent } from "../core/files";
 import { checkDir, checkName } from "../core/paths";
 import { bizOf, commonProps, done, formFile, formValues, idParam, type CC, type ConsoleEnv } from "./env";
+import { Permission } from "./file-form";
 import { Csrf, errorsOf, FieldError, FormError, Layout, TextField, type FormErrors, type FormValues } from "./layout";
-import { appOf, serviceUrl, servicePage } from "./services";
+import { appOf, fullPath, serviceUrl } from "./service-common";
+import { servicePage } from "./service-page";
 
 /** Text files up to this size are edited in the browser; larger or binary ones are replaced by upload. */
 const EDITABLE_BYTES = 512 * 1024;
-
-const Permission = (p: { values?: FormValues; errors?: FormErrors }) => (
-  <div class="row">
-    <TextField name="user" label="User" values={p.values} errors={p.errors} />
-    <TextField name="group" label="Group" values={p.values} errors={p.errors} />
-    <TextField name="privilege" label="Privilege" hint="e.g. 644" values={p.values} errors={p.errors} />
-  </div>
-);
-
-/** Add a file: upload one, or type its text. The path and name are checked by the same rules as the API. */
-export const FileForm = (p: { c: CC; action: string; values?: FormValues; errors?: FormErrors }) => (
-  <form method="post" action={p.action} enctype="multipart/form-data" class="card">
-    <Csrf token={p.c.var.session.csrf} />
-    <FormError errors={p.errors} known={["path", "name", "user", "group", "privilege", "memo", "content", "body"]} />
-    <div class="row">
-      <TextField name="path" label="Directory" hint="absolute, e.g. /etc/nginx" values={p.values} errors={p.errors} required />
-      <TextField name="name" label="File name" hint="empty: the uploaded file's name" values={p.values} errors={p.errors} />
-    </div>
-    <Permission values={p.values} errors={p.errors} />
-    <TextField name="memo" label="Description" values={p.values} errors={p.errors} />
-    <label for="upload">Upload</label>
-    <input type="file" id="upload" name="upload" />
-    <FieldError errors={p.errors} name="body" />
-    <label for="content">…or type the text <span class="hint">used when no file is chosen</span></label>
-    <textarea id="content" name="content" spellcheck={false} style="min-height:8rem">{"\n" + (p.values?.content ?? "")}</textarea>
-    <FieldError errors={p.errors} name="content" />
-    <div class="actions"><button type="submit">Save file</button></div>
-  </form>
-);
 
 const trimDir = (d: string) => (d.length > 1 ? d.replace(/\/+$/, "") : d);
 const meta = (v: FormValues) => ({ user: v.user || undefined, group: v.group || undefined, privilege: v.privilege || undefined, memo: v.memo ?? undefined });
@@ -55,7 +28,7 @@ async function editPage(c: CC, opts: { values?: FormValues; errors?: FormErrors;
       values.content = await new Response(got.body).text();
     }
   }
-  const where = f.path === "/" ? `/${f.name}` : `${f.path}/${f.name}`;
+  const where = fullPath(f);
   return c.html(
     <Layout title={where} nav="services" biz={biz} {...commonProps(c)}>
       <p class="small"><a href={serviceUrl(c)}>← {app}</a></p>

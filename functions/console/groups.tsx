@@ -3,7 +3,7 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { createGroup, deleteGroup, listGroups } from "../core/groups";
 import { bizOf, commonProps, done, idParam, submit, type CC, type ConsoleEnv } from "./env";
-import { Csrf, Empty, FormError, Layout, TextField, when, type FormErrors, type FormValues, PostButton } from "./layout";
+import { Csrf, Empty, FormError, Layout, TextField, when, type FormErrors, type FormValues, ConfirmButton } from "./layout";
 import { SafeName } from "../http/openapi";
 
 type Status = 200 | 400 | 404 | 409 | 413 | 422;
@@ -28,7 +28,7 @@ async function page(c: CC, values: FormValues = {}, errors?: FormErrors, status:
                 <td class="small">{g.memo}</td>
                 <td class="small">{when(g.createdAt)}</td>
                 <td>
-                  <PostButton action={`/ui/bizs/${biz}/groups/${g.id}/delete`} csrf={c.var.session.csrf} label="Delete" kind="secondary" />
+                  <ConfirmButton action={`/ui/bizs/${biz}/groups/${g.id}/delete`} csrf={c.var.session.csrf} label="Delete" confirm={`Delete group ${g.name}?`} detail="Publishes keep their snapshot of it; later publishes can no longer choose it." />
                 </td>
               </tr>
             ))}

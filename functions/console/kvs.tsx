@@ -1,138 +1,18 @@
 /** @jsxImportSource hono/jsx */
 /**
- * The key-value editor of a kv service's page: the items (secrets masked), an add form, an edit
- * page whose input fits the item's type, an audited reveal, and import/export as JSON or YAML.
- * No inline script or style (the console's CSP forbids them).
+ * The key-value editor's routes: add, an edit page whose input fits the item's type, an audited
+ * reveal, delete, and import/export as JSON or YAML (the list and forms: ./kv-section.tsx).
  */
 import { Hono } from "hono";
 import { parse as parseYaml, stringify as toYaml } from "yaml";
 import { DomainError, invalid } from "../core/errors";
 import { checkKvKey, KV_TYPES, MASK, type KvType } from "../core/kv-values";
-import type { diffKvs, MaskedKv } from "../core/kv-versions";
-import { createKv, deleteKv, exportKvs, getKv, importKvs, putKv, type KvImport, type listKvs } from "../core/kvs";
+import { createKv, deleteKv, exportKvs, getKv, importKvs, putKv, type KvImport } from "../core/kvs";
 import { bizOf, commonProps, done, formFile, formValues, type CC, type ConsoleEnv } from "./env";
-import { Badge, Csrf, errorsOf, Empty, FieldError, FormError, Layout, PostButton, TextField, type FormErrors, type FormValues } from "./layout";
-import { appOf, servicePage, serviceUrl } from "./services";
-
-type Items = Awaited<ReturnType<typeof listKvs>>;
-
-const TYPE_HINTS: Record<KvType, string> = {
-  string: "one line",
-  number: "a finite decimal number, e.g. 5432 or 0.25",
-  text: "any text, several lines",
-  json: "must parse as JSON",
-  yaml: "must parse as YAML",
-  xml: "must be well-formed XML",
-  secret: "stored encrypted, shown as ****** (one line)",
-};
-
-const preview = (v: string) => (v.length > 80 ? `${v.slice(0, 80)}…` : v);
-const kvUrl = (c: CC, key?: string) => `${serviceUrl(c)}/kvs${key ? `/${encodeURIComponent(key)}` : ""}`;
-
-const TypeSelect = (p: { values?: FormValues; errors?: FormErrors }) => (
-  <div>
-    <label for="kv-type">Type</label>
-    <select id="kv-type" name="type">
-      {KV_TYPES.map((t) => <option value={t} selected={(p.values?.type ?? "string") === t}>{t} — {TYPE_HINTS[t]}</option>)}
-    </select>
-    <FieldError errors={p.errors} name="type" />
-  </div>
-);
-
-/** The input for a value of `type`: one line, a number, a masked field, or a text area. */
-const ValueInput = (p: { type: KvType; value: string; errors?: FormErrors }) => {
-  const cls = p.errors?.value ? "invalid" : "";
-  if (p.type === "secret") return <input type="password" id="kv-value" name="value" value="" autocomplete="new-password" placeholder="leave empty to keep the stored secret" class={cls} />;
-  if (p.type === "string") return <input type="text" id="kv-value" name="value" value={p.value} class={cls} />;
-  if (p.type === "number") return <input type="text" id="kv-value" name="value" value={p.value} inputmode="decimal" class={cls} />;
-  return <textarea id="kv-value" name="value" spellcheck={false} class={cls}>{"\n" + p.value}</textarea>;
-};
-
-/** The section of the service page for a kv service (replaces "Config files"). */
-export const KvSection = (p: { c: CC; items: Items; errors?: FormErrors; values?: FormValues; importErrors?: FormErrors }) => {
-  const { c } = p;
-  const base = kvUrl(c);
-  return (
-    <div data-testid="kv-items">
-      <div class="scroll">
-        <table>
-          <thead><tr><th>key</th><th>type</th><th>value</th><th>description</th><th></th></tr></thead>
-          <tbody>
-            {p.items.items.map((k) => (
-              <tr data-key={k.key}>
-                <td><a href={kvUrl(c, k.key)}><code>{k.key}</code></a></td>
-                <td><Badge kind="type" label={k.type} /></td>
-                <td><code>{preview(k.value)}</code></td>
-                <td class="small">{k.memo}</td>
-                <td><PostButton action={`${kvUrl(c, k.key)}/delete`} csrf={c.var.session.csrf} label="Delete" /></td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
-      {p.items.items.length === 0 ? <Empty>No key-value item in the draft yet.</Empty> : null}
-      <details open>
-        <summary>Add an item</summary>
-        <form method="post" action={base} class="card">
-          <Csrf token={c.var.session.csrf} />
-          <FormError errors={p.errors} known={["key", "type", "value", "memo"]} />
-          <div class="row">
-            <TextField name="key" id="kv-key" label="Key" hint="letters, digits, _ . -" values={p.values} errors={p.errors} required />
-            <TypeSelect values={p.values} errors={p.errors} />
-          </div>
-          <label for="kv-new-value">Value <span class="hint">checked against the type</span></label>
-          <textarea id="kv-new-value" name="value" spellcheck={false} class={p.errors?.value ? "invalid" : ""}>{"\n" + (p.values?.type === "secret" ? "" : (p.values?.value ?? ""))}</textarea>
-          <FieldError errors={p.errors} name="value" />
-          <TextField name="memo" id="kv-memo" label="Description" values={p.values} errors={p.errors} />
-          <div class="actions"><button type="submit">Add item</button></div>
-        </form>
-      </details>
-      <details>
-        <summary>Import or export (JSON or YAML)</summary>
-        <p class="small muted">
-          Export: <a href={`${serviceUrl(c)}/kv-export?format=json`} download>items.json</a> · <a href={`${serviceUrl(c)}/kv-export?format=yaml`} download>items.yaml</a> — <code>{"{key: {type, value}}"}</code>, secrets as <code>{MASK}</code> (importing <code>{MASK}</code> keeps the stored secret).
-        </p>
-        <form method="post" action={`${serviceUrl(c)}/kv-import`} enctype="multipart/form-data" class="card">
-          <Csrf token={c.var.session.csrf} />
-          <FormError errors={p.importErrors} known={["items"]} />
-          <label for="kv-upload">Upload a .json or .yaml file</label>
-          <input type="file" id="kv-upload" name="upload" accept=".json,.yaml,.yml,application/json,text/yaml" />
-          <label for="kv-import-text">…or paste it</label>
-          <textarea id="kv-import-text" name="text" spellcheck={false}>{"\n"}</textarea>
-          <FieldError errors={p.importErrors} name="items" />
-          <label><input type="checkbox" name="prune" value="true" /> also delete the keys not in the import</label>
-          <div class="actions"><button type="submit">Import (all or nothing)</button></div>
-        </form>
-      </details>
-    </div>
-  );
-};
-
-/** A version's items (secrets masked by the core). */
-export const KvVersionTable = (p: { items: MaskedKv[] }) => (
-  <>
-    <h2>Key-value items</h2>
-    <div class="scroll">
-      <table data-testid="version-kvs">
-        <thead><tr><th>key</th><th>type</th><th>value</th></tr></thead>
-        <tbody>{p.items.map((k) => <tr><td><code>{k.key}</code></td><td>{k.type}</td><td><code>{preview(k.value)}</code></td></tr>)}</tbody>
-      </table>
-    </div>
-  </>
-);
-
-/** Keys added, removed and changed between two versions (secrets masked by the core). */
-export const KvDiffView = ({ d }: { d: Awaited<ReturnType<typeof diffKvs>> }) =>
-  d.added.length || d.removed.length || d.changed.length ? (
-    <div data-testid="kv-diff">
-      {d.added.length ? <p>Keys added: {d.added.map((k) => <code>{k.key} </code>)}</p> : null}
-      {d.removed.length ? <p>Keys removed: {d.removed.map((k) => <code>{k.key} </code>)}</p> : null}
-      {d.changed.map((k) => (
-        <p>Key changed <code>{k.key}</code>: <code>{preview(k.from.value)}</code> → <code>{preview(k.to.value)}</code>{k.from.type !== k.to.type ? ` (type ${k.from.type} → ${k.to.type})` : ""}{k.valueChanged ? "" : " (description only)"}</p>
-      ))}
-      {d.unchanged ? <p class="small muted">{d.unchanged} key(s) unchanged.</p> : null}
-    </div>
-  ) : null;
+import { kvUrl, TYPE_HINTS, TypeSelect, ValueInput } from "./kv-section";
+import { Badge, Csrf, errorsOf, FieldError, FormError, Layout, TextField, type FormErrors, type FormValues } from "./layout";
+import { servicePage } from "./service-page";
+import { appOf, serviceUrl } from "./service-common";
 
 async function editPage(c: CC, opts: { values?: FormValues; errors?: FormErrors; revealed?: string; status?: 200 | 400 | 404 | 409 | 413 | 422 } = {}) {
   const key = c.req.param("key") ?? "";
@@ -149,7 +29,10 @@ async function editPage(c: CC, opts: { values?: FormValues; errors?: FormErrors;
         ) : (
           <div class="card">
             <p>The value is stored encrypted and shown as <code>{MASK}</code>. Revealing it is recorded in the audit log.</p>
-            <PostButton action={`${kvUrl(c, key)}/reveal`} csrf={c.var.session.csrf} label="Reveal" />
+            <form method="post" action={`${kvUrl(c, key)}/reveal`}>
+              <Csrf token={c.var.session.csrf} />
+              <button type="submit" class="secondary">Reveal</button>
+            </form>
           </div>
         )
       ) : null}

@@ -13,6 +13,7 @@ export const Layout: FC<PageProps> = ({ title, csrf, biz, nav = "", user, flash,
       <meta charset="utf-8" />
       <meta name="viewport" content="width=device-width, initial-scale=1" />
       <title>{title} · edgeconf</title>
+      <link rel="icon" href="/favicon.ico" type="image/svg+xml" />
       <link rel="stylesheet" href="/ui/assets/console.css" />
       <script src="/ui/assets/console.js" defer></script>
     </head>
@@ -49,14 +50,22 @@ export const Layout: FC<PageProps> = ({ title, csrf, biz, nav = "", user, flash,
 
 export const Csrf: FC<{ token: string }> = ({ token }) => <input type="hidden" name="_csrf" value={token} />;
 
-/** A one-button form that POSTs to `action` with the session's CSRF token (delete, revoke…). */
-export const PostButton: FC<{ action: string; csrf: string; label: string; kind?: "secondary" | "danger" }> = ({ action, csrf, label, kind = "secondary" }) => (
-  <form method="post" action={action}>
-    <Csrf token={csrf} />
-    <button type="submit" class={kind}>
-      {label}
-    </button>
-  </form>
+/**
+ * A destructive action behind a confirm step, without script: the button opens a `<details>` that
+ * says what will happen and holds the form that POSTs (with the session's CSRF token) to `action`.
+ */
+export const ConfirmButton: FC<{ action: string; csrf: string; label: string; confirm: string; detail?: string; id?: string }> = ({ action, csrf, label, confirm, detail, id }) => (
+  <details class="confirm" id={id}>
+    <summary class="button danger">{label}…</summary>
+    <div class="confirm-box" role="group">
+      <p><strong>{confirm}</strong></p>
+      {detail ? <p class="small">{detail}</p> : null}
+      <form method="post" action={action}>
+        <Csrf token={csrf} />
+        <button type="submit" class="danger">Yes, {label.toLowerCase()}</button>
+      </form>
+    </div>
+  </details>
 );
 
 export type FormErrors = Record<string, string>;

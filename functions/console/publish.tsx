@@ -1,4 +1,8 @@
 /** @jsxImportSource hono/jsx */
+/**
+ * Publishing a version: the form on a version's page, the review page (what goes out, to whom,
+ * against what is published now), and the publish history.
+ */
 import { Hono } from "hono";
 import { z } from "zod";
 import { listGroups } from "../core/groups";
@@ -6,42 +10,50 @@ import { currentPublishes, listPublishes, publish } from "../core/publishes";
 import { diffReleases, getRelease } from "../core/releases";
 import type { ServiceRow } from "../core/services";
 import { bizOf, commonProps, done, idParam, submit, type CC, type ConsoleEnv } from "./env";
-import { Csrf, Empty, FormError, Layout, when, type FormErrors } from "./layout";
-import { appOf, ReleaseDiffView, serviceUrl } from "./services";
+import { Csrf, Empty, FieldError, FormError, Layout, when, type FormErrors } from "./layout";
+import { appOf, ReleaseDiffView, serviceUrl, VersionContents } from "./service-common";
 
-const audience = (g: { name: string; selector: string; percent: number | null }[]) =>
-  g.length ? g.map((x) => `${x.name} (${x.selector || "all"}${x.percent != null ? `, ${x.percent}%` : ""})`).join(", ") : "all clients";
+type Group = { id: number; name: string; selector: string; percent: number | null };
 
-/** Publish form (on a version's page) and publish history (on both pages). */
-export async function PublishSection(p: { c: CC; service: ServiceRow; release?: { id: number; name: string }; errors?: FormErrors }) {
+export const audience = (g: Group[]) => (g.length ? g.map((x) => `${x.name} (${x.selector || "all"}${x.percent != null ? `, ${x.percent}%` : ""})`).join(", ") : "all clients");
+
+const serviceBase = (s: ServiceRow) => `/ui/bizs/${s.bizId}/services/${encodeURIComponent(s.name)}`;
+
+/**
+ * The publish form: one set of checkboxes named `to` is the whole target, "all clients" or groups,
+ * nothing ticked beforehand. The review page refuses none or both, so a canary never goes to
+ * everyone because a default was left on.
+ */
+export async function PublishForm(p: { c: CC; service: ServiceRow; release: { id: number; name: string }; errors?: FormErrors }) {
   const { c, service, release } = p;
-  const [history, groups] = await Promise.all([
-    listPublishes(c.var.deps.db, service.bizId, service.name, { limit: 50, offset: 0 }).then((r) => r.items),
-    release ? listGroups(c.var.deps.db, service.bizId, { limit: 500, offset: 0 }).then((r) => r.items) : [],
-  ]);
-  const base = `/ui/bizs/${service.bizId}/services/${encodeURIComponent(service.name)}`;
+  const groups = (await listGroups(c.var.deps.db, service.bizId, { limit: 500, offset: 0 })).items;
   return (
     <section>
-      {release ? (
-        <>
-          <h2 id="publish">Publish {release.name}</h2>
-          <form method="get" action={`${base}/versions/${release.id}/publish`} class="card">
-            <FormError errors={p.errors} />
-            <label><input type="radio" name="to" value="all" checked /> to all clients</label>
-            <label><input type="radio" name="to" value="groups" /> to these groups only:</label>
-            {groups.length ? (
-              groups.map((g) => (
-                <label class="small" style="font-weight:400">
-                  <input type="checkbox" name="group" value={String(g.id)} /> {g.name} <code>{g.selector || "(every client)"}</code>{g.percent != null ? ` · ${g.percent}% of uids` : ""}
-                </label>
-              ))
-            ) : (
-              <p class="small muted">No group in this biz yet (<a href={`/ui/bizs/${service.bizId}/groups`}>create one</a>).</p>
-            )}
-            <div class="actions"><button type="submit">Review and publish…</button></div>
-          </form>
-        </>
-      ) : null}
+      <h2 id="publish">Publish {release.name}</h2>
+      <form method="get" action={`${serviceBase(service)}/versions/${release.id}/publish`} class="card">
+        <FormError errors={p.errors} />
+        <fieldset class="target">
+          <legend>To whom <span class="hint">tick all clients, or one or more groups</span></legend>
+          <label class="choice"><input type="checkbox" name="to" value="all" /> all clients</label>
+          {groups.map((g) => (
+            <label class="choice">
+              <input type="checkbox" name="to" value={`group:${g.id}`} /> group {g.name} <code>{g.selector || "(every client)"}</code>{g.percent != null ? ` · ${g.percent}% of uids` : ""}
+            </label>
+          ))}
+          {groups.length ? null : <p class="small muted">No group in this biz yet (<a href={`/ui/bizs/${service.bizId}/groups`}>create one</a> for a gradual release).</p>}
+        </fieldset>
+        <div class="actions"><button type="submit">Review and publish…</button></div>
+      </form>
+    </section>
+  );
+}
+
+/** The service's publish history, newest first, each older entry with a way back to it. */
+export async function PublishHistory(p: { c: CC; service: ServiceRow }) {
+  const history = (await listPublishes(p.c.var.deps.db, p.service.bizId, p.service.name, { limit: 50, offset: 0 })).items;
+  const base = serviceBase(p.service);
+  return (
+    <section>
       <h2 id="history">Publish history</h2>
       {history.length ? (
         <div class="scroll">
@@ -54,7 +66,7 @@ export async function PublishSection(p: { c: CC; service: ServiceRow; release?: 
                   <td><a href={`${base}/versions/${h.version.id}`}>{h.version.name}</a>{h.rollback ? " (rollback)" : ""}</td>
                   <td class="small">{audience(h.groups)}</td>
                   <td>{h.createdBy}</td>
-                  <td class="small">{i > 0 ? <a href={`${base}/versions/${h.version.id}/publish?to=${h.groups.length ? "groups" : "all"}${h.groups.map((g) => `&group=${g.id}`).join("")}`}>roll back to this…</a> : "latest"}</td>
+                  <td class="small">{i > 0 ? <a href={`${base}/versions/${h.version.id}/publish?${h.groups.length ? h.groups.map((g) => `to=group:${g.id}`).join("&") : "to=all"}`}>roll back to this…</a> : "latest"}</td>
                 </tr>
               ))}
             </tbody>
@@ -67,55 +79,73 @@ export async function PublishSection(p: { c: CC; service: ServiceRow; release?: 
   );
 }
 
-/** Groups chosen on the publish form (`to=groups&group=1&group=2`); none means all clients. */
-function chosenGroups(c: CC): number[] {
-  if (c.req.query("to") !== "groups") return [];
-  return (c.req.queries("group") ?? []).map(Number).filter((n) => Number.isInteger(n) && n > 0);
+/** The target ticked on the form: `to=all`, or `to=group:<id>` once per group. */
+type Target = { all: boolean; groupIds: number[] };
+function targetOf(values: string[]): Target {
+  const groupIds = values.map((v) => /^group:(\d+)$/.exec(v)?.[1]).filter((x): x is string => !!x).map(Number);
+  return { all: values.includes("all"), groupIds };
+}
+/** Why a target cannot be published, or null. */
+function targetProblem(t: Target): string | null {
+  if (t.all && t.groupIds.length) return "to: all clients already includes every group; tick either all clients or groups";
+  if (!t.all && !t.groupIds.length) return "to: tick all clients, or at least one group";
+  return null;
 }
 
-async function confirmPage(c: CC, groupIds: number[], errors?: FormErrors, status: 200 | 400 | 404 | 409 | 413 | 422 = 200) {
+async function confirmPage(c: CC, target: Target, errors?: FormErrors, status: 200 | 400 | 404 | 409 | 413 | 422 = 200) {
   const biz = bizOf(c);
   const app = appOf(c);
   const rid = (idParam(c, "rid") ?? 0);
   const { db, blobs } = c.var.deps;
   const [r, current, groups] = await Promise.all([getRelease(db, biz, app, rid), currentPublishes(db, biz, app), listGroups(db, biz, { limit: 500, offset: 0 })]);
-  const chosen = groups.items.filter((g) => groupIds.includes(g.id));
+  const chosen = groups.items.filter((g) => target.groupIds.includes(g.id));
+  const missing = target.groupIds.length !== chosen.length;
+  const problem = targetProblem(target) ?? (missing ? "to: a chosen group no longer exists" : null);
   const online = current.base?.version ?? null;
   const diff = online && online.id !== r.id ? await diffReleases(db, blobs, biz, app, online.id, r.id) : null;
-  const toGroups = c.req.query("to") === "groups" || groupIds.length > 0;
+  const back = `${serviceUrl(c)}/versions/${r.id}`;
   return c.html(
     <Layout title={`Publish ${r.name}`} nav="services" biz={biz} {...commonProps(c)}>
-      <p class="small"><a href={`${serviceUrl(c)}/versions/${r.id}`}>← {app} {r.name}</a></p>
-      <h1>Publish {app} {r.name} to {chosen.length ? audience(chosen) : "all clients"}?</h1>
-      <FormError errors={errors} />
-      {toGroups && !chosen.length ? <p class="flash error" role="alert">groups: choose at least one group, or publish to all clients.</p> : null}
-      <p>Clients pick it up at once (long-poll); each runs the pre-script, applies the files, then the post-script.</p>
-      <h2>Changes against {online ? `${online.name}, published to all clients` : "nothing (first publish)"}</h2>
-      {diff ? <ReleaseDiffView d={diff} /> : online ? <p class="muted">{r.name} is already the version published to all clients.</p> : <p class="muted">No version has been published to all clients yet.</p>}
-      {!toGroups || chosen.length ? <PublishConfirmForm c={c} action={`${serviceUrl(c)}/versions/${r.id}/publish`} groupIds={chosen.map((g) => g.id)} label={`Publish ${r.name}`} /> : null}
+      <p class="small"><a href={back}>← {app} {r.name}</a></p>
+      {problem ? (
+        <>
+          <h1>Publish {app} {r.name}: to whom?</h1>
+          <FieldError errors={{ to: problem }} name="to" />
+          <p><a class="button secondary" href={`${back}#publish`}>Back to the publish form</a></p>
+        </>
+      ) : (
+        <>
+          <h1>Publish {app} {r.name} to {target.all ? "all clients" : audience(chosen)}?</h1>
+          <FormError errors={errors} />
+          <p>Clients pick it up at once (long-poll); each runs the pre-script, applies the files, then the post-script.</p>
+          <h2>Changes against {online ? `${online.name}, published to all clients` : "nothing (first publish)"}</h2>
+          {diff ? <ReleaseDiffView d={diff} /> : online ? <p class="muted">{r.name} is already the version published to all clients.</p> : <p class="muted">No version has been published to all clients yet: everything below goes out.</p>}
+          <h2>What {r.name} sends</h2>
+          <VersionContents files={r.files} hooks={r.hooks} kvs={r.kvs} />
+          <form method="post" action={`${serviceUrl(c)}/versions/${r.id}/publish`} class="actions">
+            <Csrf token={c.var.session.csrf} />
+            {target.all ? <input type="hidden" name="to" value="all" /> : chosen.map((g) => <input type="hidden" name="to" value={`group:${g.id}`} />)}
+            <button type="submit">Publish {r.name} to {target.all ? "all clients" : chosen.map((g) => g.name).join(", ")}</button>
+            <a href={back}>Cancel</a>
+          </form>
+        </>
+      )}
     </Layout>,
-    status,
+    problem ? 400 : status,
   );
 }
 
 export const publishRoutes = new Hono<ConsoleEnv>()
-  .get("/ui/bizs/:biz/services/:app/versions/:rid/publish", (c) => confirmPage(c, chosenGroups(c)))
+  .get("/ui/bizs/:biz/services/:app/versions/:rid/publish", (c) => confirmPage(c, targetOf(c.req.queries("to") ?? [])))
   .post("/ui/bizs/:biz/services/:app/versions/:rid/publish", async (c) => {
-    const groups = ((await c.req.parseBody({ all: true })).group ?? []) as string | string[];
-    const ids = (Array.isArray(groups) ? groups : [groups]).map(Number).filter((n) => Number.isInteger(n) && n > 0);
+    const to = (await c.req.parseBody({ all: true })).to ?? [];
+    const target = targetOf((Array.isArray(to) ? to : [to]).filter((v): v is string => typeof v === "string"));
+    if (targetProblem(target)) return confirmPage(c, target);
     return submit(
       c,
       z.object({}),
-      () => publish(c.var.deps.db, c.var.deps.notifier, c.var.session.actor, bizOf(c), appOf(c), { versionId: (idParam(c, "rid") ?? 0), groups: ids }, c.var.deps.clock()),
-      (_v, errors, status) => confirmPage(c, ids, errors, status),
+      () => publish(c.var.deps.db, c.var.deps.notifier, c.var.session.actor, bizOf(c), appOf(c), { versionId: (idParam(c, "rid") ?? 0), groups: target.groupIds }, c.var.deps.clock()),
+      (_v, errors, status) => confirmPage(c, target, errors, status),
       (p) => done(c, `${serviceUrl(c)}#history`, `Published ${p.version.name} to ${p.toAll ? "all clients" : audience(p.groups)}.`),
     );
   });
-
-export const PublishConfirmForm = (p: { c: CC; action: string; groupIds: number[]; label: string }) => (
-  <form method="post" action={p.action} class="actions">
-    <Csrf token={p.c.var.session.csrf} />
-    {p.groupIds.map((g) => <input type="hidden" name="group" value={String(g)} />)}
-    <button type="submit">{p.label}</button>
-  </form>
-);

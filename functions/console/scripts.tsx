@@ -1,65 +1,11 @@
 /** @jsxImportSource hono/jsx */
+/** Scripts: the list, a new script, a script's page (labels, versions, references, delete). */
 import { Hono } from "hono";
 import { z } from "zod";
 import * as scripts from "../core/scripts";
-import { SafeName } from "../http/openapi";
-import { bizOf, commonProps, done, idParam, idQuery, submit, type CC, type ConsoleEnv } from "./env";
-import { Badge, Csrf, DiffView, Empty, errorsOf, FieldError, FormError, Layout, TextField, when, type FormErrors, type FormValues } from "./layout";
-
-/** The seed's built-in variables, each with a one-line meaning; a click inserts it into the content. */
-export const builtInVariables: [string, string][] = [
-  ["bk_bscp_temp_dir", "configuration root on the client (temp_dir, default /data/bscp)"],
-  ["bk_bscp_biz", "the biz id, e.g. 10"],
-  ["bk_bscp_app", "the service name, e.g. service_demo"],
-  ["bk_bscp_app_temp_dir", "the service's folder: {temp_dir}/{biz}/{app} (files/ and hooks/ inside)"],
-  ["bk_bscp_current_version_name", "name of the version being applied, e.g. V4"],
-  ["bk_bscp_release_id", "id of that version"],
-];
-
-const Tags = z
-  .string()
-  .transform((s) => s.split(",").map((t) => t.trim()).filter(Boolean))
-  .pipe(z.array(z.string().max(64).regex(/^[^\u0000-\u001f,]+$/, "no control characters")).max(20, "at most 20 tags"));
-const Memo = z.string().max(4096);
-const optionalName = z.string().transform((s) => s.trim() || undefined).pipe(SafeName.optional());
-
-const CreateForm = z.object({
-  name: z.string().trim().pipe(SafeName),
-  type: z.enum(["shell", "python"], "choose shell or python"),
-  tags: Tags,
-  memo: Memo,
-  versionName: optionalName,
-  content: z.string(),
-});
-const VersionForm = z.object({ name: optionalName, memo: Memo, content: z.string() });
-
-/** Browsers post every textarea line break as CRLF, whatever was typed; scripts run on Unix. Made LF here, so the console never reports a normalization the user did not cause. */
-const lf = (s: string | undefined) => (s ?? "").replace(/\r\n/g, "\n");
-
-const VariablesPanel = () => (
-  <aside class="card">
-    <strong>Built-in variables</strong>
-    <p class="small muted">Click one to insert it at the cursor.</p>
-    <ul class="vars">
-      {builtInVariables.map(([name, meaning]) => (
-        <li>
-          <button type="button" data-insert={"${" + name + "}"} data-target="content">{"${" + name + "}"}</button>
-          <div class="small muted">{meaning}</div>
-        </li>
-      ))}
-    </ul>
-  </aside>
-);
-
-const ContentEditor = (p: { values: FormValues; errors?: FormErrors }) => (
-  <div>
-    <label for="content">Content <span class="hint" data-testid="line-endings">saved with LF line endings: Windows (CRLF) endings are made LF, as the API does and reports</span></label>
-    <textarea id="content" name="content" spellcheck={false} class={p.errors?.content ? "invalid" : ""}>{"\n" + (p.values.content ?? "")}</textarea>
-    <FieldError errors={p.errors} name="content" />
-  </div>
-);
-
-const base = (c: CC) => `/ui/bizs/${bizOf(c)}/scripts`;
+import { bizOf, commonProps, done, idParam, submit, type CC, type ConsoleEnv } from "./env";
+import { Badge, Csrf, Empty, FieldError, FormError, Layout, TextField, when, type FormErrors, type FormValues } from "./layout";
+import { ContentEditor, CreateForm, Memo, scriptOpts, scriptsUrl as base, Tags, toLf, VariablesPanel, type Status } from "./script-forms";
 
 async function listPage(c: CC) {
   const biz = bizOf(c);
@@ -72,7 +18,7 @@ async function listPage(c: CC) {
   return c.html(
     <Layout title="Scripts" nav="scripts" biz={biz} {...commonProps(c)}>
       <h1>Pre/post scripts</h1>
-      <div class="actions" style="margin:0 0 1rem">
+      <div class="actions toolbar">
         <a class="button" href={`${base(c)}/new`}>New script</a>
       </div>
       <form method="get" action={base(c)} class="filters">
@@ -175,7 +121,7 @@ async function scriptPage(c: CC, opts: { errors?: FormErrors; values?: FormValue
       </form>
 
       <h2>Versions</h2>
-      <div class="actions" style="margin:0 0 .6rem">
+      <div class="actions toolbar">
         {pending ? (
           <span class="muted small">A new version can be made once the not-deployed version “{pending.name}” is published or deleted.</span>
         ) : (
@@ -221,161 +167,27 @@ async function scriptPage(c: CC, opts: { errors?: FormErrors; values?: FormValue
         </ul>
       ) : null}
 
-      <h2>Delete</h2>
-      <form method="post" action={`${sbase}/delete`} class="card">
-        <Csrf token={c.var.session.csrf} />
-        {refs.drafts.length ? (
-          <>
-            <p data-testid="delete-reason">This script cannot simply be deleted: the draft of {refs.drafts.map((d) => d.serviceName).join(", ")} binds it. Unbind it there, or delete with force, which unbinds it from those drafts (versions keep their copy).</p>
-            <label><input type="checkbox" name="force" value="true" /> force: unbind it from those drafts</label>
-          </>
-        ) : (
-          <p>Deletes the script and all its versions. Service versions already created keep their copy.</p>
-        )}
-        <FieldError errors={errors} name="scriptId" />
-        <div class="actions"><button type="submit" class="danger">Delete script</button></div>
-      </form>
+      <h2 id="delete">Delete</h2>
+      <details class="confirm" open={!!errors?.scriptId}>
+        <summary class="button danger">Delete script…</summary>
+        <form method="post" action={`${sbase}/delete`} class="confirm-box">
+          <Csrf token={c.var.session.csrf} />
+          {refs.drafts.length ? (
+            <>
+              <p data-testid="delete-reason">This script cannot simply be deleted: the draft of {refs.drafts.map((d) => d.serviceName).join(", ")} binds it. Unbind it there, or delete with force, which unbinds it from those drafts (versions keep their copy).</p>
+              <label><input type="checkbox" name="force" value="true" /> force: unbind it from those drafts</label>
+            </>
+          ) : (
+            <p><strong>Delete {s.name} and all its versions?</strong> Service versions already created keep their copy.</p>
+          )}
+          <FieldError errors={errors} name="scriptId" />
+          <div class="actions"><button type="submit" class="danger">Yes, delete {s.name}</button></div>
+        </form>
+      </details>
     </Layout>,
     opts.status ?? 200,
   );
 }
-
-/** Why a version cannot change, in words (the verbs refuse the same cases). */
-const lockedReason = (state: string) =>
-  state === "deployed"
-    ? "This version is online, and an online version is immutable. Make a new version (prefilled from this one) to change the script."
-    : "This version has been shut down; only a not-deployed version can be edited or deleted. Roll back to it, or make a new version.";
-
-async function versionPage(c: CC, opts: { values?: FormValues; errors?: FormErrors; status?: Status } = {}) {
-  const biz = bizOf(c);
-  const id = idParam(c, "id") ?? 0;
-  const vid = idParam(c, "vid") ?? 0;
-  const { db } = c.var.deps;
-  const [s, v, refs] = await Promise.all([scripts.getScript(db, biz, id), scripts.getVersion(db, biz, id, vid), scripts.references(db, biz, id, vid)]);
-  const values = opts.values ?? { name: v.name, memo: v.memo, content: v.content ?? "" };
-  const errors = opts.errors;
-  const sbase = `${base(c)}/${id}`;
-  const editable = v.state === "not_deployed";
-  return c.html(
-    <Layout title={`${s.name} ${v.name}`} nav="scripts" biz={biz} {...commonProps(c)}>
-      <p class="small"><a href={sbase}>← {s.name}</a></p>
-      <h1>{s.name} · {v.name} <Badge kind={v.state} /></h1>
-      <FormError errors={errors} known={["name", "memo", "content"]} />
-      {editable ? (
-        <form method="post" action={`${sbase}/versions/${vid}`}>
-          <Csrf token={c.var.session.csrf} />
-          <div class="editor">
-            <div class="card">
-              <div class="row">
-                <TextField name="name" label="Version number" values={values} errors={errors} />
-                <TextField name="memo" label="Description" values={values} errors={errors} />
-              </div>
-              <ContentEditor values={values} errors={errors} />
-              <div class="actions">
-                <button type="submit">Save</button>
-                <a class="button secondary" href={`${sbase}/versions/${vid}/publish`}>Publish…</a>
-              </div>
-            </div>
-            <VariablesPanel />
-          </div>
-        </form>
-      ) : (
-        <>
-          <p class="flash" data-testid="locked-reason">{lockedReason(v.state)}</p>
-          <p class="small muted">{v.memo}</p>
-          <pre>{v.content}</pre>
-          <div class="actions">
-            {v.state === "shutdown" ? <a class="button" href={`${sbase}/versions/${vid}/publish`}>Roll back to this version…</a> : null}
-            <a class="button secondary" href={`${sbase}/versions/new?from=${vid}`}>New version from this one</a>
-          </div>
-        </>
-      )}
-      {editable ? (
-        <form method="post" action={`${sbase}/versions/${vid}/delete`} class="actions">
-          <Csrf token={c.var.session.csrf} />
-          <button type="submit" class="danger">Delete this version</button>
-        </form>
-      ) : null}
-      <h2>References</h2>
-      {refs.drafts.length + refs.versions.length === 0 ? <Empty>No service uses this version.</Empty> : (
-        <ul>
-          {refs.drafts.map((d) => <li>draft of {d.serviceName} ({d.kind})</li>)}
-          {refs.versions.map((r) => <li>version {r.releaseName} of {r.serviceName} ({r.kind})</li>)}
-        </ul>
-      )}
-    </Layout>,
-    opts.status ?? 200,
-  );
-}
-
-async function newVersionPage(c: CC, values?: FormValues, errors?: FormErrors, status: Status = 200) {
-  const biz = bizOf(c);
-  const id = idParam(c, "id") ?? 0;
-  const { db } = c.var.deps;
-  const s = await scripts.getScript(db, biz, id);
-  if (!values) {
-    const fromId = idQuery(c, "from") || s.onlineVersion?.id;
-    const from = fromId ? await scripts.getVersion(db, biz, id, fromId) : null;
-    values = { content: from?.content ?? "", memo: "" };
-  }
-  return c.html(
-    <Layout title={`New version of ${s.name}`} nav="scripts" biz={biz} {...commonProps(c)}>
-      <p class="small"><a href={`${base(c)}/${id}`}>← {s.name}</a></p>
-      <h1>New version of {s.name}</h1>
-      <p class="small muted">Prefilled from {c.req.query("from") ? "the chosen version" : s.onlineVersion ? `the online version ${s.onlineVersion.name}` : "nothing"}; it starts as not deployed.</p>
-      <form method="post" action={`${base(c)}/${id}/versions/new`}>
-        <Csrf token={c.var.session.csrf} />
-        <FormError errors={errors} known={["name", "memo", "content"]} />
-        <div class="editor">
-          <div class="card">
-            <div class="row">
-              <TextField name="name" label="Version number" hint="leave empty for the default" placeholder={scripts.defaultVersionName(c.var.deps.clock())} values={values} errors={errors} />
-              <TextField name="memo" label="Description" values={values} errors={errors} />
-            </div>
-            <ContentEditor values={values} errors={errors} />
-            <div class="actions"><button type="submit">Create version</button></div>
-          </div>
-          <VariablesPanel />
-        </div>
-      </form>
-    </Layout>,
-    status,
-  );
-}
-
-async function publishPage(c: CC, errors?: FormErrors, status: Status = 200) {
-  const biz = bizOf(c);
-  const id = idParam(c, "id") ?? 0;
-  const vid = idParam(c, "vid") ?? 0;
-  const { db } = c.var.deps;
-  const [s, v] = await Promise.all([scripts.getScript(db, biz, id), scripts.getVersion(db, biz, id, vid)]);
-  const diff = s.onlineVersion && s.onlineVersion.id !== v.id ? await scripts.diffVersions(db, biz, id, s.onlineVersion.id, v.id) : null;
-  const rollback = v.state === "shutdown";
-  return c.html(
-    <Layout title={`Publish ${v.name}`} nav="scripts" biz={biz} {...commonProps(c)}>
-      <p class="small"><a href={`${base(c)}/${id}`}>← {s.name}</a></p>
-      <h1>{rollback ? "Roll back" : "Publish"} {s.name} to {v.name}?</h1>
-      <FormError errors={errors} />
-      {v.state === "deployed" ? <p class="flash">{v.name} is already the online version.</p> : null}
-      <p>
-        {s.onlineVersion ? <>The online version {s.onlineVersion.name} will be shut down. </> : null}
-        Service drafts that bind {s.name} follow the online version; service versions already created keep their copy.
-      </p>
-      <h2>Changes against the online version {s.onlineVersion?.name ?? ""}</h2>
-      {diff ? (diff.identical ? <p class="muted">The content is identical.</p> : <DiffView diff={diff.diff} />) : <p class="muted">No online version to compare with.</p>}
-      <form method="post" action={`${base(c)}/${id}/versions/${vid}/publish`} class="actions">
-        <Csrf token={c.var.session.csrf} />
-        <button type="submit">{rollback ? "Roll back" : "Publish"} {v.name}</button>
-        <a href={`${base(c)}/${id}`}>Cancel</a>
-      </form>
-    </Layout>,
-    status,
-  );
-}
-
-const scriptOpts = (c: CC) => ({ now: c.var.deps.clock(), maxBytes: c.var.deps.limits.maxScriptBytes });
-const toLf = (v: FormValues) => void (v.content = lf(v.content));
-type Status = 200 | 400 | 404 | 409 | 413 | 422;
 
 export const scriptRoutes = new Hono<ConsoleEnv>()
   .get("/ui/bizs/:biz/scripts", (c) => listPage(c))
@@ -408,46 +220,5 @@ export const scriptRoutes = new Hono<ConsoleEnv>()
       (_v, errors, status) => scriptPage(c, { errors, status }),
       () => done(c, base(c), "Script deleted."),
       { fallbackField: "scriptId" },
-    ),
-  )
-  .get("/ui/bizs/:biz/scripts/:id/versions/new", (c) => newVersionPage(c))
-  .post("/ui/bizs/:biz/scripts/:id/versions/new", (c) =>
-    submit(
-      c,
-      VersionForm,
-      (d) => scripts.createVersion(c.var.deps.db, c.var.session.actor, bizOf(c), idParam(c, "id") ?? 0, d, scriptOpts(c)),
-      (v, e, s) => newVersionPage(c, v, e, s),
-      (r) => done(c, `${base(c)}/${c.req.param("id")}/versions/${r.id}`, `Version ${r.name} created (not deployed).`),
-      { fallbackField: "content", prepare: toLf },
-    ),
-  )
-  .get("/ui/bizs/:biz/scripts/:id/versions/:vid", (c) => versionPage(c))
-  .post("/ui/bizs/:biz/scripts/:id/versions/:vid", (c) =>
-    submit(
-      c,
-      VersionForm,
-      (d) => scripts.updateVersion(c.var.deps.db, c.var.session.actor, bizOf(c), idParam(c, "id") ?? 0, idParam(c, "vid") ?? 0, d, scriptOpts(c)),
-      (values, errors, status) => versionPage(c, { values, errors, status }),
-      () => done(c, c.req.path, "Saved."),
-      { fallbackField: "content", prepare: toLf },
-    ),
-  )
-  .post("/ui/bizs/:biz/scripts/:id/versions/:vid/delete", (c) =>
-    submit(
-      c,
-      z.object({}),
-      () => scripts.deleteVersion(c.var.deps.db, c.var.session.actor, bizOf(c), idParam(c, "id") ?? 0, idParam(c, "vid") ?? 0),
-      (_v, errors, status) => versionPage(c, { errors, status }),
-      () => done(c, `${base(c)}/${c.req.param("id")}`, "Version deleted."),
-    ),
-  )
-  .get("/ui/bizs/:biz/scripts/:id/versions/:vid/publish", (c) => publishPage(c))
-  .post("/ui/bizs/:biz/scripts/:id/versions/:vid/publish", (c) =>
-    submit(
-      c,
-      z.object({}),
-      () => scripts.publishVersion(c.var.deps.db, c.var.session.actor, bizOf(c), idParam(c, "id") ?? 0, idParam(c, "vid") ?? 0, c.var.deps.clock()),
-      (_v, errors, status) => publishPage(c, errors, status),
-      (r) => done(c, `${base(c)}/${c.req.param("id")}`, `Version ${r.name} is online${r.previousOnline ? `; ${r.previousOnline.name} was shut down` : ""}.`),
     ),
   );

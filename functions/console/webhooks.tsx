@@ -5,8 +5,9 @@ import { listGroups } from "../core/groups";
 import { listReleases } from "../core/releases";
 import { createWebhook, deleteWebhook, listDeliveries, listWebhooks } from "../core/webhooks";
 import { bizOf, commonProps, done, submit, type CC, type ConsoleEnv } from "./env";
-import { Badge, Csrf, Empty, FieldError, FormError, Layout, TextField, when, type FormErrors, type FormValues } from "./layout";
-import { appOf, serviceUrl } from "./services";
+import { Badge, ConfirmButton, Csrf, Empty, FieldError, FormError, Layout, TextField, when, type FormErrors, type FormValues } from "./layout";
+import { appOf, ServiceHeader, serviceUrl } from "./service-common";
+import { loadService } from "../core/services";
 import { SafeName } from "../http/openapi";
 
 type Status = 200 | 400 | 404 | 409 | 413 | 422;
@@ -18,14 +19,13 @@ async function page(c: CC, opts: { values?: FormValues; errors?: FormErrors; sta
   const biz = bizOf(c);
   const app = appOf(c);
   const { db } = c.var.deps;
-  const [hooks, versions, groups] = await Promise.all([listWebhooks(db, biz, app), listReleases(db, biz, app, { limit: 100, offset: 0 }), listGroups(db, biz, { limit: 500, offset: 0 })]);
+  const [s, hooks, versions, groups] = await Promise.all([loadService(db, biz, app), listWebhooks(db, biz, app), listReleases(db, biz, app, { limit: 100, offset: 0 }), listGroups(db, biz, { limit: 500, offset: 0 })]);
   const deliveries = await Promise.all(hooks.items.map((w) => listDeliveries(db, biz, app, w.id, { limit: 10 })));
   const values = opts.values ?? { action: "release", format: "edgeconf" };
   const errors = opts.errors;
   return c.html(
     <Layout title={`${app} webhooks`} nav="services" biz={biz} {...commonProps(c)}>
-      <p class="small"><a href={serviceUrl(c)}>← {app}</a></p>
-      <h1>Webhooks of {app}</h1>
+      <ServiceHeader c={c} name={s.name} configType={s.configType} tab="webhooks" />
       {opts.created ? (
         <div class="card" data-testid="new-webhook">
           <h2>Webhook “{opts.created.name}”</h2>
@@ -57,10 +57,9 @@ async function page(c: CC, opts: { values?: FormValues; errors?: FormErrors; sta
           ) : (
             <Empty>No delivery yet.</Empty>
           )}
-          <form method="post" action={`${serviceUrl(c)}/webhooks/${w.id}/delete`} class="actions">
-            <Csrf token={c.var.session.csrf} />
-            <button type="submit" class="secondary">Delete webhook</button>
-          </form>
+          <div class="actions">
+            <ConfirmButton action={`${serviceUrl(c)}/webhooks/${w.id}/delete`} csrf={c.var.session.csrf} label="Delete webhook" confirm={`Delete webhook ${w.name}?`} detail="Its URL stops accepting deliveries at once; CI jobs that call it will fail." />
+          </div>
         </div>
       ))}
       {hooks.items.length === 0 ? <Empty>No webhook yet.</Empty> : null}

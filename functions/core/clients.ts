@@ -198,3 +198,21 @@ export async function listClientEvents(db: Db, service: ServiceRow, uid: string,
   const names = await releaseNames(db, rows.map((r) => r.releaseId));
   return { items: rows.map((r) => eventView(r, names)), nextBefore: rows.length === page.limit ? rows[rows.length - 1].id : null };
 }
+
+/** One word for where a client stands, the same on every screen (console table, fleet overview). */
+export type ClientState = "applied" | "failed" | "pending" | "offline";
+
+/**
+ * A client's state from what `listClients` gives: `offline` when it has not polled or beaten within
+ * the online window (what it runs may have changed since); `failed` when its last event is a FAILED
+ * for the version it should run (a post-script failure leaves the files in place, so the version can
+ * be current and still failed: "applied" means its post-script succeeded, design invariant 5);
+ * `applied` when it runs its target; otherwise `pending` (behind, or applying now).
+ */
+export function clientState(k: { online: boolean; currentRelease: { id: number } | null; targetRelease: { id: number } | null; lastEvent: { status: string; release: { id: number } | null } | null }): ClientState {
+  if (!k.online) return "offline";
+  const target = k.targetRelease?.id ?? null;
+  if (k.lastEvent?.status === "FAILED" && (k.lastEvent.release?.id ?? null) === target) return "failed";
+  if ((k.currentRelease?.id ?? null) === target) return "applied";
+  return "pending";
+}

@@ -13,6 +13,7 @@ import { claimDataDir, DataDirLocked } from "../node/data-lock";
 import type { AppLimits } from "../core/ports";
 import { pruneAll, retentionFromEnv } from "../core/retention";
 import { buildNodeRuntime } from "../node/deps";
+import { ensureDatabase } from "../../db/ensure-database";
 
 // Before anything creates a file: the data folder (PGlite's files, blobs, the key) is owner-only.
 process.umask(PRIVATE_UMASK);
@@ -69,6 +70,12 @@ try {
   }
 } catch (err) {
   fail(err instanceof DataDirLocked ? err.message : `cannot make the data folder ${env.EDGECONF_DATA_DIR} private: ${rootCause(err)}`);
+}
+
+// A DATABASE_URL naming a database the server lacks: create it (as dev:worker and db:migrate do).
+if (env.DATABASE_URL) {
+  const created = await ensureDatabase(env.DATABASE_URL).catch((err: unknown) => fail(`cannot open the database at DATABASE_URL: ${rootCause(err)}`));
+  if (created) log("INFO", "created the database named by DATABASE_URL", { database: created });
 }
 
 const runtime = await buildNodeRuntime({

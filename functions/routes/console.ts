@@ -7,7 +7,7 @@ import { createMiddleware } from "hono/factory";
 import { requireBiz } from "../core/bizs";
 import { DomainError, invalidInputCode } from "../core/errors";
 import { IdParam } from "../http/input";
-import { consoleCss, consoleJs } from "../console/assets";
+import { consoleCss, consoleJs, faviconSvg } from "../console/assets";
 import { authRoutes, logoutRoute } from "../console/auth";
 import { bizRoutes } from "../console/bizs";
 import { credentialRoutes } from "../console/credentials";
@@ -15,10 +15,12 @@ import { auditRoutes } from "../console/audit";
 import type { ConsoleEnv } from "../console/env";
 import { errorPage } from "../console/errors";
 import { scriptRoutes } from "../console/scripts";
+import { scriptVersionRoutes } from "../console/script-versions";
 import { serviceRoutes } from "../console/services";
 import { fileRoutes } from "../console/files";
 import { kvRoutes } from "../console/kvs";
 import { clientRoutes } from "../console/clients";
+import { overviewRoutes } from "../console/overview";
 import { groupRoutes } from "../console/groups";
 import { publishRoutes } from "../console/publish";
 import { webhookRoutes } from "../console/webhooks";
@@ -62,6 +64,7 @@ for (const p of consolePaths) {
 }
 consoleRoutes.get("/ui/assets/console.css", asset(consoleCss, "text/css; charset=utf-8"));
 consoleRoutes.get("/ui/assets/console.js", asset(consoleJs, "text/javascript; charset=utf-8"));
+consoleRoutes.get("/favicon.ico", asset(faviconSvg, "image/svg+xml"));
 consoleRoutes.route("/", authRoutes);
 
 /** Session and CSRF for everything else the console serves. */
@@ -94,9 +97,11 @@ guarded.use("/ui/bizs/:biz/*", async (c, next) => {
 guarded.route("/", logoutRoute);
 guarded.route("/", bizRoutes);
 guarded.route("/", scriptRoutes);
+guarded.route("/", scriptVersionRoutes);
 guarded.route("/", fileRoutes);
 guarded.route("/", kvRoutes);
 guarded.route("/", clientRoutes);
+guarded.route("/", overviewRoutes);
 guarded.route("/", publishRoutes);
 guarded.route("/", webhookRoutes);
 guarded.route("/", groupRoutes);
