@@ -16,7 +16,8 @@ import { isNotFound, writeFileAtomic } from "./fsutil.js";
 import type { HookSnapshot, HookType } from "./manifest.js";
 import { UnsafePathError } from "./safetree.js";
 
-export type HookName = "pre" | "post";
+/** `validate` runs over the staged new version, before any file is swapped in. */
+export type HookName = "pre" | "post" | "validate";
 export type SpawnFn = (command: string, args: string[], options: SpawnOptions) => ChildProcess;
 
 export const OUTPUT_TAIL_BYTES = 4096;
@@ -98,22 +99,22 @@ export async function realDir(path: string, mode = 0o755): Promise<void> {
 }
 
 /**
- * Writes both scripts (removing a stale one of the other type, or of an unbound script) and
+ * Writes the scripts (removing a stale one of the other type, or of an unbound script) and
  * `hooks/env`, for reading: the agent runs the manifest's content, not these files. A `hooks`
  * that is a symlink or not a folder throws UnsafePathError before anything is written.
  */
 export async function writeHooks(
   appDir: string,
-  hooks: { pre: HookSnapshot | null; post: HookSnapshot | null },
+  hooks: { pre: HookSnapshot | null; post: HookSnapshot | null; validate?: HookSnapshot | null },
   env: Record<string, string>,
-): Promise<{ pre: string | null; post: string | null }> {
+): Promise<{ pre: string | null; post: string | null; validate: string | null }> {
   // The app folder exists (the runner opened and locked it); it must still be a real folder.
   await realDir(appDir);
   const dir = join(appDir, "hooks");
   await realDir(dir);
-  const paths: { pre: string | null; post: string | null } = { pre: null, post: null };
-  for (const which of ["pre", "post"] as const) {
-    const hook = hooks[which];
+  const paths: { pre: string | null; post: string | null; validate: string | null } = { pre: null, post: null, validate: null };
+  for (const which of ["pre", "post", "validate"] as const) {
+    const hook = hooks[which] ?? null;
     for (const type of ["shell", "python"] as const) {
       if (hook?.type !== type) await rm(join(dir, hookFileName(which, type)), { force: true });
     }

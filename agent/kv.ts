@@ -63,7 +63,7 @@ async function dropTempCopies(tree: SafeTree): Promise<void> {
  */
 export async function applyKv(deps: RunnerDeps, attempt: Attempt): Promise<void> {
   const { manifest, paths } = attempt;
-  if (manifest.hooks.pre || manifest.hooks.post) throw new StepError(`service ${attempt.app} is a kv service: pre/post scripts are refused for kv services`);
+  if (manifest.hooks.pre || manifest.hooks.post || manifest.hooks.validate) throw new StepError(`service ${attempt.app} is a kv service: scripts are refused for kv services`);
   if (manifest.files.length) throw new StepError(`service ${attempt.app} is a kv service: its release must not carry files`);
   const text = kvDocument(manifest.kvs ?? []);
   const tree = await appTree(paths, deps.fsys);

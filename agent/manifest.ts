@@ -38,7 +38,8 @@ export interface Manifest {
   wait?: number;
   release: ReleaseRef | null;
   files: ManifestFile[];
-  hooks: { pre: HookSnapshot | null; post: HookSnapshot | null };
+  /** `validate` (absent from servers that predate it) runs over the staged version before the swap. */
+  hooks: { pre: HookSnapshot | null; post: HookSnapshot | null; validate: HookSnapshot | null };
   /** A kv service's items (agent/kv.ts); absent for file services. */
   kvs?: KvItem[];
 }
@@ -98,7 +99,7 @@ export function parseManifest(body: unknown): Manifest {
     if (privilege !== "" && !/^[0-7]{3,4}$/.test(privilege)) fail(`file "${key}" privilege "${privilege}"`);
     return { ...f, sha256: sha, permission: { user: p.user ?? "", group: p.group ?? "", privilege } };
   });
-  const hooks = m.hooks ?? { pre: null, post: null };
+  const hooks = m.hooks ?? { pre: null, post: null, validate: null };
   return {
     biz: m.biz,
     app: m.app,
@@ -106,7 +107,7 @@ export function parseManifest(body: unknown): Manifest {
     wait: m.wait,
     release: m.release,
     files,
-    hooks: { pre: checkHook(hooks.pre, "pre"), post: checkHook(hooks.post, "post") },
+    hooks: { pre: checkHook(hooks.pre, "pre"), post: checkHook(hooks.post, "post"), validate: checkHook(hooks.validate, "validate") },
     ...(m.configType === "kv" ? { kvs: checkKvs(m.kvs) } : {}),
   };
 }

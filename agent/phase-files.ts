@@ -13,7 +13,7 @@ import { relativeTarget, type Manifest, type ManifestFile } from "./manifest.js"
 import { runScript, scriptEnv } from "./phase-hooks.js";
 import { UnsafePathError, type SafeTree } from "./safetree.js";
 import { appTree, hasContent, writeJournal, writeState, type AppliedState, type AppPaths, type FileRecord } from "./state.js";
-import { backupName, dropBackups, prune, stage, switchIn, undo, type Owner, type SwapPlan, type WriteEntry } from "./swap.js";
+import { backupName, dropBackups, prune, stage, switchIn, undo, writeNew, type Owner, type SwapPlan, type WriteEntry } from "./swap.js";
 
 export const fsysOf = (deps: RunnerDeps): Fsys => deps.fsys ?? nodeFsys;
 
@@ -68,6 +68,43 @@ export interface ApplyOptions {
   preset?: Map<string, string>;
   /** A plan from the journal: resume its swap instead of staging again. */
   resume?: SwapPlan;
+  /**
+   * Runs once the whole new version is downloaded, verified and staged, before anything is
+   * swapped, with the real path of a folder laid out like `files/` holding it. A throw refuses
+   * the release: the staged files are removed and `files/` is untouched.
+   */
+  validate?: (stagedDir: string) => Promise<void>;
+}
+
+/** Where the validate script sees the staged version: private, below the service folder. */
+const VALIDATE_DIR = ".edgeconf/validate";
+
+/**
+ * Lays the whole new version out below VALIDATE_DIR as `files/` would hold it: copies (not links,
+ * so nothing a script does there reaches `files/` or the cache) of each verified blob, or of the
+ * file already in place when it is unchanged. Modes as declared, without special bits.
+ */
+async function stageForValidation(tree: SafeTree, manifest: Manifest, sources: Map<string, string>): Promise<string> {
+  await removeStaged(tree);
+  for (const file of manifest.files) {
+    const rel = relativeTarget(file);
+    const from = sources.get(file.sha256) ?? (await tree.path(`files/${rel}`));
+    const to = await tree.path(`${VALIDATE_DIR}/${rel}`, true);
+    if (!from || !to) throw new StepError(`cannot stage ${rel} for the validate script: no verified copy or no folder for it`);
+    await writeNew(tree.fsys, to, from, parsePrivilege(file.permission.privilege) & 0o777);
+  }
+  await tree.dir(VALIDATE_DIR, true);
+  return tree.real(VALIDATE_DIR);
+}
+
+/** Removes the validate script's staged folder and whatever it holds. */
+async function removeStaged(tree: SafeTree): Promise<void> {
+  if ((await tree.kind(VALIDATE_DIR)) !== "dir") return;
+  const { files } = await tree.walk(VALIDATE_DIR);
+  for (const rel of files) await tree.fsys.unlink((await tree.path(`${VALIDATE_DIR}/${rel}`))!);
+  await prune(tree, VALIDATE_DIR);
+  await tree.fsys.rmdir((await tree.path(VALIDATE_DIR))!);
+  await tree.forget(VALIDATE_DIR);
 }
 
 /**
@@ -146,6 +183,16 @@ export async function fetchAndApply(deps: RunnerDeps, attempt: Attempt, previous
         throw new StepError(`download failed: ${(err as Error).message}`);
       }
       attempt.timings.downloadMs = Date.now() - t;
+      if (options.validate) {
+        try {
+          await options.validate(await stageForValidation(tree, manifest, sources));
+        } catch (err) {
+          await undo(plan, tree).catch(() => undefined);
+          throw err instanceof UnsafePathError ? new StepError(err.message) : err;
+        } finally {
+          await removeStaged(tree).catch((err) => log.warn("cannot remove the validate script's staged folder", { error: (err as Error).message }));
+        }
+      }
     }
     t = Date.now();
     attempt.plan = plan;
@@ -192,6 +239,7 @@ export async function cleanUp(deps: RunnerDeps, paths: AppPaths): Promise<void> 
       for (const name of files) await tree.fsys.unlink((await tree.path(`.edgeconf/staging/${name}`))!);
     }
     await dropBackups(tree);
+    await removeStaged(tree);
     if ((await tree.kind("files")) === "dir") {
       const { files } = await tree.walk("files");
       for (const rel of files.filter((f) => f.includes(TEMP_MARKER))) await tree.fsys.unlink((await tree.path(`files/${rel}`))!);

@@ -36,10 +36,17 @@ export async function runScript(deps: RunnerDeps, attempt: Attempt, which: HookN
   return result;
 }
 
-export function scriptFailure(deps: RunnerDeps, which: HookName, result: HookResult): string {
-  const name = which === "pre" ? "pre-script" : "post-script";
+/**
+ * The FAILED message of a script: its kind, exit code and the last line of its output. A
+ * validate script is named (`validate-script nginx_check@v3`) and gives its last lines (up to
+ * 1,000 characters): that output is why the release was refused.
+ */
+export function scriptFailure(deps: RunnerDeps, which: HookName, result: HookResult, hook?: { scriptName?: string; versionName?: string } | null): string {
+  const name = which === "validate" ? `validate-script${hook?.scriptName ? ` ${hook.scriptName}${hook.versionName ? `@${hook.versionName}` : ""}` : ""}` : `${which}-script`;
   if (result.timedOut) return `${name} timed out after ${deps.config.hookTimeoutMs / 1000}s and was killed`;
-  const last = result.outputTail.trim().split("\n").pop() ?? "";
+  const tail = result.outputTail.trim();
+  if (which === "validate") return `${name} exited with code ${result.exitCode}, nothing applied${tail ? `: ${tail.length > 1000 ? `…${tail.slice(-999)}` : tail}` : ""}`;
+  const last = tail.split("\n").pop() ?? "";
   return `${name} exited with code ${result.exitCode}${last ? `: ${last.slice(0, 200)}` : ""}`;
 }
 

@@ -187,7 +187,17 @@ export class Runner {
       }
       if (phase !== "post") {
         const resume = phase === "switch" ? attempt.plan : undefined;
-        await fetchAndApply(this.deps, attempt, previous, manifest, { resume });
+        const validateHook = manifest.hooks.validate;
+        // The staged whole version is checked before any file is swapped; a refusal swaps nothing.
+        const validate = validateHook
+          ? async (stagedDir: string) => {
+              const t = Date.now();
+              const result = await runScript(this.deps, attempt, "validate", manifest, { ...env, bk_bscp_staged_dir: stagedDir, edgeconf_staged_dir: stagedDir });
+              attempt.timings.validateHookMs = Date.now() - t;
+              if (result && result.exitCode !== 0) throw new StepError(scriptFailure(this.deps, "validate", result, validateHook));
+            }
+          : undefined;
+        await fetchAndApply(this.deps, attempt, previous, manifest, { resume, validate });
         // Bookkeeping only: if it cannot be saved, the "switch" journal stays, and resuming it
         // after a crash finds every file switched and goes on to the post-script just the same.
         await writeJournal(paths, { phase: "post", manifest, previous, startedAt: nowOf(this.deps).toISOString(), plan: attempt.plan }, fsysOf(this.deps)).catch((err) =>
@@ -221,7 +231,7 @@ export class Runner {
 
 /** Stands for a release refused before it could be read, so the attempt is still recorded. */
 function stubManifest(biz: number, app: string, id: number | null): Manifest {
-  return { biz, app, configType: "file", release: id === null ? null : { id, name: "" }, files: [], hooks: { pre: null, post: null } };
+  return { biz, app, configType: "file", release: id === null ? null : { id, name: "" }, files: [], hooks: { pre: null, post: null, validate: null } };
 }
 
 /** The files stay (report), but the release is not applied: the next pull or retry runs it again. */

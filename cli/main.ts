@@ -1,5 +1,5 @@
 /**
- * edgeconf: the operator CLI (push a folder into a draft, release and wait, status, rollback,
+ * edgeconf: the operator CLI (push a folder into a draft, release or roll out and wait, status, rollback,
  * export/import). One file per command under `commands/`; this entry only parses and dispatches.
  *
  * Exit codes: 0 ok; 1 the release failed; 2 usage; 3 server unreachable or refused; 4 timeout.
@@ -10,10 +10,11 @@ import { exportCommand } from "./commands/export.js";
 import { importCommand } from "./commands/import.js";
 import { push } from "./commands/push.js";
 import { release, rollback } from "./commands/release.js";
+import { rollout } from "./commands/rollout.js";
 import { status } from "./commands/status.js";
 import { CLI_VERSION, COMMON_HELP, COMMON_OPTIONS, EXIT, EXIT_HELP, ServerError, UsageError, apiFrom, type Command, type Output } from "./context.js";
 
-export const COMMANDS: Command[] = [push, release, status, rollback, exportCommand, importCommand];
+export const COMMANDS: Command[] = [push, release, rollout, status, rollback, exportCommand, importCommand];
 
 function globalHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
@@ -29,6 +30,7 @@ Example (CI):
   export EDGECONF_URL=https://config.example.com EDGECONF_BIZ=10 EDGECONF_TOKEN=...
   edgeconf push ./config --app nginx --prune
   edgeconf release --app nginx --memo "$GIT_COMMIT" --wait --timeout 15m
+  edgeconf release --app nginx --waves 5,25,100 --bake 60s --max-failures 0% --wait --timeout 30m
 
 ${COMMON_HELP}
 

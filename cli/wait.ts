@@ -9,12 +9,30 @@ import { EXIT, type Output } from "./context.js";
 import { allClients, failureReason, type Client, type Publish } from "./resources.js";
 
 export type HostState = { uid: string; state: "succeeded" | "failed" | "pending"; reason?: string; outputTail?: string };
-export type Progress = { hosts: HostState[]; /** Set when the tracker knows the end by itself (a rollout's final state). */ finished?: boolean };
+export type Counts = { total: number; succeeded: number; failed: number; pending: number };
+/** One bar of progress (a publish has one; a rollout one per wave). */
+export type Bar = { label: string; counts: Counts; note?: string; /** Said instead of the counts (a wave not released yet). */ text?: string };
+export type Progress = {
+  /** Hosts known one by one: a publish's targets; a rollout's failing hosts. */
+  hosts: HostState[];
+  /** Bars to show; default one bar counting `hosts`. */
+  bars?: Bar[];
+  /** Where things stand in a line (a rollout's state and wave), printed when it changes. */
+  stage?: string;
+  /** Set when the tracker knows the end by itself (a rollout's final state), with its verdict. */
+  end?: { ok: boolean; message: string };
+};
 
 export interface Tracker {
   /** What is being waited for, for the first line: "V5 to 3 groups". */
   describe(): string;
   poll(): Promise<Progress>;
+  /**
+   * True when only the tracker's `end` settles the wait (a rollout: failures under its threshold
+   * are allowed, and a wave with no pending host is not the end). Otherwise the wait ends when no
+   * host is pending, failing if any host failed.
+   */
+  decidesEnd?: boolean;
 }
 
 /**
@@ -45,52 +63,64 @@ function hostState(c: Client, versionId: number, since: number): HostState {
   return { uid: c.uid, state: "pending" };
 }
 
-type Counts = { total: number; succeeded: number; failed: number; pending: number };
-const count = (p: Progress): Counts => ({
-  total: p.hosts.length,
-  succeeded: p.hosts.filter((h) => h.state === "succeeded").length,
-  failed: p.hosts.filter((h) => h.state === "failed").length,
-  pending: p.hosts.filter((h) => h.state === "pending").length,
+const count = (hosts: HostState[]): Counts => ({
+  total: hosts.length,
+  succeeded: hosts.filter((h) => h.state === "succeeded").length,
+  failed: hosts.filter((h) => h.state === "failed").length,
+  pending: hosts.filter((h) => h.state === "pending").length,
 });
-const summary = (c: Counts) => `${c.succeeded}/${c.total} succeeded, ${c.failed} failed, ${c.pending} pending`;
+export const summary = (c: Counts) => `${c.succeeded}/${c.total} succeeded, ${c.failed} failed, ${c.pending} pending`;
+const barsOf = (p: Progress): Bar[] => p.bars ?? [{ label: "progress", counts: count(p.hosts) }];
+export const barText = (b: Bar) => b.text ?? `${summary(b.counts)}${b.note ? ` (${b.note})` : ""}`;
 
-/** Shows progress: a bar redrawn in place on a terminal, else one line per change. */
+/** Shows progress: bars redrawn in place on a terminal, else one line per change. */
 interface View {
   update(p: Progress): void;
   stop(): void;
 }
 
 function barView(io: Output): View {
-  const bar = new cliProgress.SingleBar(
-    { format: "{bar} {summary}", stream: io.stdout, hideCursor: true, clearOnComplete: false, barsize: 30, fps: 5 },
+  const multi = new cliProgress.MultiBar(
+    { format: "{label} {bar} {summary}", stream: io.stdout, hideCursor: true, clearOnComplete: false, barsize: 30, fps: 5 },
     cliProgress.Presets.shades_classic,
   );
-  let started = false;
+  const bars: cliProgress.SingleBar[] = [];
+  let stage: string | undefined;
   return {
     update(p) {
-      const c = count(p);
-      if (!started) bar.start(Math.max(c.total, 1), 0, { summary: summary(c) });
-      started = true;
-      bar.setTotal(Math.max(c.total, 1));
-      bar.update(c.succeeded + c.failed, { summary: summary(c) });
+      if (p.stage && p.stage !== stage) multi.log(`${p.stage}\n`);
+      stage = p.stage;
+      const wanted = barsOf(p);
+      const width = Math.max(...wanted.map((b) => b.label.length));
+      wanted.forEach((b, i) => {
+        const payload = { label: b.label.padEnd(width), summary: barText(b) };
+        const total = Math.max(b.counts.total, 1);
+        if (!bars[i]) bars[i] = multi.create(total, 0, payload);
+        bars[i].setTotal(total);
+        bars[i].update(b.counts.succeeded + b.counts.failed, payload);
+      });
     },
-    stop: () => started && bar.stop(),
+    stop: () => multi.stop(),
   };
 }
 
 function lineView(io: Output): View {
   const last = new Map<string, string>();
-  let lastSummary = "";
   return {
     update(p) {
+      if (p.stage && last.get("\u0000stage") !== p.stage) io.out(p.stage);
+      if (p.stage) last.set("\u0000stage", p.stage);
       for (const h of p.hosts) {
         if (last.get(h.uid) === h.state) continue;
         last.set(h.uid, h.state);
         if (h.state !== "pending") io.out(`${h.uid}: ${h.state === "succeeded" ? "SUCCESS" : `FAILED: ${h.reason}`}`);
       }
-      const s = summary(count(p));
-      if (s !== lastSummary) io.out(`progress: ${s}`);
-      lastSummary = s;
+      for (const b of barsOf(p)) {
+        const key = `\u0000bar ${b.label}`;
+        const s = barText(b);
+        if (last.get(key) !== s) io.out(`${b.label}: ${s}`);
+        last.set(key, s);
+      }
     },
     stop: () => undefined,
   };
@@ -99,8 +129,10 @@ function lineView(io: Output): View {
 export type WaitOptions = { timeoutMs: number; intervalMs?: number; sleep?: (ms: number) => Promise<void> };
 
 /**
- * Polls until every targeted host has reported (exit 0 all succeeded, 1 any failed), or the
- * timeout (exit 1 if a failure is already known, else 4). Failing hosts are named with their reason.
+ * Polls until the tracker's `end` (exit 0 when ok, else 1) or, for a tracker that does not decide
+ * the end, until every targeted host has reported (exit 0 all succeeded, 1 any failed); on the
+ * timeout exit 4 (1 for a publish if a failure is already known). Failing hosts are named with
+ * their reason and the last lines of their hook output.
  */
 export async function waitFor(io: Output, tracker: Tracker, opts: WaitOptions): Promise<number> {
   const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
@@ -119,8 +151,7 @@ export async function waitFor(io: Output, tracker: Tracker, opts: WaitOptions): 
     for (;;) {
       p = await tracker.poll();
       view.update(p);
-      const c = count(p);
-      if (p.finished || c.pending === 0) break;
+      if (p.end || (!tracker.decidesEnd && count(p.hosts).pending === 0)) break;
       if (Date.now() >= deadline) {
         timedOut = true;
         break;
@@ -131,11 +162,19 @@ export async function waitFor(io: Output, tracker: Tracker, opts: WaitOptions): 
     process.off("SIGINT", interrupt);
     view.stop();
   }
-  const c = count(p);
+  const c = count(p.hosts);
   const failed = p.hosts.filter((h) => h.state === "failed");
   for (const h of failed) {
     io.err(`FAILED ${h.uid}: ${h.reason}`);
     for (const line of (h.outputTail ?? "").trimEnd().split("\n").slice(-5).filter(Boolean)) io.err(`    | ${line}`);
+  }
+  if (p.end) {
+    (p.end.ok ? io.out : io.err)(p.end.message);
+    return p.end.ok ? EXIT.OK : EXIT.FAILED;
+  }
+  if (timedOut && tracker.decidesEnd) {
+    io.err(`timed out${p.stage ? `: ${p.stage}` : ""}`);
+    return EXIT.TIMEOUT;
   }
   if (timedOut) {
     const pending = p.hosts.filter((h) => h.state === "pending").map((h) => h.uid);

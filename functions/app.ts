@@ -23,10 +23,12 @@ import { groupRoutes } from "./routes/groups";
 import { publishRoutes } from "./routes/publishes";
 import { hookRoutes } from "./routes/hooks";
 import { releaseRoutes } from "./routes/releases";
+import { rolloutRoutes } from "./routes/rollouts";
 import { serviceRoutes } from "./routes/services";
 import { blobRoutes } from "./routes/blobs";
 import { fileRoutes } from "./routes/files";
 import { kvRoutes } from "./routes/kvs";
+import { validatorRoutes } from "./routes/validators";
 
 /** Deps for a request: fixed on Node, built per request on Workers (a Postgres pool per request). */
 export type DepsSource = AppDeps | ((c: Context<AppEnv>) => AppDeps | Promise<AppDeps>);
@@ -75,10 +77,12 @@ export function createApp(source: DepsSource) {
   api.route("/", publishRoutes);
   api.route("/", hookRoutes);
   api.route("/", releaseRoutes);
+  api.route("/", rolloutRoutes);
   api.route("/", serviceRoutes);
   api.route("/", blobRoutes);
   api.route("/", fileRoutes);
   api.route("/", kvRoutes);
+  api.route("/", validatorRoutes);
   api.route("/", credentialRoutes);
   api.route("/", clientRoutes);
   api.route("/", webhookRoutes);

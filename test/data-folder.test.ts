@@ -5,7 +5,10 @@
 import { chmod, lstat, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+
+// Each test starts several server processes (npm, tsx, PGlite): minutes on a loaded 2-core machine.
+vi.setConfig({ testTimeout: 180_000 });
 import { runToExit, startServer } from "./helpers/server";
 
 /** Every folder and file under `dir` with its permission bits (symlinks skipped). */

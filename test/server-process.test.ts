@@ -2,7 +2,10 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, vi } from "vitest";
+
+// Each test starts several server processes (npm, tsx, PGlite): minutes on a loaded 2-core machine.
+vi.setConfig({ testTimeout: 180_000 });
 import { createTestDatabase } from "./helpers/database";
 
 const repo = path.resolve(import.meta.dirname, "..");

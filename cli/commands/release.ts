@@ -1,10 +1,9 @@
-import { COMMON_HELP, EXIT, EXIT_HELP, UsageError, parseDuration, required, str, type Command, type Context, type Options, type Values } from "../context.js";
+import { COMMON_HELP, EXIT, EXIT_HELP, parseDuration, required, str, type Command, type Context, type Options, type Values } from "../context.js";
 import { findVersion, resolveGroups, type Publish, type Version } from "../resources.js";
+import { ROLLOUT_HELP, ROLLOUT_OPTIONS, rolloutSettings, rolloutTracker, type Rollout, type RolloutSettings } from "../rollouts.js";
 import { publishTracker, waitFor } from "../wait.js";
 
 const WAIT_OPTIONS: Options = { groups: { type: "string" }, memo: { type: "string" }, wait: { type: "boolean" }, timeout: { type: "string" } };
-/** Progressive rollouts (design.md, "Rollouts") come with their server routes; until then these flags are refused. */
-const ROLLOUT_OPTIONS: Options = { waves: { type: "string" }, bake: { type: "string" }, "max-failures": { type: "string" } };
 
 const WAIT_HELP = `  --groups a,b   publish to these groups (names or ids); without it, to every client
   --wait         follow the release: exit 0 when every targeted online client (heartbeat within
@@ -15,12 +14,17 @@ const WAIT_HELP = `  --groups a,b   publish to these groups (names or ids); with
   --memo M       note stored with the version and the publish`;
 
 const RELEASE_HELP = `Usage: edgeconf release --app APP [--name V5] [--memo M] [--groups a,b] [--wait] [--timeout 30m]
+                        [--waves 5,25,100 [--bake 60s] [--max-failures 0%] [--report-timeout 5m]
+                         [--no-auto-rollback]]
 
-Creates a version from the draft (its files and the scripts' current versions) and publishes it.
+Creates a version from the draft (its files and the scripts' current versions) and publishes it,
+or with --waves starts a progressive rollout of it: wave by wave, each gated on its hosts' reports.
 
   --app APP      the service (required)
   --name V5      the version's name (default: v%Y%m%d%H%M%S, UTC, chosen by the server)
 ${WAIT_HELP}
+
+${ROLLOUT_HELP}
 
 Progress is a bar on a terminal and one line per host and per change otherwise (CI logs).
 Clients that come online during the wait join it; with no targeted online client there is
@@ -29,6 +33,8 @@ nothing to wait for (exit 0, said so).
 Examples:
   edgeconf release --app nginx --name V5 --memo "TLS 1.3" --wait
   edgeconf release --app nginx --groups canary --wait --timeout 10m
+  edgeconf release --app nginx --waves 5,25,100 --bake 2m --max-failures 0% --wait --timeout 45m
+  edgeconf release --app nginx --waves 10,100 --max-failures 5% --no-auto-rollback
 
 ${COMMON_HELP}
 
@@ -61,19 +67,28 @@ async function publishAndMaybeWait(ctx: Context, values: Values, app: string, ve
   return waitFor(ctx.io, publishTracker(api, app, publish), { timeoutMs });
 }
 
-function refuseRollouts(values: Values): void {
-  const used = Object.keys(ROLLOUT_OPTIONS).filter((k) => values[k] !== undefined);
-  if (used.length) throw new UsageError(`${used.map((k) => `--${k}`).join(", ")}: progressive rollouts are not available with this edgeconf yet; release without them`);
+/** Starts a rollout of `version`, then follows it when `--wait`. */
+async function rolloutAndMaybeWait(ctx: Context, values: Values, app: string, version: Pick<Version, "id" | "name">, groupIds: number[], memo: string | undefined, settings: RolloutSettings): Promise<number> {
+  const api = ctx.api();
+  const timeoutMs = parseDuration(str(values.timeout) ?? "30m", "timeout");
+  const body = { versionId: version.id, ...(groupIds.length ? { groups: groupIds } : {}), ...settings, ...(memo ? { memo } : {}) };
+  const rollout = await api.json<Rollout>("POST", api.appPath(app, "/rollouts"), body);
+  ctx.io.out(
+    `started rollout ${rollout.id} of ${version.name} in waves ${settings.waves.map((w) => `${w}%`).join(", ")} (bake ${settings.bakeSeconds} s, max failures ${settings.maxFailurePercent}%, ` +
+      `report timeout ${settings.reportTimeoutSeconds} s, ${settings.autoRollback ? "auto rollback" : "no auto rollback"})`,
+  );
+  if (!values.wait) return EXIT.OK;
+  return waitFor(ctx.io, rolloutTracker(api, app, { id: rollout.id, waves: settings.waves, version: { id: version.id, name: version.name } }), { timeoutMs });
 }
 
 export const release: Command = {
   name: "release",
-  summary: "create a version from the draft and publish it (--wait for the hosts)",
+  summary: "create a version from the draft and publish it, or roll it out in waves (--wait for the hosts)",
   help: RELEASE_HELP,
   options: { app: { type: "string" }, name: { type: "string" }, ...WAIT_OPTIONS, ...ROLLOUT_OPTIONS },
   async run(ctx, values) {
     const app = required(values, "app");
-    refuseRollouts(values);
+    const settings = rolloutSettings(values);
     parseDuration(str(values.timeout) ?? "30m", "timeout");
     const api = ctx.api();
     // Resolve groups first: an unknown group must not leave a version behind.
@@ -81,6 +96,7 @@ export const release: Command = {
     const memo = str(values.memo);
     const version = await api.json<Version>("POST", api.appPath(app, "/versions"), { ...(str(values.name) ? { name: str(values.name) } : {}), ...(memo ? { memo } : {}) });
     ctx.io.out(`created version ${version.name} (id ${version.id}, ${version.files.length} file${version.files.length === 1 ? "" : "s"})`);
+    if (settings) return rolloutAndMaybeWait(ctx, values, app, version, groupIds, memo, settings);
     return publishAndMaybeWait(ctx, values, app, version, groupIds, memo);
   },
 };

@@ -31,7 +31,9 @@ export const sessions = pgTable("sessions", {
   expiresAt: timestamp("expires_at", { withTimezone: true, mode: "date" }).notNull(),
 });
 
-export const webhookActionEnum = pgEnum("webhook_action", ["release", "publish"]);
+export const webhookActionEnum = pgEnum("webhook_action", ["release", "publish", "rollout"]);
+/** What a `rollout` webhook starts (core/rollouts.ts `RolloutSettings`). */
+export type WebhookRolloutSettings = { waves: number[]; bakeSeconds: number; maxFailurePercent: number; reportTimeoutSeconds: number; autoRollback: boolean };
 /** How deliveries are signed; fixed at creation (design.md "Webhook signing"). */
 export const webhookFormatEnum = pgEnum("webhook_format", ["edgeconf", "github"]);
 
@@ -48,6 +50,8 @@ export const webhooks = pgTable("webhooks", {
   format: webhookFormatEnum("format").notNull().default("edgeconf"),
   releaseId: integer("release_id").references(() => releases.id, { onDelete: "set null" }),
   groupIds: integer("group_ids").array().notNull().default(sql`'{}'::integer[]`),
+  /** Action `rollout` only: the waves and gates of the rollouts it starts. */
+  rollout: jsonb("rollout").$type<WebhookRolloutSettings | null>(),
   secretSalt: text("secret_salt").notNull(),
   secretHash: text("secret_hash").notNull(),
   createdBy: text("created_by").notNull().default(""),

@@ -6,3 +6,5 @@ export * from "./releases";
 export * from "./access";
 export * from "./clients";
 export * from "./kvs";
+export * from "./validators";
+export * from "./rollouts";

@@ -4,8 +4,9 @@ import { createdAt } from "./common";
 import { fileTypeEnum } from "./files";
 import { scriptTypeEnum, scripts, scriptVersions } from "./scripts";
 import { services } from "./services";
+import type { ReleaseValidation } from "./validators";
 
-export const hookKindEnum = pgEnum("hook_kind", ["pre", "post"]);
+export const hookKindEnum = pgEnum("hook_kind", ["pre", "post", "validate"]);
 
 /**
  * Draft binding of a pre/post script to a service. `scriptVersionId` null means "follow the script's
@@ -34,6 +35,8 @@ export const releases = pgTable(
     name: text("name").notNull(),
     memo: text("memo").notNull().default(""),
     createdBy: text("created_by").notNull().default(""),
+    /** The server validators the version passed at creation (null: none applied to the service then). */
+    validation: jsonb("validation").$type<ReleaseValidation>(),
     createdAt: createdAt(),
   },
   (t) => [uniqueIndex("releases_service_name_uq").on(t.serviceId, t.name)],
@@ -89,6 +92,11 @@ export const groups = pgTable(
 );
 
 export type GroupSnapshot = { id: number; name: string; selector: string; percent: number | null };
+/**
+ * A publish made by a rollout reaches only the released share of its clients: `percent` of the
+ * clients its groups match, by a stable hash of uid and rollout id (0: withdrawn, nobody).
+ */
+export type PublishRollout = { id: number; percent: number };
 
 /** One publish: a release to all clients (`groups` empty) or to the groups as they were then. */
 export const publishes = pgTable(
@@ -99,6 +107,7 @@ export const publishes = pgTable(
     serviceId: integer("service_id").notNull().references(() => services.id, { onDelete: "cascade" }),
     releaseId: integer("release_id").notNull().references(() => releases.id, { onDelete: "cascade" }),
     groups: jsonb("groups").$type<GroupSnapshot[]>().notNull().default([]),
+    rollout: jsonb("rollout").$type<PublishRollout | null>(),
     memo: text("memo").notNull().default(""),
     createdBy: text("created_by").notNull().default(""),
     createdAt: createdAt(),

@@ -1,4 +1,4 @@
-import type { ReleaseNotifier } from "../core/ports";
+import type { ReleaseNotifier, RolloutScheduler } from "../core/ports";
 
 /** The part of a Workers Durable Object namespace binding this adapter uses. */
 export interface DurableObjectNamespaceLike {
@@ -59,6 +59,16 @@ export function durableObjectNotifier(ns: DurableObjectNamespaceLike, startedAt 
         if (signal?.aborted) return false;
         throw err;
       }
+    },
+  };
+}
+
+/** Rollout deadlines as the alarm of the service's Durable Object (`POST /schedule`); requests coalesce there. */
+export function durableObjectScheduler(ns: DurableObjectNamespaceLike): RolloutScheduler {
+  return {
+    async schedule(serviceId, at) {
+      const res = await ns.get(ns.idFromName(String(serviceId)) as never).fetch(`https://release-waiters/schedule?service=${serviceId}&at=${at.getTime()}`, { method: "POST" });
+      await res.body?.cancel();
     },
   };
 }

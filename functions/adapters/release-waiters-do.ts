@@ -12,6 +12,9 @@
  *   POST /notify             wakes every waiter (request body: the news they get); answers {"woken": n}
  *   POST /revoke?cred=C      ends the waits held with credential C; answers {"ended": n}
  *   GET  /waiters            {"waiters": n} (tests and operators)
+ *   POST /schedule?service=S&at=T
+ *                            arms the object's alarm for T (epoch ms) unless it is armed earlier; when it
+ *                            fires, `onAlarm(S)` runs (the Worker entry's subclass judges S's rollouts)
  *
  * A caller that goes away (agent disconnects, so the Worker's subrequest is cancelled) aborts the
  * incoming request's signal (compatibility flag `enable_request_signal`) and is dropped at once.
@@ -21,6 +24,8 @@ export const MAX_WAIT_MS = 120_000;
 const MAX_REVOKED = 10_000;
 
 type Outcome = "notified" | "timeout" | "revoked" | "replaced";
+/** The part of `DurableObjectState` used here (alarms and a key for the service id). */
+type StateLike = { storage: { getAlarm(): Promise<number | null>; setAlarm(at: number): Promise<void>; get<T>(key: string): Promise<T | undefined>; put(key: string, value: unknown): Promise<void> } };
 type Waiter = { cred: number; uid: string; end(outcome: Outcome): void };
 
 export class ReleaseWaiters {
@@ -31,20 +36,51 @@ export class ReleaseWaiters {
   private news = "";
   private newsVersion = 0;
 
-  constructor(_state?: unknown, _env?: unknown) {}
+  private readonly state?: StateLike;
+
+  constructor(state?: unknown, _env?: unknown) {
+    this.state = state as StateLike | undefined;
+  }
+
+  /** Rollout evaluation for the service when the alarm fires; the Worker entry's subclass fills it in. */
+  protected async onAlarm(_serviceId: number): Promise<void> {}
+
+  async alarm(): Promise<void> {
+    const serviceId = await this.state?.storage.get<number>("serviceId");
+    if (serviceId) await this.onAlarm(serviceId);
+  }
+
+  /** Arms the alarm for `at` (epoch ms) unless an earlier one is set (requests coalesce). */
+  protected async arm(serviceId: number, at: number): Promise<void> {
+    if (!this.state) throw new Error("this Durable Object has no storage: alarms unavailable");
+    await this.state.storage.put("serviceId", serviceId);
+    const current = await this.state.storage.getAlarm();
+    if (current === null || at < current) await this.state.storage.setAlarm(at);
+  }
+
+  /**
+   * Wakes every waiter. `body`, when given, is the service's publish list as of this publish: handed
+   * to every poll this notify wakes, so they need no database read.
+   */
+  protected wake(body: string, version: number): number {
+    if (!body) this.news = ""; // a notify without news: waiters read the database
+    else if (version >= this.newsVersion) [this.news, this.newsVersion] = [body, version];
+    this.lastNotifyAt = Math.max(Date.now(), this.lastNotifyAt + 1);
+    return this.wakeAll();
+  }
 
   async fetch(request: Request): Promise<Response> {
     const url = new URL(request.url);
     if (url.pathname === "/notify" && request.method === "POST") {
-      // The body, when there is one, is the service's publish list as of this publish: handed to
-      // every poll this notify wakes, so they need no database read.
-      const body = await request.text();
-      const version = Number(request.headers.get("x-news-version")) || 0;
-      if (!body) this.news = ""; // a notify without news: waiters read the database
-      else if (version >= this.newsVersion) [this.news, this.newsVersion] = [body, version];
-      this.lastNotifyAt = Math.max(Date.now(), this.lastNotifyAt + 1);
-      const woken = this.wakeAll();
+      const woken = this.wake(await request.text(), Number(request.headers.get("x-news-version")) || 0);
       return Response.json({ woken });
+    }
+    if (url.pathname === "/schedule" && request.method === "POST") {
+      const serviceId = Number(url.searchParams.get("service"));
+      const at = Number(url.searchParams.get("at"));
+      if (!Number.isInteger(serviceId) || serviceId <= 0 || !Number.isFinite(at)) return Response.json({ error: { code: "invalid_argument", message: "service and at required" } }, { status: 400 });
+      await this.arm(serviceId, at);
+      return Response.json({ at });
     }
     if (url.pathname === "/revoke" && request.method === "POST") {
       const cred = Number(url.searchParams.get("cred")) || 0;

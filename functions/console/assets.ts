@@ -82,6 +82,10 @@ ol.timeline li::before{content:"";position:absolute;left:-1.55rem;top:.35rem;wid
 ol.timeline li.groups::before{background:#8a63d2}ol.timeline li.rollback::before{background:#d4a72c}
 ol.timeline time{font-size:.85rem;color:var(--muted);font-variant-numeric:tabular-nums}
 @media (max-width:760px){ol.timeline li{grid-template-columns:1fr}table.bars th{width:45%}}
+.badge.rollout-running{background:#e7f0ff;color:var(--accent);border-color:#b8cdf5}.badge.rollout-paused,.badge.rollout-halted{background:#fff4d6;color:var(--warn);border-color:#f0d58a}
+.badge.rollout-completed{background:#dcf5e3;color:var(--ok);border-color:#a6e0b6}.badge.rollout-rolled_back,.badge.rollout-aborted{background:#fde2e2;color:var(--bad);border-color:#f3b0b0}
+table.bars.waves th{width:22%}table.bars.waves .bar-cell{width:48%}table.bars.waves .num{width:30%;text-align:left}table.bars.waves tr.current th{font-weight:600}
+table.bars.waves svg.bar{height:1.2rem}
 `;
 
 /** The favicon: a small SVG (Chromium and Firefox take SVG at /favicon.ico; nothing to fetch elsewhere). */
@@ -89,7 +93,7 @@ export const faviconSvg = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 
 
 /**
  * Three behaviours need script: inserting a built-in variable at the cursor of the content editor,
- * refreshing the clients screen on its own (paused while the user types in a form on it), and
+ * refreshing the clients and rollout screens on their own (paused while the user types in a form on it or has a confirm step open), and
  * bringing a form's error into view when a page comes back with one (it may sit far below the top).
  * Everything works without it, only less conveniently.
  */
@@ -112,6 +116,7 @@ document.addEventListener("click", function (e) {
   setInterval(function () {
     var a = document.activeElement;
     if (a && /INPUT|SELECT|TEXTAREA/.test(a.tagName)) return;
+    if (document.querySelector("details.confirm[open]")) return;
     location.reload();
   }, secs * 1000);
 })();

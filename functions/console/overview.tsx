@@ -14,6 +14,7 @@ import { Empty, Layout, when } from "./layout";
 import { audience } from "./publish";
 import { appOf, ServiceHeader, serviceUrl } from "./service-common";
 import { StateBadge, stateMeaning } from "./clients";
+import { OpenRolloutBanner } from "./rollout-common";
 
 /** At most this many clients are counted; the page says so when a fleet is larger. */
 const MAX_CLIENTS = 5000;
@@ -85,6 +86,7 @@ export const overviewRoutes = new Hono<ConsoleEnv>().get("/ui/bizs/:biz/services
   return c.html(
     <Layout title={`${app} overview`} nav="services" biz={biz} {...commonProps(c)}>
       <ServiceHeader c={c} name={s.name} configType={s.configType} memo={s.memo} tab="overview" />
+      <OpenRolloutBanner c={c} biz={biz} app={app} />
       {clients.total > total ? <p class="flash">Counting the first {total} of {clients.total} clients.</p> : null}
       <section class="card" aria-labelledby="fleet">
         <h2 id="fleet">Fleet: {total} client{total === 1 ? "" : "s"}</h2>

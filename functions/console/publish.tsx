@@ -1,17 +1,20 @@
 /** @jsxImportSource hono/jsx */
 /**
  * Publishing a version: the form on a version's page, the review page (what goes out, to whom,
- * against what is published now), and the publish history.
+ * how — at once or as a progressive rollout — against what is published now), and the publish history.
  */
 import { Hono } from "hono";
 import { z } from "zod";
 import { listGroups } from "../core/groups";
 import { currentPublishes, listPublishes, publish } from "../core/publishes";
+import { createRollout } from "../core/rollouts";
 import { diffReleases, getRelease } from "../core/releases";
 import type { ServiceRow } from "../core/services";
 import { bizOf, commonProps, done, idParam, submit, type CC, type ConsoleEnv } from "./env";
 import { Csrf, Empty, FieldError, FormError, Layout, when, type FormErrors } from "./layout";
 import { appOf, ReleaseDiffView, serviceUrl, VersionContents } from "./service-common";
+import { ValidationPassed } from "./validators";
+import { RolloutFields, rolloutSettingsOf, rolloutsUrl, settingsLine, SettingsHidden, wantsRollout } from "./rollout-common";
 
 type Group = { id: number; name: string; selector: string; percent: number | null };
 
@@ -42,6 +45,7 @@ export async function PublishForm(p: { c: CC; service: ServiceRow; release: { id
           ))}
           {groups.length ? null : <p class="small muted">No group in this biz yet (<a href={`/ui/bizs/${service.bizId}/groups`}>create one</a> for a gradual release).</p>}
         </fieldset>
+        <RolloutFields />
         <div class="actions"><button type="submit">Review and publish…</button></div>
       </form>
     </section>
@@ -63,7 +67,10 @@ export async function PublishHistory(p: { c: CC; service: ServiceRow }) {
               {history.map((h, i) => (
                 <tr data-publish={h.version.name}>
                   <td class="small">{when(h.createdAt)}</td>
-                  <td><a href={`${base}/versions/${h.version.id}`}>{h.version.name}</a>{h.rollback ? " (rollback)" : ""}</td>
+                  <td>
+                    <a href={`${base}/versions/${h.version.id}`}>{h.version.name}</a>{h.rollback ? " (rollback)" : ""}
+                    {h.rollout ? <span class="small"> · <a href={`${base}/rollouts/${h.rollout.id}`}>rollout {h.rollout.id}</a> ({h.rollout.percent}% released)</span> : null}
+                  </td>
                   <td class="small">{audience(h.groups)}</td>
                   <td>{h.createdBy}</td>
                   <td class="small">{i > 0 ? <a href={`${base}/versions/${h.version.id}/publish?${h.groups.length ? h.groups.map((g) => `to=group:${g.id}`).join("&") : "to=all"}`}>roll back to this…</a> : "latest"}</td>
@@ -92,7 +99,10 @@ function targetProblem(t: Target): string | null {
   return null;
 }
 
-async function confirmPage(c: CC, target: Target, errors?: FormErrors, status: 200 | 400 | 404 | 409 | 413 | 422 = 200) {
+/** A field of the publish form: from the review page's query, or the posted confirmation. */
+type Field = (name: string) => string | undefined;
+
+async function confirmPage(c: CC, target: Target, field: Field, errors?: FormErrors, status: 200 | 400 | 404 | 409 | 413 | 422 = 200) {
   const biz = bizOf(c);
   const app = appOf(c);
   const rid = (idParam(c, "rid") ?? 0);
@@ -101,6 +111,10 @@ async function confirmPage(c: CC, target: Target, errors?: FormErrors, status: 2
   const chosen = groups.items.filter((g) => target.groupIds.includes(g.id));
   const missing = target.groupIds.length !== chosen.length;
   const problem = targetProblem(target) ?? (missing ? "to: a chosen group no longer exists" : null);
+  const rollout = wantsRollout(field) ? rolloutSettingsOf(field) : null;
+  const settingsErrors = rollout && "errors" in rollout ? rollout.errors : null;
+  const settings = rollout && "settings" in rollout ? rollout.settings : null;
+  const to = target.all ? "all clients" : audience(chosen);
   const online = current.base?.version ?? null;
   const diff = online && online.id !== r.id ? await diffReleases(db, blobs, biz, app, online.id, r.id) : null;
   const back = `${serviceUrl(c)}/versions/${r.id}`;
@@ -113,11 +127,22 @@ async function confirmPage(c: CC, target: Target, errors?: FormErrors, status: 2
           <FieldError errors={{ to: problem }} name="to" />
           <p><a class="button secondary" href={`${back}#publish`}>Back to the publish form</a></p>
         </>
+      ) : settingsErrors ? (
+        <>
+          <h1>Roll out {app} {r.name}: check the rollout settings</h1>
+          {Object.keys(settingsErrors).map((k) => <FieldError errors={settingsErrors} name={k} />)}
+          <p><a class="button secondary" href={`${back}#publish`}>Back to the publish form</a></p>
+        </>
       ) : (
         <>
-          <h1>Publish {app} {r.name} to {target.all ? "all clients" : audience(chosen)}?</h1>
+          <h1>{settings ? `Roll out ${app} ${r.name} to ${to} in waves?` : `Publish ${app} ${r.name} to ${to}?`}</h1>
           <FormError errors={errors} />
-          <p>Clients pick it up at once (long-poll); each runs the pre-script, applies the files, then the post-script.</p>
+          {settings ? (
+            <p data-testid="rollout-settings">Wave by wave: {settingsLine(settings)}. Each wave's hosts pick it up at once; the next wave starts when they have all reported, failures are within the threshold and the bake time has passed.</p>
+          ) : (
+            <p>Clients pick it up at once (long-poll); each runs the pre-script, applies the files, then the post-script.</p>
+          )}
+          <ValidationPassed validation={r.validation} />
           <h2>Changes against {online ? `${online.name}, published to all clients` : "nothing (first publish)"}</h2>
           {diff ? <ReleaseDiffView d={diff} /> : online ? <p class="muted">{r.name} is already the version published to all clients.</p> : <p class="muted">No version has been published to all clients yet: everything below goes out.</p>}
           <h2>What {r.name} sends</h2>
@@ -125,27 +150,41 @@ async function confirmPage(c: CC, target: Target, errors?: FormErrors, status: 2
           <form method="post" action={`${serviceUrl(c)}/versions/${r.id}/publish`} class="actions">
             <Csrf token={c.var.session.csrf} />
             {target.all ? <input type="hidden" name="to" value="all" /> : chosen.map((g) => <input type="hidden" name="to" value={`group:${g.id}`} />)}
-            <button type="submit">Publish {r.name} to {target.all ? "all clients" : chosen.map((g) => g.name).join(", ")}</button>
+            {settings ? <SettingsHidden s={settings} /> : null}
+            <button type="submit">{settings ? "Start the rollout of" : "Publish"} {r.name} to {target.all ? "all clients" : chosen.map((g) => g.name).join(", ")}</button>
             <a href={back}>Cancel</a>
           </form>
         </>
       )}
     </Layout>,
-    problem ? 400 : status,
+    problem || settingsErrors ? 400 : status,
   );
 }
 
 export const publishRoutes = new Hono<ConsoleEnv>()
-  .get("/ui/bizs/:biz/services/:app/versions/:rid/publish", (c) => confirmPage(c, targetOf(c.req.queries("to") ?? [])))
+  .get("/ui/bizs/:biz/services/:app/versions/:rid/publish", (c) => confirmPage(c, targetOf(c.req.queries("to") ?? []), (n) => c.req.query(n)))
   .post("/ui/bizs/:biz/services/:app/versions/:rid/publish", async (c) => {
-    const to = (await c.req.parseBody({ all: true })).to ?? [];
+    const body = await c.req.parseBody({ all: true });
+    const to = body.to ?? [];
     const target = targetOf((Array.isArray(to) ? to : [to]).filter((v): v is string => typeof v === "string"));
-    if (targetProblem(target)) return confirmPage(c, target);
+    const field: Field = (n) => (typeof body[n] === "string" ? (body[n] as string) : undefined);
+    if (targetProblem(target)) return confirmPage(c, target, field);
+    if (wantsRollout(field)) {
+      const parsed = rolloutSettingsOf(field);
+      if ("errors" in parsed) return confirmPage(c, target, field);
+      return submit(
+        c,
+        z.object({}),
+        () => createRollout(c.var.deps, c.var.session.actor, bizOf(c), appOf(c), { versionId: idParam(c, "rid") ?? 0, groups: target.groupIds, ...parsed.settings }),
+        (_v, errors, status) => confirmPage(c, target, field, errors, status),
+        (r) => done(c, `${rolloutsUrl(c)}/${r.id}`, `Started rollout ${r.id} of ${r.version.name}: wave 1 of ${r.waves.length} (${r.waves[0]}% of the targeted clients) released.`),
+      );
+    }
     return submit(
       c,
       z.object({}),
       () => publish(c.var.deps.db, c.var.deps.notifier, c.var.session.actor, bizOf(c), appOf(c), { versionId: (idParam(c, "rid") ?? 0), groups: target.groupIds }, c.var.deps.clock()),
-      (_v, errors, status) => confirmPage(c, target, errors, status),
+      (_v, errors, status) => confirmPage(c, target, field, errors, status),
       (p) => done(c, `${serviceUrl(c)}#history`, `Published ${p.version.name} to ${p.toAll ? "all clients" : audience(p.groups)}.`),
     );
   });

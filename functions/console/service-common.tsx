@@ -21,7 +21,7 @@ export const sizeOf = (n: number) => (n < 1024 ? `${n} B` : n < 1048576 ? `${(n 
 /** A file's full path on the hosts. */
 export const fullPath = (f: { path: string; name: string }) => (f.path === "/" ? `/${f.name}` : `${f.path}/${f.name}`);
 
-export type ServiceTab = "overview" | "draft" | "clients" | "webhooks";
+export type ServiceTab = "overview" | "draft" | "clients" | "rollouts" | "webhooks";
 
 /** The service's name, type and tabs, at the top of each of its screens. */
 export const ServiceHeader = (p: { c: CC; name: string; configType: string; memo?: string; tab: ServiceTab }) => {
@@ -30,6 +30,7 @@ export const ServiceHeader = (p: { c: CC; name: string; configType: string; memo
     ["overview", "Overview", `${base}/overview`],
     ["draft", "Files, scripts, versions", base],
     ["clients", "Clients", `${base}/clients`],
+    ["rollouts", "Rollouts", `${base}/rollouts`],
     ["webhooks", "Webhooks", `${base}/webhooks`],
   ];
   return (
@@ -60,7 +61,7 @@ export const ReleaseDiffView = ({ d }: { d: ReleaseDiff }) => (
         {f.diff ? <DiffView diff={f.diff} /> : null}
       </div>
     ))}
-    {(["pre", "post"] as const).map((k) => {
+    {(["pre", "post", "validate"] as const).map((k) => {
       const h = d.hooks[k];
       return h && h.status !== "unchanged" ? (
         <div>
@@ -75,7 +76,7 @@ export const ReleaseDiffView = ({ d }: { d: ReleaseDiff }) => (
 );
 
 /** What a version sends out: its files and its scripts (the first-publish review and the version page). */
-export const VersionContents = (p: { files: { path: string; name: string; size: number; user: string; group: string; privilege: string; sha256: string }[]; hooks: Record<"pre" | "post", { scriptName: string; versionName: string; type: string; content?: string } | null>; kvs?: MaskedKv[]; showContent?: boolean }) => (
+export const VersionContents = (p: { files: { path: string; name: string; size: number; user: string; group: string; privilege: string; sha256: string }[]; hooks: Record<"pre" | "post" | "validate", { scriptName: string; versionName: string; type: string; content?: string } | null>; kvs?: MaskedKv[]; showContent?: boolean }) => (
   <div data-testid="version-contents">
     {p.kvs?.length ? <KvVersionTable items={p.kvs} /> : null}
     <div class="scroll">
@@ -89,7 +90,7 @@ export const VersionContents = (p: { files: { path: string; name: string; size: 
       </table>
     </div>
     {p.files.length === 0 ? <p class="muted">No file.</p> : null}
-    {(["pre", "post"] as const).map((k) => {
+    {(["pre", "post", "validate"] as const).map((k) => {
       const h = p.hooks[k];
       return (
         <div data-hook={k}>

@@ -11,7 +11,10 @@ import { FileForm } from "./file-form";
 import { KvSection } from "./kv-section";
 import { ConfirmButton, Csrf, Empty, FieldError, FormError, Layout, TextField, when, type FormErrors, type FormValues } from "./layout";
 import { PublishHistory } from "./publish";
+import { OpenRolloutBanner } from "./rollout-common";
 import { appOf, fullPath, ServiceHeader, serviceUrl, sizeOf } from "./service-common";
+import { failuresByFile, FileFailures, ValidatorsSection } from "./validators";
+import type { ValidationFailure } from "../core/validators";
 
 type Status = 200 | 400 | 404 | 409 | 413 | 422;
 
@@ -34,7 +37,7 @@ const HookSelect = (p: { kind: HookKind; current: { scriptId: number; followsOnl
   </div>
 );
 
-export type ServicePageOpts = { errors?: FormErrors; values?: FormValues; section?: string; status?: Status; diff?: Awaited<ReturnType<typeof diffReleases>> };
+export type ServicePageOpts = { errors?: FormErrors; values?: FormValues; section?: string; status?: Status; diff?: Awaited<ReturnType<typeof diffReleases>>; failures?: ValidationFailure[] };
 
 export async function servicePage(c: CC, opts: ServicePageOpts = {}) {
   const biz = bizOf(c);
@@ -59,9 +62,11 @@ export async function servicePage(c: CC, opts: ServicePageOpts = {}) {
   const err = (name: string) => (section === name ? errors : undefined);
   const vals = (name: string) => (section === name ? opts.values : undefined);
   const base = serviceUrl(c);
+  const failed = failuresByFile(opts.failures);
   return c.html(
     <Layout title={s.name} nav="services" biz={biz} {...commonProps(c)}>
       <ServiceHeader c={c} name={s.name} configType={s.configType} memo={s.memo} tab="draft" />
+      <OpenRolloutBanner c={c} biz={biz} app={app} />
 
       <h2 id="files">{isFile ? "Config files" : "Key-value items"}</h2>
       {isFile && files ? (
@@ -72,7 +77,7 @@ export async function servicePage(c: CC, opts: ServicePageOpts = {}) {
               <tbody>
                 {files.items.map((f) => (
                   <tr data-file={fullPath(f)}>
-                    <td><a href={`${base}/files/${f.id}`}><code>{fullPath(f)}</code></a></td>
+                    <td><a href={`${base}/files/${f.id}`}><code>{fullPath(f)}</code></a><FileFailures failures={failed.get(fullPath(f))} /></td>
                     <td class="small">{sizeOf(f.size)}</td>
                     <td>{f.fileType}</td>
                     <td><code>{f.user}:{f.group} {f.privilege}</code></td>
@@ -98,6 +103,8 @@ export async function servicePage(c: CC, opts: ServicePageOpts = {}) {
           <KvSection c={c} items={kvItems!} errors={err("kv")} values={vals("kv")} importErrors={err("kv-import")} />
         </>
       )}
+
+      {isFile ? <ValidatorsSection c={c} errors={err("validator")} values={vals("validator")} /> : null}
 
       <h2 id="scripts">Pre/post scripts</h2>
       {scriptsUnavailable ? (

@@ -10,6 +10,8 @@ import { Badge, Csrf, Empty, FieldError, FormError, Layout, TextField, when, typ
 import { PublishForm } from "./publish";
 import { appOf, ReleaseDiffView, servicesUrl as svcBase, serviceUrl, VersionContents } from "./service-common";
 import { servicePage } from "./service-page";
+import { validatorConsoleRoutes, ValidationPassed } from "./validators";
+import { ValidationError, type ValidationFailure } from "../core/validators";
 
 type Status = 200 | 400 | 404 | 409 | 413 | 422;
 
@@ -72,6 +74,7 @@ async function releasePage(c: CC, opts: { errors?: FormErrors; status?: Status }
       <p class="small"><a href={base}>← {app}</a></p>
       <h1>{app} · version {r.name}</h1>
       <p class="small muted">{r.memo} — created {when(r.createdAt)} by {r.createdBy}</p>
+      <ValidationPassed validation={r.validation} />
       <h2>Files and scripts in this version</h2>
       <VersionContents files={r.files} hooks={r.hooks} kvs={r.kvs} showContent />
       <PublishForm c={c} service={s} release={{ id: r.id, name: r.name }} errors={opts.errors} />
@@ -107,15 +110,26 @@ export const serviceRoutes = new Hono<ConsoleEnv>()
       { fallbackField: "_form" },
     ),
   )
-  .post("/ui/bizs/:biz/services/:app/versions", (c) =>
-    submit(
+  .route("/", validatorConsoleRoutes((c, values, errors, status) => servicePage(c, { values, errors, status, section: "validator" })))
+  .post("/ui/bizs/:biz/services/:app/versions", (c) => {
+    // A version refused by the validators shows each failure beside its file.
+    let failures: ValidationFailure[] | undefined;
+    const create = async (d: z.output<typeof CreateVersion>) => {
+      try {
+        return await createRelease(c.var.deps.db, c.var.deps.blobs, c.var.session.actor, bizOf(c), appOf(c), d, c.var.deps.clock());
+      } catch (e) {
+        if (e instanceof ValidationError) failures = e.failures;
+        throw e;
+      }
+    };
+    return submit(
       c,
       CreateVersion,
-      (d) => createRelease(c.var.deps.db, c.var.session.actor, bizOf(c), appOf(c), d, c.var.deps.clock()),
-      (values, errors, status) => servicePage(c, { values, errors, status, section: "version" }),
+      create,
+      (values, errors, status) => servicePage(c, { values, errors, status, section: "version", failures }),
       (r) => done(c, `${serviceUrl(c)}/versions/${r.id}`, `Version ${r.name} created from the draft.`),
-    ),
-  )
+    );
+  })
   .get("/ui/bizs/:biz/services/:app/versions/diff", async (c) => {
     const from = (idQuery(c, "from") ?? 0);
     const to = (idQuery(c, "to") ?? 0);

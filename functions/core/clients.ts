@@ -1,7 +1,7 @@
 import { and, desc, eq, inArray, lt, sql } from "drizzle-orm";
 import { clientEvents, clients, releases, type HookRun } from "../../db/schema/index";
 import { invalid, notFound } from "./errors";
-import { targetReleaseOf } from "./feed";
+import { feedCacheFor, targetReleaseOf } from "./feed";
 import { log } from "./log";
 import { capClientEvents, pruneOnWrite } from "./retention";
 import type { AppDeps, Db } from "./ports";
@@ -60,7 +60,13 @@ export function notePoll(deps: Pick<AppDeps, "db" | "cacheScope" | "defer">, ser
   sightingsFor(deps).noteClient(deps, { bizId: service.bizId, serviceId: service.id, uid: a.uid, labels: a.labels, agentVersion: a.agentVersion, mode: a.mode, currentReleaseId: a.currentReleaseId, at: now });
 }
 
-type WriteDeps = Pick<AppDeps, "db" | "notifier" | "limits" | "cacheScope">;
+type WriteDeps = Pick<AppDeps, "db" | "notifier" | "limits" | "cacheScope" | "scheduler">;
+
+/**
+ * Agents' reports a rollout waits for are batched: the evaluation runs this long after a report
+ * (later reports within it join the same run), so a wave of many agents costs a few evaluations.
+ */
+export const ROLLOUT_REPORT_DELAY_MS = 250;
 
 /** Retention must never cost an agent its report: a failed prune is logged, the write stands. */
 async function pruneQuietly(deps: WriteDeps, now: Date) {
@@ -117,6 +123,11 @@ export async function recordEvent(deps: WriteDeps, service: ServiceRow, e: Event
     await capClientEvents(tx, service.id, e.uid, deps.limits.eventsPerClient);
     return { id: ev.id };
   });
+  // A report of a version a rollout carries may move it (the publish list is the feed's cached copy: no query).
+  if (deps.scheduler && e.status !== "PROCESSING" && e.releaseId !== null) {
+    const list = await feedCacheFor(deps).publishesOf(deps.db, service.id);
+    if (list.some((p) => p.rollout !== null && p.releaseId === e.releaseId)) await deps.scheduler.schedule(service.id, new Date(now.getTime() + ROLLOUT_REPORT_DELAY_MS));
+  }
   await pruneQuietly(deps, now);
   return stored;
 }

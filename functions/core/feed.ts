@@ -1,12 +1,19 @@
 import { and, asc, desc, eq, gte, sql } from "drizzle-orm";
-import { publishes, releaseFiles, releaseHooks, releases, services, type GroupSnapshot } from "../../db/schema/index";
+import { publishes, releaseFiles, releaseHooks, releases, services, type GroupSnapshot, type PublishRollout } from "../../db/schema/index";
 import { invalid } from "./errors";
 import { revealKvs, storedKvs, type StoredKv } from "./kv-versions";
 import type { AppDeps, Db, ReleaseNotifier } from "./ports";
 import { loadService, type ServiceRow } from "./services";
 import { resolveTarget, type TargetClient } from "./targeting";
 
-export type PublishEntry = { id: number; releaseId: number; groups: GroupSnapshot[]; createdAt: Date };
+/** `rollout`: set on a rollout's publish, the released share (core/rollouts.ts); part of the cached list, so membership costs a poll no read. */
+export type PublishEntry = { id: number; releaseId: number; groups: GroupSnapshot[]; rollout: PublishRollout | null; createdAt: Date };
+
+/**
+ * A publish that reaches every client: no groups, and not a rollout short of 100 %. Publishes older
+ * than the newest such one can be nobody's target.
+ */
+export const reachesEveryone = () => sql`(${publishes.groups} = '[]'::jsonb and (${publishes.rollout} is null or (${publishes.rollout}->>'percent')::numeric >= 100))`;
 
 type HookSnapshot = { type: "shell" | "python"; scriptName: string; versionName: string; content: string };
 /** What a release carries to agents; immutable once the release exists. */
@@ -14,7 +21,7 @@ export type ReleaseContent = {
   id: number;
   name: string;
   files: { path: string; name: string; sha256: string; size: number; fileType: "text" | "binary"; permission: { user: string; group: string; privilege: string } }[];
-  hooks: { pre: HookSnapshot | null; post: HookSnapshot | null };
+  hooks: { pre: HookSnapshot | null; post: HookSnapshot | null; validate: HookSnapshot | null };
   /** Items of a kv service's release, secrets still sealed (decrypted only into the manifest body). */
   kvs?: StoredKv[];
 };
@@ -218,9 +225,9 @@ function parseNews(news: string): { publishes: PublishEntry[]; contents: Release
 }
 
 async function loadPublishes(db: Db, serviceId: number): Promise<PublishEntry[]> {
-  const lastToAll = sql`coalesce((select max(p2.id) from ${publishes} p2 where p2.service_id = ${serviceId} and p2.groups = '[]'::jsonb), 0)`;
+  const lastToAll = sql`coalesce((select max(${publishes.id}) from ${publishes} where ${publishes.serviceId} = ${serviceId} and ${reachesEveryone()}), 0)`;
   return db
-    .select({ id: publishes.id, releaseId: publishes.releaseId, groups: publishes.groups, createdAt: publishes.createdAt })
+    .select({ id: publishes.id, releaseId: publishes.releaseId, groups: publishes.groups, rollout: publishes.rollout, createdAt: publishes.createdAt })
     .from(publishes)
     .where(and(eq(publishes.serviceId, serviceId), gte(publishes.id, lastToAll)))
     .orderBy(desc(publishes.id));
@@ -232,7 +239,7 @@ async function loadReleaseContent(db: Db, releaseId: number): Promise<ReleaseCon
   const files = await db.select().from(releaseFiles).where(eq(releaseFiles.releaseId, releaseId)).orderBy(asc(releaseFiles.path), asc(releaseFiles.name));
   const hooks = await db.select().from(releaseHooks).where(eq(releaseHooks.releaseId, releaseId));
   const kvs = await storedKvs(db, releaseId);
-  const hook = (kind: "pre" | "post"): HookSnapshot | null => {
+  const hook = (kind: "pre" | "post" | "validate"): HookSnapshot | null => {
     const h = hooks.find((x) => x.kind === kind);
     return h ? { type: h.type, scriptName: h.scriptName, versionName: h.versionName, content: h.content } : null;
   };
@@ -240,7 +247,7 @@ async function loadReleaseContent(db: Db, releaseId: number): Promise<ReleaseCon
     id: rel.id,
     name: rel.name,
     files: files.map((f) => ({ path: f.path, name: f.name, sha256: f.sha256, size: f.size, fileType: f.fileType, permission: { user: f.user, group: f.group, privilege: f.privilege } })),
-    hooks: { pre: hook("pre"), post: hook("post") },
+    hooks: { pre: hook("pre"), post: hook("post"), validate: hook("validate") },
     ...(kvs.length ? { kvs } : {}),
   };
 }
@@ -309,7 +316,7 @@ function manifest(service: ServiceRow, wait: number, pub: PublishEntry | null, c
     wait,
     release: pub && content ? { id: content.id, name: content.name, publishId: pub.id, publishedAt: pub.createdAt.toISOString() } : null,
     files: content?.files ?? [],
-    hooks: content?.hooks ?? { pre: null, post: null },
+    hooks: content?.hooks ?? { pre: null, post: null, validate: null },
     ...(service.configType === "kv" ? { kvs: kvs ?? [] } : {}),
   };
 }

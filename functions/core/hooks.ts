@@ -6,8 +6,9 @@ import type { Db } from "./ports";
 import { loadScript } from "./scripts";
 import { loadService, requireFileService, type ServiceRow } from "./services";
 
-export type HookKind = "pre" | "post";
-export const HOOK_KINDS: HookKind[] = ["pre", "post"];
+/** `validate` runs on the agent over the staged new version, before any file is swapped in. */
+export type HookKind = "pre" | "post" | "validate";
+export const HOOK_KINDS: HookKind[] = ["pre", "post", "validate"];
 export type HookBinding = { scriptId: number; versionId?: number | null };
 
 type VersionRef = { id: number; name: string; state: string };
@@ -32,7 +33,7 @@ export async function resolveDraftHooks(db: Db, serviceId: number): Promise<Reco
     .from(serviceHooks)
     .innerJoin(scripts, eq(scripts.id, serviceHooks.scriptId))
     .where(eq(serviceHooks.serviceId, serviceId));
-  const out: Record<HookKind, ResolvedHook | null> = { pre: null, post: null };
+  const out: Record<HookKind, ResolvedHook | null> = { pre: null, post: null, validate: null };
   if (!rows.length) return out;
   const versions = await db
     .select({ id: scriptVersions.id, name: scriptVersions.name, state: scriptVersions.state, scriptId: scriptVersions.scriptId, content: scriptVersions.content })
@@ -55,7 +56,7 @@ export async function resolveDraftHooks(db: Db, serviceId: number): Promise<Reco
 
 function hooksView(h: Record<HookKind, ResolvedHook | null>) {
   const one = (x: ResolvedHook | null) => (x ? { scriptId: x.scriptId, scriptName: x.scriptName, type: x.type, followsOnline: x.followsOnline, version: x.version } : null);
-  return { pre: one(h.pre), post: one(h.post) };
+  return { pre: one(h.pre), post: one(h.post), validate: one(h.validate) };
 }
 
 export async function getHooks(db: Db, bizId: number, app: string) {
@@ -85,7 +86,7 @@ async function checkBinding(tx: Db, bizId: number, kind: HookKind, b: HookBindin
 }
 
 /**
- * Binds (or with null unbinds) the pre and/or post script of a file service's draft. A kind left out
+ * Binds (or with null unbinds) the pre, post and/or validate script of a file service's draft. A kind left out
  * of the input keeps its binding. Without `versionId` the draft follows the script's online version.
  */
 export async function setHooks(db: Db, actor: Actor, bizId: number, app: string, input: Partial<Record<HookKind, HookBinding | null>>, now: Date) {

@@ -52,6 +52,16 @@ export interface ReleaseNotifier {
 export type WaitHolder = { credentialId?: number | null; uid?: string; since?: number };
 export type WaitOutcome = boolean | "revoked" | "replaced";
 
+/**
+ * Runs a service's rollout evaluation (core/rollouts.ts `evaluateServiceRollouts`) at or soon after a
+ * time: bake and report deadlines, and shortly after agents report. Requests coalesce (the earliest
+ * wins); evaluation is idempotent, so an extra or duplicated run is harmless. Adapters: in-process
+ * timers (Node), a Durable Object alarm per service (Workers).
+ */
+export interface RolloutScheduler {
+  schedule(serviceId: number, at: Date): Promise<void>;
+}
+
 export type AppLimits = {
   /** Largest JSON body, bytes. */
   maxJsonBytes: number;
@@ -73,6 +83,8 @@ export type AppDeps = {
   notifier: ReleaseNotifier;
   clock: () => Date;
   limits: AppLimits;
+  /** Wakes rollout evaluation at deadlines; absent, rollouts move only on agents' reports and operators' calls. */
+  scheduler?: RolloutScheduler;
   /** Server key from which webhook secrets are derived (never stored in the database). */
   secretKey: string;
   /**

@@ -1,6 +1,6 @@
-import { announcePublish } from "./feed";
+import { announcePublish, reachesEveryone } from "./feed";
 import { and, count, desc, eq, gte, sql } from "drizzle-orm";
-import { publishes, releases } from "../../db/schema/index";
+import { publishes, releases, type PublishRollout } from "../../db/schema/index";
 import { recordAudit, type Actor } from "./audit";
 import { invalid } from "./errors";
 import { loadGroups, snapshotOf } from "./groups";
@@ -8,7 +8,8 @@ import type { Db, ReleaseNotifier } from "./ports";
 import { loadRelease } from "./releases";
 import { loadService, loadServiceById } from "./services";
 
-export type PublishInput = { versionId: number; groups?: number[]; memo?: string };
+/** `rollout`: only for core/rollouts.ts, the publish that carries a rollout's released share. */
+export type PublishInput = { versionId: number; groups?: number[]; memo?: string; rollout?: PublishRollout };
 
 const p2 = sql.raw("p2");
 /** A rollback: an earlier publish of this service shipped a newer version than this one. */
@@ -20,6 +21,7 @@ const columns = {
   releaseId: publishes.releaseId,
   releaseName: releases.name,
   groups: publishes.groups,
+  rollout: publishes.rollout,
   memo: publishes.memo,
   createdBy: publishes.createdBy,
   createdAt: publishes.createdAt,
@@ -32,8 +34,9 @@ export function publishView(p: PublishRow) {
     id: p.id,
     serviceId: p.serviceId,
     version: { id: p.releaseId, name: p.releaseName },
-    toAll: p.groups.length === 0,
+    toAll: p.groups.length === 0 && (p.rollout === null || p.rollout.percent >= 100),
     groups: p.groups,
+    rollout: p.rollout,
     rollback: Boolean(p.rollback),
     memo: p.memo,
     createdBy: p.createdBy,
@@ -41,7 +44,7 @@ export function publishView(p: PublishRow) {
   };
 }
 
-const selectPublishes = (db: Db) => db.select(columns).from(publishes).innerJoin(releases, eq(releases.id, publishes.releaseId));
+export const selectPublishes = (db: Db) => db.select(columns).from(publishes).innerJoin(releases, eq(releases.id, publishes.releaseId));
 
 /**
  * Publishes a version of the service to every client (no groups) or to the groups as they are now
@@ -58,7 +61,7 @@ export async function publishRelease(db: Db, actor: Actor, bizId: number, servic
     const groupRows = await loadGroups(tx, bizId, ids);
     const [row] = await tx
       .insert(publishes)
-      .values({ bizId, serviceId: s.id, releaseId: release.id, groups: groupRows.map(snapshotOf), memo: input.memo ?? "", createdBy: actor.name, createdAt: now })
+      .values({ bizId, serviceId: s.id, releaseId: release.id, groups: groupRows.map(snapshotOf), rollout: input.rollout ?? null, memo: input.memo ?? "", createdBy: actor.name, createdAt: now })
       .returning({ id: publishes.id });
     const [p] = await selectPublishes(tx).where(eq(publishes.id, row.id));
     const v = publishView(p);
@@ -96,7 +99,7 @@ export async function listPublishes(db: Db, bizId: number, app: string, q: { lim
  */
 export async function currentPublishes(db: Db, bizId: number, app: string) {
   const s = await loadService(db, bizId, app);
-  const lastToAll = sql`coalesce((select max(id) from ${publishes} where service_id = ${s.id} and groups = '[]'::jsonb), 0)`;
+  const lastToAll = sql`coalesce((select max(${publishes.id}) from ${publishes} where ${publishes.serviceId} = ${s.id} and ${reachesEveryone()}), 0)`;
   const rows = (await selectPublishes(db).where(and(eq(publishes.serviceId, s.id), gte(publishes.id, lastToAll))).orderBy(desc(publishes.id))).map(publishView);
   const base = rows.find((p) => p.toAll) ?? null;
   return { base, overrides: rows.filter((p) => !p.toAll) };

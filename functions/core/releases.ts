@@ -9,13 +9,14 @@ import { readBlob } from "./files";
 import type { BlobStore, Db } from "./ports";
 import { defaultVersionName } from "./scripts";
 import { loadService, loadServiceById, type ServiceRow } from "./services";
+import { runValidators } from "./validators";
 
 type ReleaseRow = typeof releases.$inferSelect;
 type ReleaseFileRow = typeof releaseFiles.$inferSelect;
 type ReleaseHookRow = typeof releaseHooks.$inferSelect;
 
 export function releaseView(r: ReleaseRow) {
-  return { id: r.id, serviceId: r.serviceId, name: r.name, memo: r.memo, createdBy: r.createdBy, createdAt: r.createdAt.toISOString() };
+  return { id: r.id, serviceId: r.serviceId, name: r.name, memo: r.memo, createdBy: r.createdBy, createdAt: r.createdAt.toISOString(), validation: r.validation ?? null };
 }
 
 export function releaseFileView(f: ReleaseFileRow) {
@@ -40,7 +41,7 @@ export async function releaseContents(db: Db, releaseId: number) {
     db.select().from(releaseHooks).where(eq(releaseHooks.releaseId, releaseId)),
     versionKvs(db, releaseId),
   ]);
-  const hooks: Record<HookKind, ReturnType<typeof releaseHookView> | null> = { pre: null, post: null };
+  const hooks: Record<HookKind, ReturnType<typeof releaseHookView> | null> = { pre: null, post: null, validate: null };
   for (const h of hookRows) hooks[h.kind] = releaseHookView(h);
   return { files: files.map(releaseFileView), hooks, kvs };
 }
@@ -58,8 +59,10 @@ async function freeName(tx: Db, serviceId: number, now: Date) {
  * Creates a version: copies the draft's files and the content of each bound script's version (the
  * pinned one, else the online one) in one transaction. An empty draft (no file, no script) is
  * refused: a version that would delete every file on every client is almost always a mistake.
+ * The service's validators run over the draft files under the same lock (ValidationError, a 422
+ * listing every failing file, and nothing is created); what they checked is kept on the version.
  */
-export async function createReleaseForService(db: Db, actor: Actor, bizId: number, serviceId: number, input: { name?: string; memo?: string }, now: Date) {
+export async function createReleaseForService(db: Db, store: BlobStore, actor: Actor, bizId: number, serviceId: number, input: { name?: string; memo?: string }, now: Date) {
   try {
     return await db.transaction(async (tx) => {
       // Row lock on the service: versions and draft edits of one service happen one at a time.
@@ -72,8 +75,9 @@ export async function createReleaseForService(db: Db, actor: Actor, bizId: numbe
       }
       const kvs = await draftKvs(tx, s.id);
       if (!files.length && !hooks.pre && !hooks.post && !kvs.length) throw precondition("draft is empty: add a config file, a key-value item or bind a script before creating a version", "draft");
+      const validation = await runValidators(tx, store, bizId, s.id, files);
       const name = input.name ?? (await freeName(tx, s.id, now));
-      const [r] = await tx.insert(releases).values({ bizId, serviceId: s.id, name, memo: input.memo ?? "", createdBy: actor.name, createdAt: now }).returning();
+      const [r] = await tx.insert(releases).values({ bizId, serviceId: s.id, name, memo: input.memo ?? "", createdBy: actor.name, validation, createdAt: now }).returning();
       if (files.length) {
         await tx.insert(releaseFiles).values(
           files.map((f) => ({ releaseId: r.id, path: f.path, name: f.name, sha256: f.sha256, size: f.size, fileType: f.fileType, user: f.user, group: f.group, privilege: f.privilege, memo: f.memo })),
@@ -97,9 +101,9 @@ export async function createReleaseForService(db: Db, actor: Actor, bizId: numbe
   }
 }
 
-export async function createRelease(db: Db, actor: Actor, bizId: number, app: string, input: { name?: string; memo?: string }, now: Date) {
+export async function createRelease(db: Db, store: BlobStore, actor: Actor, bizId: number, app: string, input: { name?: string; memo?: string }, now: Date) {
   const s = await loadService(db, bizId, app);
-  return createReleaseForService(db, actor, bizId, s.id, input, now);
+  return createReleaseForService(db, store, actor, bizId, s.id, input, now);
 }
 
 export async function listReleases(db: Db, bizId: number, app: string, q: { search?: string; limit: number; offset: number }) {

@@ -3,21 +3,23 @@ import { groups, releases, webhookDeliveries, webhookSignatures, webhooks } from
 import { recordAudit, type Actor } from "./audit";
 import { randomToken, sha256Hex } from "./crypto";
 import { invalid, notFound } from "./errors";
-import type { Db } from "./ports";
+import type { BlobStore, Db } from "./ports";
 import { publishRelease } from "./publishes";
+import { checkSettings, startRollout, type RolloutSettings } from "./rollouts";
 import { createReleaseForService } from "./releases";
 import { loadService } from "./services";
 import { deriveSecret, type VerifiedDelivery, type WebhookFormat } from "./webhook-signing";
 
-export type WebhookAction = "release" | "publish";
+/** release: a version from the draft, published; publish: a named version published; rollout: a rollout of a named version, else of a new one from the draft. */
+export type WebhookAction = "release" | "publish" | "rollout";
 type WebhookRow = typeof webhooks.$inferSelect;
 
 export function webhookView(w: WebhookRow) {
-  return { id: w.id, serviceId: w.serviceId, name: w.name, action: w.action, format: w.format, versionId: w.releaseId, groups: w.groupIds, createdBy: w.createdBy, createdAt: w.createdAt.toISOString() };
+  return { id: w.id, serviceId: w.serviceId, name: w.name, action: w.action, format: w.format, versionId: w.releaseId, groups: w.groupIds, rollout: w.rollout ?? null, createdBy: w.createdBy, createdAt: w.createdAt.toISOString() };
 }
 
 /** `format` (default `edgeconf`) is fixed for the webhook's life: its secret is derived for that format only. */
-export type CreateWebhookInput = { name: string; action: WebhookAction; format?: WebhookFormat; versionId?: number; groups?: number[] };
+export type CreateWebhookInput = { name: string; action: WebhookAction; format?: WebhookFormat; versionId?: number; groups?: number[]; rollout?: RolloutSettings };
 
 export async function createWebhook(db: Db, actor: Actor, secretKey: string, bizId: number, app: string, input: CreateWebhookInput, now: Date) {
   const id = `wh_${randomToken(12)}`;
@@ -25,10 +27,13 @@ export async function createWebhook(db: Db, actor: Actor, secretKey: string, biz
   const format = input.format ?? "edgeconf";
   const secret = await deriveSecret(secretKey, format, id, salt);
   const secretHash = await sha256Hex(secret);
+  if (input.action === "rollout" && !input.rollout) throw invalid("rollout", "a 'rollout' webhook needs its waves and gates ({waves, bakeSeconds, maxFailurePercent, reportTimeoutSeconds, autoRollback})");
+  if (input.action !== "rollout" && input.rollout) throw invalid("rollout", "only a 'rollout' webhook has rollout settings");
+  if (input.rollout) checkSettings(input.rollout);
   return db.transaction(async (tx) => {
     const s = await loadService(tx, bizId, app);
     if (input.versionId !== undefined) {
-      if (input.action !== "publish") throw invalid("versionId", "only a 'publish' webhook names a version");
+      if (input.action === "release") throw invalid("versionId", "a 'release' webhook makes its version from the draft; name one only for 'publish' or 'rollout'");
       const [r] = await tx.select({ id: releases.id }).from(releases).where(and(eq(releases.id, input.versionId), eq(releases.serviceId, s.id)));
       if (!r) throw invalid("versionId", `version ${input.versionId} is not a version of service '${app}'`);
     }
@@ -40,7 +45,7 @@ export async function createWebhook(db: Db, actor: Actor, secretKey: string, biz
     }
     const [w] = await tx
       .insert(webhooks)
-      .values({ id, bizId, serviceId: s.id, name: input.name, action: input.action, format, releaseId: input.versionId ?? null, groupIds, secretSalt: salt, secretHash, createdBy: actor.name, createdAt: now })
+      .values({ id, bizId, serviceId: s.id, name: input.name, action: input.action, format, releaseId: input.versionId ?? null, groupIds, rollout: input.rollout ?? null, secretSalt: salt, secretHash, createdBy: actor.name, createdAt: now })
       .returning();
     await recordAudit(tx, actor, { bizId, action: "webhook.create", resourceType: "webhook", resourceId: id, after: webhookView(w) });
     return { ...webhookView(w), secret };
@@ -112,7 +117,7 @@ export async function findWebhook(db: Db, id: string): Promise<WebhookRow | null
 
 export type DeliveryOutcome =
   | { duplicate: true; deliveryId: string }
-  | { duplicate: false; deliveryId: string; action: WebhookAction; version: { id: number; name: string }; publishId: number; serviceId: number };
+  | { duplicate: false; deliveryId: string; action: WebhookAction; version: { id: number; name: string }; publishId: number; rolloutId?: number; serviceId: number };
 
 /**
  * Acts on a verified delivery at most once. In the transaction that creates the version and the
@@ -121,7 +126,7 @@ export type DeliveryOutcome =
  * already answers `duplicate` and acts on nothing. A failed delivery rolls both back: it is logged
  * as failed and may be retried.
  */
-export async function actOnDelivery(db: Db, w: WebhookRow, delivery: VerifiedDelivery, rawBody: Uint8Array, now: Date): Promise<DeliveryOutcome> {
+export async function actOnDelivery(db: Db, store: BlobStore, w: WebhookRow, delivery: VerifiedDelivery, rawBody: Uint8Array, now: Date): Promise<DeliveryOutcome> {
   const { deliveryId } = delivery;
   const actor: Actor = { credentialId: null, name: `webhook:${w.name}`, kind: "webhook", bizId: w.bizId, apps: [] };
   let replayedBytes = false;
@@ -144,22 +149,29 @@ export async function actOnDelivery(db: Db, w: WebhookRow, delivery: VerifiedDel
         .returning({ id: webhookDeliveries.id });
       if (!claimed.length) return { duplicate: true as const, deliveryId };
       let version: { id: number; name: string };
-      if (w.action === "release") {
-        const r = await createReleaseForService(tx, actor, w.bizId, w.serviceId, { name: versionNameOf(rawBody, now), memo: `webhook ${w.name}, delivery ${deliveryId}` }, now);
+      const named = w.releaseId ?? versionIdOf(rawBody);
+      if (w.action === "release" || (w.action === "rollout" && !named)) {
+        const r = await createReleaseForService(tx, store, actor, w.bizId, w.serviceId, { name: versionNameOf(rawBody, now), memo: `webhook ${w.name}, delivery ${deliveryId}` }, now);
         version = { id: r.id, name: r.name };
       } else {
-        const versionId = w.releaseId ?? versionIdOf(rawBody);
+        const versionId = named;
         if (!versionId) throw invalid("versionId", "this publish webhook names no version: give versionId in the body");
         const [r] = await tx.select({ id: releases.id, name: releases.name }).from(releases).where(and(eq(releases.id, versionId), eq(releases.serviceId, w.serviceId)));
         if (!r) throw invalid("versionId", `version ${versionId} is not a version of this service`);
         version = r;
       }
-      const p = await publishRelease(tx, actor, w.bizId, w.serviceId, { versionId: version.id, groups: w.groupIds }, now);
+      let publishId: number;
+      let rolloutId: number | undefined;
+      if (w.action === "rollout") {
+        if (!w.rollout) throw invalid("rollout", "this webhook has no rollout settings");
+        const r = await startRollout(tx, actor, w.bizId, w.serviceId, { ...w.rollout, versionId: version.id, groups: w.groupIds, memo: `webhook ${w.name}, delivery ${deliveryId}` }, now);
+        [publishId, rolloutId] = [r.publishId!, r.id];
+      } else publishId = (await publishRelease(tx, actor, w.bizId, w.serviceId, { versionId: version.id, groups: w.groupIds }, now)).id;
       await tx
         .update(webhookDeliveries)
-        .set({ status: "succeeded", message: `${w.action}: version ${version.name} published`, releaseId: version.id, publishId: p.id })
+        .set({ status: "succeeded", message: `${w.action}: version ${version.name} ${rolloutId ? `rolling out (rollout ${rolloutId})` : "published"}`, releaseId: version.id, publishId })
         .where(eq(webhookDeliveries.id, claimed[0].id));
-      return { duplicate: false as const, deliveryId, action: w.action, version, publishId: p.id, serviceId: w.serviceId };
+      return { duplicate: false as const, deliveryId, action: w.action, version, publishId, rolloutId, serviceId: w.serviceId };
     });
     // Bytes seen before under another id: logged under a fresh id (as a rejected one), so a replay cannot take a genuine id.
     if (replayedBytes) await logUnder(db, w, "duplicate", `same signed bytes as an earlier delivery; not acted on (claimed delivery ${deliveryId})`, now);

@@ -9,12 +9,54 @@
  */
 import { openNeonDatabase, useNeonWsProxy, type NeonDatabase } from "../../db/drivers/neon";
 import { createApp } from "../app";
-import { durableObjectNotifier, type DurableObjectNamespaceLike } from "../adapters/durable-object-notifier";
+import { durableObjectNotifier, durableObjectScheduler, type DurableObjectNamespaceLike } from "../adapters/durable-object-notifier";
+import { ReleaseWaiters as Waiters } from "../adapters/release-waiters-do";
+import { evaluateServiceRollouts } from "../core/rollouts";
 import { r2BlobStore, type R2BucketLike } from "../adapters/r2-blobs";
 import { defaultLimits, type AppDeps, type Db } from "../core/ports";
 import { retentionFromEnv } from "../core/retention";
 
-export { ReleaseWaiters } from "../adapters/release-waiters-do";
+/**
+ * The waiters object of a service, whose alarm judges that service's rollouts (design.md "Rollouts":
+ * a Durable Object alarm on Workers). Inside the object, notifies and re-arms for its own service go
+ * to itself directly (a request to itself would wait on itself).
+ */
+export class ReleaseWaiters extends Waiters {
+  constructor(
+    state: unknown,
+    private readonly env: WorkerEnv,
+  ) {
+    super(state, env);
+  }
+
+  protected override async onAlarm(serviceId: number): Promise<void> {
+    const env = this.env;
+    useNeonWsProxy(env.NEON_WS_PROXY);
+    const database = openNeonDatabase(env.DATABASE_URL, { isolateConnections: 2 });
+    const remote = durableObjectNotifier(env.RELEASE_WAITERS);
+    const others = durableObjectScheduler(env.RELEASE_WAITERS);
+    const deps: AppDeps = {
+      db: database.db,
+      blobs: r2BlobStore(env.BLOBS),
+      notifier: {
+        ...remote,
+        notify: async (id, news) => {
+          if (id !== serviceId) return remote.notify(id, news);
+          this.wake(news ?? "", news ? ((JSON.parse(news) as { publishes: { id: number }[] }).publishes[0]?.id ?? 0) : 0);
+        },
+      },
+      scheduler: { schedule: (id, at) => (id === serviceId ? this.arm(id, at.getTime()) : others.schedule(id, at)) },
+      clock: () => new Date(),
+      limits: { ...defaultLimits, ...retentionFromEnv(env) },
+      secretKey: env.EDGECONF_SECRET_KEY,
+    };
+    try {
+      await evaluateServiceRollouts(deps, serviceId);
+    } finally {
+      await database.close();
+    }
+  }
+}
 
 export type WorkerEnv = {
   /** Secret: the Postgres (Neon) connection string. */
@@ -108,6 +150,7 @@ const app = createApp((c): AppDeps => {
     idle: database.idle,
     blobs: r2BlobStore(env.BLOBS),
     notifier: durableObjectNotifier(env.RELEASE_WAITERS, scope.startedAt),
+    scheduler: durableObjectScheduler(env.RELEASE_WAITERS),
     clock: () => new Date(),
     limits: { ...defaultLimits, ...retentionFromEnv(env), maxFileBytes },
     secretKey: env.EDGECONF_SECRET_KEY,

@@ -5,6 +5,7 @@ import { ZodError } from "zod";
 import { DomainError, invalidInputCode, isUniqueViolation, type ErrorCode } from "../core/errors";
 import type { AppEnv } from "../env";
 import { errorFields, log } from "../core/log";
+import { ValidationError } from "../core/validators";
 
 const statusOf: Record<ErrorCode, ContentfulStatusCode> = {
   invalid_argument: 400,
@@ -39,6 +40,8 @@ export function renderError(err: unknown, c: Context<AppEnv>) {
   const requestId = c.get("requestId") ?? "";
   const body = (code: ErrorCode, message: string) => ({ error: { code, message, requestId } });
   if (err instanceof ApiError) return c.json(body(err.code, err.message), err.status as ContentfulStatusCode);
+  // A refused version lists every failing file, so the user fixes them in one round.
+  if (err instanceof ValidationError) return c.json({ error: { ...body(err.code, err.message).error, failures: err.failures } }, statusOf[err.code]);
   if (err instanceof DomainError) return c.json(body(err.code, err.message), statusOf[err.code]);
   if (err instanceof ZodError) return c.json(body("invalid_argument", zodMessage(err)), 400);
   if (err instanceof HTTPException) {

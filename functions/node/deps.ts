@@ -6,7 +6,9 @@ import { openNodeDatabase, type NodeDatabase } from "../../db/drivers/node";
 import { fsBlobStore } from "../adapters/fs-blobs";
 import { pgNotifier } from "../adapters/pg-notifier";
 import { s3BlobStore, type S3BlobConfig } from "../adapters/s3-blobs";
+import { inProcessScheduler } from "../adapters/in-process-scheduler";
 import { randomToken } from "../core/crypto";
+import { evaluateServiceRollouts, resumeRunningRollouts } from "../core/rollouts";
 import { sightingsFor } from "../core/sightings";
 import { defaultLimits, type AppDeps, type AppLimits, type BlobStore, type ReleaseNotifier } from "../core/ports";
 
@@ -74,18 +76,25 @@ export async function buildNodeRuntime(cfg: NodeConfig): Promise<NodeRuntime> {
   // LISTEN/NOTIFY on Postgres and on PGlite alike: several instances on one database all wake.
   const pg = cfg.notifier ? undefined : await pgNotifier(database);
   const notifier = cfg.notifier ?? pg!;
+  const clock = cfg.clock ?? (() => new Date());
+  const scheduler = inProcessScheduler(clock);
   const deps: AppDeps = {
     db: database.db,
     blobs: cfg.blobs ?? (cfg.s3 ? s3BlobStore(cfg.s3) : fsBlobStore(blobDir)),
     notifier,
-    clock: cfg.clock ?? (() => new Date()),
+    clock,
+    scheduler,
     limits: { ...defaultLimits, ...cfg.limits, ...(cfg.maxFileBytes ? { maxFileBytes: cfg.maxFileBytes } : {}) },
     secretKey: loadSecretKey(cfg.dataDir, cfg.secretKey),
   };
+  scheduler.attach((serviceId) => evaluateServiceRollouts(deps, serviceId));
+  // After a restart, running rollouts are judged again at once, which re-arms their deadlines.
+  await resumeRunningRollouts(deps);
   return {
     deps,
     database,
     async close() {
+      await scheduler.close();
       // Polls noted but not yet written (client sightings, token uses) go out before the database closes.
       await sightingsFor(deps).flush(deps.db);
       await pg?.close();

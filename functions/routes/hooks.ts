@@ -14,12 +14,12 @@ const HookView = z
     version: z.object({ id: z.number().int(), name: z.string(), state: z.string() }).nullable(),
   })
   .nullable();
-const Hooks = z.object({ pre: HookView, post: HookView }).openapi("ServiceHooks");
+const Hooks = z.object({ pre: HookView, post: HookView, validate: HookView }).openapi("ServiceHooks");
 const tags = ["services"];
 
 export const hookRoutes = router()
   .openapi(
-    createRoute({ method: "get", path: "/bizs/{biz}/apps/{app}/hooks", tags, description: "The draft's pre/post scripts and the version each uses now.", request: { params: AppParam }, responses: { 200: json(Hooks), ...errorResponses } }),
+    createRoute({ method: "get", path: "/bizs/{biz}/apps/{app}/hooks", tags, description: "The draft's pre/post/validate scripts and the version each uses now.", request: { params: AppParam }, responses: { 200: json(Hooks), ...errorResponses } }),
     async (c) => {
       const p = c.req.valid("param");
       return c.json(await hooks.getHooks(c.var.deps.db, p.biz, p.app), 200);
@@ -31,8 +31,8 @@ export const hookRoutes = router()
       path: "/bizs/{biz}/apps/{app}/hooks",
       tags,
       description:
-        "Binds the pre and/or post script of a file service's draft. `versionId` pins a version; without it the draft follows the script's online version. `null` unbinds; a kind left out keeps its binding.",
-      request: { params: AppParam, body: jsonBody(z.object({ pre: Binding.nullable().optional(), post: Binding.nullable().optional() }).strict()) },
+        "Binds the pre, post and/or validate script of a file service's draft (validate runs on the agent over the staged new version before any file is swapped; non-zero refuses the release there). `versionId` pins a version; without it the draft follows the script's online version. `null` unbinds; a kind left out keeps its binding.",
+      request: { params: AppParam, body: jsonBody(z.object({ pre: Binding.nullable().optional(), post: Binding.nullable().optional(), validate: Binding.nullable().optional() }).strict()) },
       responses: { 200: json(Hooks), ...errorResponses },
     }),
     async (c) => {

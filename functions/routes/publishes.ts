@@ -12,6 +12,10 @@ const Publish = z
     version: z.object({ id: z.number().int(), name: z.string() }),
     toAll: z.boolean(),
     groups: z.array(GroupSnapshot),
+    rollout: z
+      .object({ id: z.number().int(), percent: z.number() })
+      .nullable()
+      .openapi({ description: "Set when a rollout made this publish: it reaches `percent` % of the clients its groups match (0: withdrawn by a rollback)." }),
     rollback: z.boolean().openapi({ description: "An earlier publish shipped a newer version than this one." }),
     memo: z.string(),
     createdBy: z.string(),

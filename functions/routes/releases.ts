@@ -13,8 +13,25 @@ const HookSnap = z
   .object({ scriptId: z.number().int().nullable(), scriptVersionId: z.number().int().nullable(), scriptName: z.string(), versionName: z.string(), type: z.enum(["shell", "python"]), content: z.string() })
   .nullable();
 const KvSnap = z.object({ key: z.string(), type: z.enum(KV_TYPES), value: z.string().openapi({ description: "Secrets read as ******." }), memo: z.string() }).openapi("VersionKv");
-const VersionBase = z.object({ id: z.number().int(), serviceId: z.number().int(), name: z.string(), memo: z.string(), createdBy: z.string(), createdAt: z.string() });
-const Version = VersionBase.extend({ files: z.array(FileSnap), hooks: z.object({ pre: HookSnap, post: HookSnap }), kvs: z.array(KvSnap) }).openapi("Version");
+const Validation = z
+  .object({ validators: z.array(z.object({ id: z.number().int(), pathGlob: z.string(), kind: z.string(), files: z.number().int() })) })
+  .nullable()
+  .openapi({ description: "The server validators the version passed at creation, with the number of files each checked; null when the service had none." });
+const VersionBase = z.object({ id: z.number().int(), serviceId: z.number().int(), name: z.string(), memo: z.string(), createdBy: z.string(), createdAt: z.string(), validation: Validation });
+const Refused = z
+  .object({
+    error: z.object({
+      code: z.string(),
+      message: z.string(),
+      requestId: z.string().optional(),
+      failures: z
+        .array(z.object({ file: z.string(), line: z.number().int().nullable(), column: z.number().int().nullable(), reason: z.string(), validatorId: z.number().int(), kind: z.string(), pathGlob: z.string() }))
+        .optional()
+        .openapi({ description: "Every problem of every file the validators refused (present when validation refused the version)." }),
+    }),
+  })
+  .openapi("VersionRefused");
+const Version = VersionBase.extend({ files: z.array(FileSnap), hooks: z.object({ pre: HookSnap, post: HookSnap, validate: HookSnap }), kvs: z.array(KvSnap) }).openapi("Version");
 const HookRef = z.object({ scriptId: z.number().int().nullable(), scriptName: z.string(), versionName: z.string(), type: z.enum(["shell", "python"]) }).nullable();
 const HookChange = z.object({ status: z.enum(["added", "removed", "changed", "unchanged"]), from: HookRef, to: HookRef, diff: z.string().nullable() }).nullable();
 const Diff = z
@@ -30,7 +47,7 @@ const Diff = z
       ),
       unchanged: z.number().int(),
     }),
-    hooks: z.object({ pre: HookChange, post: HookChange }),
+    hooks: z.object({ pre: HookChange, post: HookChange, validate: HookChange }),
     kvs: z.object({ added: z.array(KvSnap), removed: z.array(KvSnap), changed: z.array(z.object({ key: z.string(), from: KvSnap, to: KvSnap, valueChanged: z.boolean() })), unchanged: z.number().int() }),
   })
   .openapi("VersionDiff");
@@ -44,13 +61,13 @@ export const releaseRoutes = router()
       path: "/bizs/{biz}/apps/{app}/versions",
       tags,
       description:
-        "Snapshots the draft: its files and the content of each bound script's version (pinned, else online). The name is unique in the service (default v%Y%m%d%H%M%S, UTC). An empty draft (no file, no script) is refused with 422.",
+        "Snapshots the draft: its files and the content of each bound script's version (pinned, else online). The name is unique in the service (default v%Y%m%d%H%M%S, UTC). An empty draft (no file, no script) is refused with 422. The service's validators run first: any failing file answers 422 with `error.failures` (file, line, reason, for every failure) and nothing is created.",
       request: { params: AppParam, body: jsonBody(z.object({ name: SafeName.optional(), memo: z.string().max(4096).optional() }).strict()) },
-      responses: { 201: json(Version, "Created"), ...errorResponses },
+      responses: { 201: json(Version, "Created"), ...errorResponses, 422: json(Refused, "Refused: empty draft, a script without a version, or files that failed validation") },
     }),
     async (c) => {
       const p = c.req.valid("param");
-      return c.json(await releases.createRelease(c.var.deps.db, c.var.actor, p.biz, p.app, c.req.valid("json"), c.var.deps.clock()), 201);
+      return c.json(await releases.createRelease(c.var.deps.db, c.var.deps.blobs, c.var.actor, p.biz, p.app, c.req.valid("json"), c.var.deps.clock()), 201);
     },
   )
   .openapi(

@@ -71,14 +71,14 @@ const References = z
   .object({
     scriptId: z.number().int(),
     versionId: z.number().int().nullable(),
-    drafts: z.array(z.object({ serviceId: z.number().int(), serviceName: z.string(), kind: z.enum(["pre", "post"]), followsOnline: z.boolean(), pinnedVersionId: z.number().int().nullable() })),
+    drafts: z.array(z.object({ serviceId: z.number().int(), serviceName: z.string(), kind: z.enum(["pre", "post", "validate"]), followsOnline: z.boolean(), pinnedVersionId: z.number().int().nullable() })),
     versions: z.array(
       z.object({
         serviceId: z.number().int(),
         serviceName: z.string(),
         releaseId: z.number().int(),
         releaseName: z.string(),
-        kind: z.enum(["pre", "post"]),
+        kind: z.enum(["pre", "post", "validate"]),
         scriptVersionId: z.number().int().nullable(),
         scriptVersionName: z.string(),
       }),
@@ -154,7 +154,7 @@ export const scriptRoutes = router()
       tags,
       description: "Refused while a service draft binds the script, unless force=true (which unbinds it).",
       request: { params: ScriptParams, query: z.object({ force: z.enum(["true", "false"]).optional() }) },
-      responses: { 200: json(z.object({ id: z.number().int(), unbound: z.array(z.object({ serviceId: z.number().int(), serviceName: z.string(), kind: z.enum(["pre", "post"]) })) })), ...errorResponses },
+      responses: { 200: json(z.object({ id: z.number().int(), unbound: z.array(z.object({ serviceId: z.number().int(), serviceName: z.string(), kind: z.enum(["pre", "post", "validate"]) })) })), ...errorResponses },
     }),
     async (c) => {
       const p = c.req.valid("param");

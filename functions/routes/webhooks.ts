@@ -1,4 +1,5 @@
-import { announcePublish } from "../core/feed";
+import { afterChange } from "../core/rollouts";
+import { RolloutGates } from "./rollouts";
 import { createRoute, z } from "@hono/zod-openapi";
 import { Id, IdParam } from "../http/input";
 import * as hooks from "../core/webhooks";
@@ -7,15 +8,17 @@ import { ApiError } from "../http/errors";
 import { errorResponses, json, jsonBody, router, SafeName } from "../http/openapi";
 import { AppParam } from "./services";
 
+const RolloutSettings = RolloutGates.strict().openapi("WebhookRolloutSettings", { description: "As for POST .../rollouts: waves strictly increasing, ending at 100." });
 const Webhook = z
   .object({
     id: z.string(),
     serviceId: z.number().int(),
     name: z.string(),
-    action: z.enum(["release", "publish"]),
+    action: z.enum(["release", "publish", "rollout"]),
     format: z.enum(["edgeconf", "github"]),
     versionId: z.number().int().nullable(),
     groups: z.array(z.number().int()),
+    rollout: RolloutSettings.nullable(),
     createdBy: z.string(),
     createdAt: z.string(),
   })
@@ -23,13 +26,16 @@ const Webhook = z
 const CreateWebhook = z
   .object({
     name: SafeName,
-    action: z.enum(["release", "publish"]).openapi({ description: "release: create a version from the draft and publish it; publish: publish versionId" }),
+    action: z
+      .enum(["release", "publish", "rollout"])
+      .openapi({ description: "release: create a version from the draft and publish it; publish: publish versionId; rollout: start a rollout (settings in `rollout`) of versionId (webhook's, else the body's), else of a new version from the draft" }),
     format: z
       .enum(["edgeconf", "github"])
       .default("edgeconf")
       .openapi({ description: "how deliveries are signed, fixed for the webhook's life: `edgeconf` (timestamp and delivery id signed) or `github` (X-Hub-Signature-256)" }),
     versionId: Id.optional(),
     groups: z.array(Id).max(100).optional().openapi({ description: "publish to these groups; all clients when absent" }),
+    rollout: RolloutSettings.optional().openapi({ description: "action `rollout` only: waves and gates of the rollouts it starts" }),
   })
   .strict();
 const Delivery = z.object({
@@ -101,9 +107,10 @@ export const webhookRoutes = router()
           z.object({
             deliveryId: z.string(),
             duplicate: z.boolean(),
-            action: z.enum(["release", "publish"]).optional(),
+            action: z.enum(["release", "publish", "rollout"]).optional(),
             version: z.object({ id: z.number().int(), name: z.string() }).optional(),
             publishId: z.number().int().optional(),
+            rolloutId: z.number().int().optional().openapi({ description: "action `rollout`: the rollout started" }),
           }),
         ),
         ...errorResponses,
@@ -122,9 +129,9 @@ export const webhookRoutes = router()
         if (err instanceof RejectedDelivery) await hooks.logRejected(deps.db, w, c.req.header("x-edgeconf-delivery") ?? c.req.header("x-github-delivery"), err.message, now);
         throw err;
       }
-      const outcome = await hooks.actOnDelivery(deps.db, w, delivery, rawBody, now);
+      const outcome = await hooks.actOnDelivery(deps.db, deps.blobs, w, delivery, rawBody, now);
       if (outcome.duplicate) return c.json(outcome, 200);
-      await announcePublish(deps, outcome.serviceId);
+      await afterChange(deps, outcome.serviceId, { announce: true, nextCheckAt: outcome.rolloutId ? now : null });
       const { serviceId: _, ...body } = outcome;
       return c.json(body, 200);
     },

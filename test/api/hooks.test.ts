@@ -50,7 +50,7 @@ describe("hooks: happy paths", () => {
     expect(keep.body.pre.scriptId).toBe(s.id);
     expect(keep.body.post).toBeNull();
     const none = await api.call("PUT", `${apps}/web/hooks`, { pre: null });
-    expect(none.body).toEqual({ pre: null, post: null });
+    expect(none.body).toEqual({ pre: null, post: null, validate: null });
     const audit = await api.call("GET", `/api/v1/audit?bizId=${biz}`);
     expect(JSON.stringify(audit.body).match(/service\.hooks\.update/g)?.length).toBeGreaterThanOrEqual(3);
   });

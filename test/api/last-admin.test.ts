@@ -6,7 +6,10 @@ import { rm, mkdtemp } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { isNull } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+
+// Each test starts several server processes (npm, tsx, PGlite): minutes on a loaded 2-core machine.
+vi.setConfig({ testTimeout: 180_000 });
 import { openNodeDatabase } from "../../db/drivers/node";
 import { credentials } from "../../db/schema/index";
 import { createTestApi, type TestApi } from "../helpers/app";

@@ -215,7 +215,19 @@ describe("edgeconf errors", () => {
       [["release", "--app", "web", "--frobnicate"], "Unknown option '--frobnicate'"],
       [["release", "--app", "web", "--wait", "--timeout", "soon"], "--timeout"],
       [["release", "--app", "web", "--groups", "no-such-group"], "no group 'no-such-group'"],
-      [["release", "--app", "web", "--waves", "5,25,100"], "rollouts are not available"],
+      [["release", "--app", "web", "--waves", "5,3,100"], "--waves: 5,3,100 is not increasing"],
+      [["release", "--app", "web", "--waves", "5,50"], "--waves: the last wave must be 100"],
+      [["release", "--app", "web", "--waves", "0,100"], "--waves: \"0\" is not a whole percentage"],
+      [["release", "--app", "web", "--waves", "5,100", "--bake", "a while"], "--bake: \"a while\" is not a duration"],
+      [["release", "--app", "web", "--waves", "5,100", "--bake", "1500ms"], "--bake: \"1500ms\" is not a whole number of seconds"],
+      [["release", "--app", "web", "--waves", "5,100", "--max-failures", "150%"], "--max-failures: \"150%\" is not a whole percentage"],
+      [["release", "--app", "web", "--waves", "5,100", "--report-timeout", "0s"], "--report-timeout: must be at least 1 s"],
+      [["release", "--app", "web", "--bake", "60s"], "--bake: only with --waves"],
+      [["rollout", "--app", "web"], "missing the action"],
+      [["rollout", "restart", "--app", "web"], "unknown action \"restart\""],
+      [["rollout", "pause", "--app", "web", "--rollback"], "--rollback: only with 'rollout abort'"],
+      [["rollout", "status", "--app", "web", "--id", "x"], "--id: \"x\" is not a rollout id"],
+      [["rollout", "status", "--app", "web"], "service 'web' has no rollout yet"],
       [["rollback", "--app", "web", "--to", "V99"], "no version named 'V99'"],
       [["frob"], "unknown command"],
     ];
@@ -230,7 +242,7 @@ describe("edgeconf errors", () => {
   });
 
   it("happy: help for each command and version exit 0", async () => {
-    for (const cmd of ["push", "release", "status", "rollback", "export", "import"]) {
+    for (const cmd of ["push", "release", "rollout", "status", "rollback", "export", "import"]) {
       const r = await runCli(cli, [cmd, "--help"]);
       expect(r.code).toBe(0);
       expect(r.stdout).toContain(`Usage: edgeconf ${cmd}`);

@@ -3,8 +3,11 @@
  * real server process (test/helpers/server.ts), with settings from EDGECONF_* variables.
  */
 import { spawn } from "node:child_process";
-import { join } from "node:path";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { buildCli } from "../../cli/build";
+import { Admin, buildAgent, startAgent, startServer, tempDir, until, type AgentProcess } from "../agent/harness";
+import { createTestDatabase } from "../helpers/database";
 
 export type CliRun = { code: number | null; stdout: string; stderr: string };
 
@@ -25,3 +28,56 @@ export function runCli(bundle: string, args: string[], env: Record<string, strin
   child.stderr.on("data", (d) => (stderr += d));
   return new Promise((resolve) => child.once("close", (code) => resolve({ code, stdout, stderr })));
 }
+
+/**
+ * A service with a pre-script and real agents (watch mode, one temp folder and uid per host) on a
+ * real server, and the CLI bundle set up against it; every host holds V1 (`v=1\n` in `file`)
+ * when this resolves. `pushRelease` writes `file` in the pushed folder, pushes it, then runs
+ * `edgeconf release --app APP --name NAME ...extra`.
+ */
+export async function startFleet(o: { prefix: string; biz: number; app: string; hosts: string[]; pre: string; file: string; labels: string }) {
+  const work = await tempDir(o.prefix);
+  const database = await createTestDatabase();
+  const [cli, agent, server] = await Promise.all([buildCliBundle(work.path), buildAgent(work.path), startServer({ dataDir: join(work.path, "server"), databaseUrl: database?.url })]);
+  const admin = new Admin(server.url);
+  await admin.biz(o.biz);
+  await admin.service(o.biz, o.app);
+  await admin.hooks(o.biz, o.app, await admin.script(o.biz, `${o.app}_pre`, "shell", o.pre), null);
+  const agentToken = await admin.agentToken(o.biz, [o.app]);
+  const env = { EDGECONF_URL: server.url, EDGECONF_TOKEN: admin.token, EDGECONF_BIZ: String(o.biz) };
+  const hostDir = (uid: string) => join(work.path, uid);
+  const config = (uid: string) => readFile(join(hostDir(uid), String(o.biz), o.app, "files", o.file), "utf8").catch(() => null);
+  const run = (...args: string[]) => runCli(cli, args, env);
+  const pushRelease = async (content: string, name: string, ...extra: string[]) => {
+    await writeFile(join(work.path, "config", o.file), content);
+    const pushed = await run("push", join(work.path, "config"), "--app", o.app);
+    if (pushed.code !== 0) throw new Error(`push failed: ${pushed.stderr}`);
+    return run("release", "--app", o.app, "--name", name, ...extra);
+  };
+  await mkdir(dirname(join(work.path, "config", o.file)), { recursive: true });
+  const first = await pushRelease("v=1\n", "V1");
+  if (first.code !== 0) throw new Error(`release V1 failed: ${first.stderr}`);
+  const agents: AgentProcess[] = [];
+  for (const uid of o.hosts) {
+    await mkdir(hostDir(uid));
+    agents.push(startAgent(agent, ["watch"], { biz: String(o.biz), app: o.app, feed_addrs: `127.0.0.1:${server.port}`, token: agentToken, temp_dir: hostDir(uid), uid, port: "0", labels: o.labels }));
+  }
+  for (const uid of o.hosts) await until(async () => (await config(uid)) === "v=1\n", `${uid} applies V1`, 60_000);
+  return {
+    work,
+    server,
+    admin,
+    agentToken,
+    hostDir,
+    config,
+    run,
+    pushRelease,
+    async stop() {
+      await Promise.all(agents.map((a) => a.stop("SIGKILL")));
+      await server.stop();
+      await database?.drop();
+      await work.remove();
+    },
+  };
+}
+export type Fleet = Awaited<ReturnType<typeof startFleet>>;

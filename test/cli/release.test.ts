@@ -3,12 +3,11 @@
  * processes (watch mode, distinct uids and temp folders). One host fails its pre-script when a
  * marker file sits in its temp folder. Outcomes: exit codes, the hosts named, files on the hosts.
  */
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase } from "../helpers/database";
-import { Admin, buildAgent, startAgent, startServer, tempDir, until, type AgentProcess, type ServerHandle } from "../agent/harness";
-import { buildCliBundle, runCli } from "./harness";
+import { Admin } from "../agent/harness";
+import { startFleet, type Fleet } from "./harness";
 
 const BIZ = 32;
 const APP = "web";
@@ -20,51 +19,17 @@ if [[ -f "\${bk_bscp_temp_dir}/fail-pre" ]]; then
 fi
 `;
 
-let work: Awaited<ReturnType<typeof tempDir>>;
-let server: ServerHandle;
-let admin: Admin;
-let cli: string;
-let database: Awaited<ReturnType<typeof createTestDatabase>>;
-let env: Record<string, string>;
-let agentToken: string;
-const agents: AgentProcess[] = [];
-const hostDir = (uid: string) => join(work.path, uid);
-const config = (uid: string) => readFile(join(hostDir(uid), String(BIZ), APP, "files/etc/app/app.conf"), "utf8").catch(() => null);
-const run = (...args: string[]) => runCli(cli, args, env);
-
-async function pushRelease(content: string, name: string, ...extra: string[]) {
-  await writeFile(join(work.path, "config/etc/app/app.conf"), content);
-  const pushed = await run("push", join(work.path, "config"), "--app", APP);
-  expect(pushed.code, pushed.stderr).toBe(0);
-  return run("release", "--app", APP, "--name", name, ...extra);
-}
+let fleet: Fleet;
+const hostDir = (uid: string) => fleet.hostDir(uid);
+const config = (uid: string) => fleet.config(uid);
+const run = (...args: string[]) => fleet.run(...args);
+const pushRelease = (content: string, name: string, ...extra: string[]) => fleet.pushRelease(content, name, ...extra);
 
 beforeAll(async () => {
-  work = await tempDir("edgeconf-cli-release-");
-  database = await createTestDatabase();
-  let agent: string;
-  [cli, agent, server] = await Promise.all([buildCliBundle(work.path), buildAgent(work.path), startServer({ dataDir: join(work.path, "server"), databaseUrl: database?.url })]);
-  admin = new Admin(server.url);
-  await admin.biz(BIZ);
-  await admin.service(BIZ, APP);
-  await admin.hooks(BIZ, APP, await admin.script(BIZ, "cli_release_pre", "shell", PRE), null);
-  agentToken = await admin.agentToken(BIZ, [APP]);
-  env = { EDGECONF_URL: server.url, EDGECONF_TOKEN: admin.token, EDGECONF_BIZ: String(BIZ) };
-  await mkdir(join(work.path, "config/etc/app"), { recursive: true });
-  expect((await pushRelease("v=1\n", "V1")).code).toBe(0);
-  for (const uid of HOSTS) {
-    await mkdir(hostDir(uid));
-    agents.push(startAgent(agent, ["watch"], { biz: String(BIZ), app: APP, feed_addrs: `127.0.0.1:${server.port}`, token: agentToken, temp_dir: hostDir(uid), uid, port: "0", labels: "role=web" }));
-  }
-  for (const uid of HOSTS) await until(async () => (await config(uid)) === "v=1\n", `${uid} applies V1`);
+  fleet = await startFleet({ prefix: "edgeconf-cli-release-", biz: BIZ, app: APP, hosts: HOSTS, pre: PRE, file: "etc/app/app.conf", labels: "role=web" });
 }, 120_000);
 
-afterAll(async () => {
-  await Promise.all(agents.map((a) => a.stop("SIGKILL")));
-  await server?.stop();
-  await database?.drop();
-  await work?.remove();
-});
+afterAll(() => fleet?.stop());
 
 describe("edgeconf release --wait with real agents", () => {
   it("happy: every healthy host reports SUCCESS: exit 0, the new file on each host", async () => {
@@ -108,14 +73,14 @@ describe("edgeconf release --wait with real agents", () => {
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toContain("published V2");
     for (const uid of HOSTS) expect(await config(uid)).toBe("v=2\n");
-    const history = await admin.call<{ items: { version: { name: string }; rollback: boolean }[] }>("GET", `/api/v1/bizs/${BIZ}/apps/${APP}/publishes`);
+    const history = await fleet.admin.call<{ items: { version: { name: string }; rollback: boolean }[] }>("GET", `/api/v1/bizs/${BIZ}/apps/${APP}/publishes`);
     expect(history.items[0]).toMatchObject({ version: { name: "V2" }, rollback: true });
   });
 
   it("error: a targeted online client that never reports: exit 4 on timeout, naming it; other groups untouched", async () => {
-    await admin.call("POST", `/api/v1/bizs/${BIZ}/groups`, { name: "silent", selector: "role=silent" });
+    await fleet.admin.call("POST", `/api/v1/bizs/${BIZ}/groups`, { name: "silent", selector: "role=silent" });
     // A client that is online (heartbeat through the feed) but never applies anything.
-    const feed = new Admin(server.url, agentToken);
+    const feed = new Admin(fleet.server.url, fleet.agentToken);
     await feed.call("POST", `/feed/v1/bizs/${BIZ}/apps/${APP}/heartbeat`, { uid: "silent-host", labels: { role: "silent" }, currentReleaseId: null }, 204);
     const r = await pushRelease("v=4\n", "V4", "--groups", "silent", "--wait", "--timeout", "2s");
     expect(r.code, r.stdout + r.stderr).toBe(4);

@@ -9,7 +9,7 @@ import path from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestApi, type TestApi } from "../helpers/app";
-import { chromiumMissing, launchBrowser, screensDir, startServer } from "../helpers/browser";
+import { chromiumMissing, collectConsoleErrors, launchBrowser, screensDir, startServer } from "../helpers/browser";
 
 if (chromiumMissing) console.log(chromiumMissing);
 
@@ -23,7 +23,7 @@ let tempDir: string;
 const shot = (name: string) => page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
 const go = (p: string) => page.goto(server.url + p);
 /** Every console error the pages logged: CSP violations ("Refused to apply inline style…"), failed loads (a missing favicon), script errors. */
-const consoleErrors: string[] = [];
+let consoleErrors: string[] = [];
 let agentToken = "";
 
 /** Whether the element is on screen now, where the eye is (not below the fold). */
@@ -51,13 +51,7 @@ describe.skipIf(!!chromiumMissing)("console in a browser: the seed's flow", () =
     server = await startServer(api);
     browser = await launchBrowser();
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    page.on("console", (m) => {
-      if (m.type() !== "error") return;
-      // A refused form answers 4xx on purpose (the page shows why); any other failed load is a fault.
-      const refusedPage = /Failed to load resource: the server responded with a status of 4\d\d/.test(m.text()) && !/\/(favicon\.ico|ui\/assets\/)/.test(m.location().url);
-      if (!refusedPage) consoleErrors.push(`${page.url()}: ${m.text()} (${m.location().url})`);
-    });
-    page.on("pageerror", (e) => consoleErrors.push(`${page.url()}: ${e.message}`));
+    consoleErrors = collectConsoleErrors(page);
     shots = screensDir();
     tempDir = await mkdtemp(path.join(os.tmpdir(), "edgeconf-console-agent-"));
     console.log(`screenshots: ${shots}`);

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { serve } from "@hono/node-server";
-import { chromium, type Browser } from "playwright-core";
+import { chromium, type Browser, type Page } from "playwright-core";
 import { createApp } from "../../functions/app";
 import type { TestApi } from "./app";
 
@@ -38,4 +38,20 @@ export function screensDir(): string {
   const dir = path.resolve("test-results/screens");
   mkdirSync(dir, { recursive: true });
   return dir;
+}
+
+/**
+ * Collects every console error the page logs: CSP violations ("Refused to apply inline style…"),
+ * failed loads (a missing favicon), script errors. A refused form answering 4xx is on purpose
+ * (the page shows why) and is left out; a 4xx on an asset is not.
+ */
+export function collectConsoleErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on("console", (m) => {
+    if (m.type() !== "error") return;
+    const refusedPage = /Failed to load resource: the server responded with a status of 4\d\d/.test(m.text()) && !/\/(favicon\.ico|ui\/assets\/)/.test(m.location().url);
+    if (!refusedPage) errors.push(`${page.url()}: ${m.text()} (${m.location().url})`);
+  });
+  page.on("pageerror", (e) => errors.push(`${page.url()}: ${e.message}`));
+  return errors;
 }
