@@ -17,7 +17,7 @@ const EXIT_TABLE = [
   "  1  an apply failed: pre/post script, download, hash, refused path, disk",
   "  2  bad usage or configuration (the message names the flag or variable)",
   "  3  the feed could not be reached (after 3 tries) or refused the request",
-  "  4  no release is published for this client (pull)",
+  "  4  no release is published for this client (pull); get kv: the key is absent",
   "  5  local error before any request: temp_dir or cache folder not writable",
 ];
 
@@ -149,6 +149,7 @@ export function helpText(topic: Command | null): string {
       "",
       "commands:",
       ...COMMANDS.map((c) => `  ${c.padEnd(8)} ${PAGES[c].summary}`),
+      `  ${"get".padEnd(8)} get kv --app=APP KEY: print one item of a kv service from its kv.json (get --help)`,
       `  ${"help".padEnd(8)} this page; help <command> (or <command> --help) for one command`,
       `  ${"version".padEnd(8)} print the version (also --version)`,
     );

@@ -34,6 +34,10 @@ export interface AgentConfig {
   /** First retry of a failed release (watch); doubles up to 5 minutes. */
   retryMs: number;
   logLevel: string;
+  /** Who may read `/kv/{app}/{key}` on `port` (agent/kv-cli.ts). */
+  kvHttp: "loopback" | "any" | "off";
+  /** Secret items are answered there too. */
+  kvHttpSecrets: boolean;
 }
 
 /** One setting: its flag (`--temp-dir`) is the env name with dashes. */
@@ -66,6 +70,8 @@ export const SETTINGS: Setting[] = [
   { env: "recheck_interval", help: "full re-check period in seconds", default: "300", watchOnly: true },
   { env: "retry_interval", help: "first retry of a failed release in seconds, doubling to 5 min", default: "2", watchOnly: true },
   { env: "log_level", help: "DEBUG | INFO | WARN | ERROR", default: "INFO" },
+  { env: "kv_http", help: "who may GET /kv/{app}/{key} on --port: loopback | any | off", default: "loopback", watchOnly: true },
+  { env: "kv_http_secrets", help: "answer secret items on /kv/ too", default: "false", boolean: true, watchOnly: true },
 ];
 
 export class ConfigError extends Error {}
@@ -178,6 +184,8 @@ export function loadConfig(flags: Map<string, string>, env: NodeJS.ProcessEnv, c
   } catch (err) {
     throw new ConfigError((err as Error).message.replace(/^labels/, label("labels")));
   }
+  const kvHttp = raw("kv_http").trim();
+  if (kvHttp !== "loopback" && kvHttp !== "any" && kvHttp !== "off") throw new ConfigError(`${label("kv_http")}: "${kvHttp}" is not loopback, any or off`);
   if (!/^(debug|info|warn|warning|error)$/i.test(raw("log_level").trim())) {
     throw new ConfigError(`${label("log_level")}: "${raw("log_level")}" is not DEBUG, INFO, WARN or ERROR`);
   }
@@ -201,6 +209,8 @@ export function loadConfig(flags: Map<string, string>, env: NodeJS.ProcessEnv, c
     recheckMs: Math.round(num("recheck_interval", { min: 1 }) * 1000),
     retryMs: Math.round(num("retry_interval", { min: 0.1 }) * 1000),
     logLevel: raw("log_level").trim(),
+    kvHttp,
+    kvHttpSecrets: boolean(label("kv_http_secrets"), raw("kv_http_secrets")),
   };
 }
 

@@ -14,6 +14,7 @@ import { Fetcher } from "./download.js";
 import { Backoff, FeedClient, abortableSleep, watchService, type Mode } from "./feed.js";
 import { closeIdleSockets } from "./http.js";
 import { createLogger, parseLevel, type Logger } from "./log.js";
+import { kvHttpHandler, runGet } from "./kv-cli.js";
 import { Metrics } from "./metrics.js";
 import { Runner, type Outcome } from "./runner.js";
 
@@ -135,8 +136,9 @@ async function watch(agent: Agent): Promise<number> {
   const stopCleanup = await agent.cache.startAutoCleanup();
   let server: { port: number; close: () => Promise<void> } | null = null;
   if (config.port > 0) {
-    server = await metrics.serve(config.port);
-    log.info("serving /healthz and /metrics", { port: server.port });
+    const kv = kvHttpHandler({ tempDir: config.tempDir, biz: config.biz, apps: config.apps, from: config.kvHttp, secrets: config.kvHttpSecrets });
+    server = await metrics.serve(config.port, "0.0.0.0", kv);
+    log.info("serving /healthz and /metrics", { port: server.port, kv: config.kvHttp });
   }
   metrics.describe("edgeconf_agent_polls_total", "counter", "Feed long-poll answers");
   metrics.describe("edgeconf_agent_feed_errors_total", "counter", "Failed feed requests");
@@ -198,6 +200,8 @@ async function watch(agent: Agent): Promise<number> {
 
 /** Runs the command line `argv` (without node and script); resolves with the exit code. */
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  // `get kv` reads the disk only: none of the feed's settings apply to it.
+  if (argv[0] === "get") return runGet(argv.slice(1), env);
   let config: AgentConfig;
   let command: "pull" | "watch";
   let typed: Map<string, string>;

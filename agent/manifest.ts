@@ -1,4 +1,5 @@
 /** The release manifest of docs/feed-protocol.md, checked before anything touches the disk. */
+import { checkKvs, type KvItem } from "./kv.js";
 export interface FilePermission {
   user: string;
   group: string;
@@ -39,6 +40,8 @@ export interface Manifest {
   files: ManifestFile[];
   /** `validate` (absent from servers that predate it) runs over the staged version before the swap. */
   hooks: { pre: HookSnapshot | null; post: HookSnapshot | null; validate: HookSnapshot | null };
+  /** A kv service's items (agent/kv.ts); absent for file services. */
+  kvs?: KvItem[];
 }
 
 export class ManifestError extends Error {}
@@ -105,6 +108,7 @@ export function parseManifest(body: unknown): Manifest {
     release: m.release,
     files,
     hooks: { pre: checkHook(hooks.pre, "pre"), post: checkHook(hooks.post, "post"), validate: checkHook(hooks.validate, "validate") },
+    ...(m.configType === "kv" ? { kvs: checkKvs(m.kvs) } : {}),
   };
 }
 

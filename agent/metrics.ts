@@ -58,10 +58,14 @@ export class Metrics {
     return lines.join("\n") + "\n";
   }
 
-  /** Serves until the returned close function is called. Port 0 picks a free port. */
-  serve(port: number, host = "0.0.0.0"): Promise<{ port: number; close: () => Promise<void> }> {
+  /**
+   * Serves until the returned close function is called. Port 0 picks a free port. `extra` answers
+   * other paths (true when it did; agent/kv-cli.ts serves `/kv/` this way).
+   */
+  serve(port: number, host = "0.0.0.0", extra?: (path: string, req: http.IncomingMessage, res: http.ServerResponse) => boolean): Promise<{ port: number; close: () => Promise<void> }> {
     const server = http.createServer((req, res) => {
       const path = (req.url ?? "/").split("?")[0];
+      if (extra?.(path, req, res)) return;
       if (path === "/healthz") {
         res.writeHead(this.healthy ? 200 : 503, { "content-type": "application/json" });
         res.end(JSON.stringify({ status: this.healthy ? "ok" : "unhealthy", reason: this.healthReason || undefined }));

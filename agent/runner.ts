@@ -10,6 +10,7 @@ import { ManifestError, parseManifest, relativeTarget, releaseIdOf, type Manifes
 import { checkServiceFolder, cleanUp, fetchAndApply, fsysOf, rollback } from "./phase-files.js";
 import type { Fsys } from "./fsys.js";
 import { UnsafePathError, type SafeTree } from "./safetree.js";
+import { applyKv, kvApplied } from "./kv.js";
 import { hookReport, runScript, scriptEnv, scriptFailure } from "./phase-hooks.js";
 import { recordAttempt } from "./phase-record.js";
 import { ServiceLock } from "./servicelock.js";
@@ -139,6 +140,7 @@ export class Runner {
   /** Same release, its post-script succeeded (design invariant 5), and every file on disk. */
   private async alreadyApplied(paths: AppPaths, state: AppliedState, manifest: Manifest): Promise<boolean> {
     if (state.releaseId !== manifest.release?.id || state.postFailed) return false;
+    if (manifest.configType === "kv") return kvApplied(paths, this.deps.fsys, state.kv);
     const tree = await appTree(paths, fsysOf(this.deps));
     try {
       for (const file of manifest.files) {
@@ -166,8 +168,12 @@ export class Runner {
     let message = "";
     let status: "SUCCESS" | "FAILED" = "SUCCESS";
     try {
+      if (manifest.configType === "kv") {
+        await applyKv(this.deps, attempt);
+        return this.record(attempt, "SUCCESS", "");
+      }
       if (manifest.configType && manifest.configType !== "file") {
-        throw new StepError(`service ${app} is of type ${manifest.configType}; the agent applies file services only`);
+        throw new StepError(`service ${app} is of type ${manifest.configType}; the agent applies file and kv services only`);
       }
       // Nothing is touched when a link or special file stands anywhere in the service folder.
       await checkServiceFolder(this.deps, paths).catch((err) => Promise.reject(err instanceof UnsafePathError ? new StepError(err.message) : err));

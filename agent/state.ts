@@ -60,6 +60,8 @@ export interface AppliedState {
   appliedAt: string;
   /** The files are on disk but the post-script refused them: not applied (design invariant 5). */
   postFailed?: boolean;
+  /** kv services: kv.json as written (agent/kv.ts). */
+  kv?: FileRecord;
 }
 
 /** "switch": files staged, being swapped in (`plan`); "post": files in place, post-script next. */

@@ -27,6 +27,7 @@ import { rolloutRoutes } from "./routes/rollouts";
 import { serviceRoutes } from "./routes/services";
 import { blobRoutes } from "./routes/blobs";
 import { fileRoutes } from "./routes/files";
+import { kvRoutes } from "./routes/kvs";
 import { validatorRoutes } from "./routes/validators";
 
 /** Deps for a request: fixed on Node, built per request on Workers (a Postgres pool per request). */
@@ -80,6 +81,7 @@ export function createApp(source: DepsSource) {
   api.route("/", serviceRoutes);
   api.route("/", blobRoutes);
   api.route("/", fileRoutes);
+  api.route("/", kvRoutes);
   api.route("/", validatorRoutes);
   api.route("/", credentialRoutes);
   api.route("/", clientRoutes);

@@ -5,5 +5,6 @@ export * from "./scripts";
 export * from "./releases";
 export * from "./access";
 export * from "./clients";
+export * from "./kvs";
 export * from "./validators";
 export * from "./rollouts";

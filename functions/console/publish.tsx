@@ -146,7 +146,7 @@ async function confirmPage(c: CC, target: Target, field: Field, errors?: FormErr
           <h2>Changes against {online ? `${online.name}, published to all clients` : "nothing (first publish)"}</h2>
           {diff ? <ReleaseDiffView d={diff} /> : online ? <p class="muted">{r.name} is already the version published to all clients.</p> : <p class="muted">No version has been published to all clients yet: everything below goes out.</p>}
           <h2>What {r.name} sends</h2>
-          <VersionContents files={r.files} hooks={r.hooks} />
+          <VersionContents files={r.files} hooks={r.hooks} kvs={r.kvs} />
           <form method="post" action={`${serviceUrl(c)}/versions/${r.id}/publish`} class="actions">
             <Csrf token={c.var.session.csrf} />
             {target.all ? <input type="hidden" name="to" value="all" /> : chosen.map((g) => <input type="hidden" name="to" value={`group:${g.id}`} />)}

@@ -6,6 +6,8 @@
  */
 import type { diffReleases } from "../core/releases";
 import { bizOf, type CC } from "./env";
+import type { MaskedKv } from "../core/kv-versions";
+import { KvDiffView, KvVersionTable } from "./kv-views";
 import { Badge, DiffView } from "./layout";
 
 export const appOf = (c: CC) => c.req.param("app") ?? "";
@@ -69,12 +71,14 @@ export const ReleaseDiffView = ({ d }: { d: ReleaseDiff }) => (
       ) : null;
     })}
     {d.files.unchanged ? <p class="small muted">{d.files.unchanged} file(s) unchanged.</p> : null}
+    <KvDiffView d={d.kvs} />
   </div>
 );
 
 /** What a version sends out: its files and its scripts (the first-publish review and the version page). */
-export const VersionContents = (p: { files: { path: string; name: string; size: number; user: string; group: string; privilege: string; sha256: string }[]; hooks: Record<"pre" | "post" | "validate", { scriptName: string; versionName: string; type: string; content?: string } | null>; showContent?: boolean }) => (
+export const VersionContents = (p: { files: { path: string; name: string; size: number; user: string; group: string; privilege: string; sha256: string }[]; hooks: Record<"pre" | "post" | "validate", { scriptName: string; versionName: string; type: string; content?: string } | null>; kvs?: MaskedKv[]; showContent?: boolean }) => (
   <div data-testid="version-contents">
+    {p.kvs?.length ? <KvVersionTable items={p.kvs} /> : null}
     <div class="scroll">
       <table>
         <thead><tr><th>file</th><th>size</th><th>permission</th><th>sha256</th></tr></thead>

@@ -2,11 +2,13 @@
 /** A service's draft screen: config files, pre/post scripts, versions, publish history. */
 import { listFiles } from "../core/files";
 import { getHooks, type HookKind } from "../core/hooks";
+import { listKvs } from "../core/kvs";
 import { listReleases, type diffReleases } from "../core/releases";
 import { defaultVersionName, listScripts } from "../core/scripts";
 import { loadService, requireFileService } from "../core/services";
 import { bizOf, commonProps, type CC } from "./env";
 import { FileForm } from "./file-form";
+import { KvSection } from "./kv-section";
 import { ConfirmButton, Csrf, Empty, FieldError, FormError, Layout, TextField, when, type FormErrors, type FormValues } from "./layout";
 import { PublishHistory } from "./publish";
 import { OpenRolloutBanner } from "./rollout-common";
@@ -49,11 +51,12 @@ export async function servicePage(c: CC, opts: ServicePageOpts = {}) {
   } catch (e) {
     scriptsUnavailable = (e as Error).message;
   }
-  const [files, hooks, scriptList, versions] = await Promise.all([
+  const [files, hooks, scriptList, versions, kvItems] = await Promise.all([
     isFile ? listFiles(db, biz, app, { limit: 500, offset: 0 }) : null,
     getHooks(db, biz, app),
     isFile ? listScripts(db, biz, { limit: 500, offset: 0 }) : null,
     listReleases(db, biz, app, { limit: 100, offset: 0 }),
+    isFile ? null : listKvs(db, biz, app, { limit: 5000, offset: 0 }),
   ]);
   const { errors, section } = opts;
   const err = (name: string) => (section === name ? errors : undefined);
@@ -65,7 +68,7 @@ export async function servicePage(c: CC, opts: ServicePageOpts = {}) {
       <ServiceHeader c={c} name={s.name} configType={s.configType} memo={s.memo} tab="draft" />
       <OpenRolloutBanner c={c} biz={biz} app={app} />
 
-      <h2 id="files">Config files</h2>
+      <h2 id="files">{isFile ? "Config files" : "Key-value items"}</h2>
       {isFile && files ? (
         <>
           <div class="scroll">
@@ -95,7 +98,10 @@ export async function servicePage(c: CC, opts: ServicePageOpts = {}) {
           </details>
         </>
       ) : (
-        <p class="flash" data-testid="kv-files">This is a kv service: its configuration is key-value pairs, not files.</p>
+        <>
+          <p class="small muted" data-testid="kv-files">This is a kv service: its configuration is key-value items, not files.</p>
+          <KvSection c={c} items={kvItems!} errors={err("kv")} values={vals("kv")} importErrors={err("kv-import")} />
+        </>
       )}
 
       {isFile ? <ValidatorsSection c={c} errors={err("validator")} values={vals("validator")} /> : null}

@@ -76,7 +76,7 @@ async function releasePage(c: CC, opts: { errors?: FormErrors; status?: Status }
       <p class="small muted">{r.memo} — created {when(r.createdAt)} by {r.createdBy}</p>
       <ValidationPassed validation={r.validation} />
       <h2>Files and scripts in this version</h2>
-      <VersionContents files={r.files} hooks={r.hooks} showContent />
+      <VersionContents files={r.files} hooks={r.hooks} kvs={r.kvs} showContent />
       <PublishForm c={c} service={s} release={{ id: r.id, name: r.name }} errors={opts.errors} />
     </Layout>,
     opts.status ?? 200,

@@ -1,6 +1,7 @@
 import { and, asc, desc, eq, gte, sql } from "drizzle-orm";
 import { publishes, releaseFiles, releaseHooks, releases, services, type GroupSnapshot, type PublishRollout } from "../../db/schema/index";
 import { invalid } from "./errors";
+import { revealKvs, storedKvs, type StoredKv } from "./kv-versions";
 import type { AppDeps, Db, ReleaseNotifier } from "./ports";
 import { loadService, type ServiceRow } from "./services";
 import { resolveTarget, type TargetClient } from "./targeting";
@@ -21,6 +22,8 @@ export type ReleaseContent = {
   name: string;
   files: { path: string; name: string; sha256: string; size: number; fileType: "text" | "binary"; permission: { user: string; group: string; privilege: string } }[];
   hooks: { pre: HookSnapshot | null; post: HookSnapshot | null; validate: HookSnapshot | null };
+  /** Items of a kv service's release, secrets still sealed (decrypted only into the manifest body). */
+  kvs?: StoredKv[];
 };
 
 /**
@@ -169,6 +172,10 @@ export class FeedCache {
     this.loaded.set(c.id, c);
   }
 
+  hasBody(key: string): boolean {
+    return this.bodies.has(key);
+  }
+
   body(key: string, build: () => string): string {
     let b = this.bodies.get(key);
     if (b === undefined) {
@@ -231,6 +238,7 @@ async function loadReleaseContent(db: Db, releaseId: number): Promise<ReleaseCon
   if (!rel) return null;
   const files = await db.select().from(releaseFiles).where(eq(releaseFiles.releaseId, releaseId)).orderBy(asc(releaseFiles.path), asc(releaseFiles.name));
   const hooks = await db.select().from(releaseHooks).where(eq(releaseHooks.releaseId, releaseId));
+  const kvs = await storedKvs(db, releaseId);
   const hook = (kind: "pre" | "post" | "validate"): HookSnapshot | null => {
     const h = hooks.find((x) => x.kind === kind);
     return h ? { type: h.type, scriptName: h.scriptName, versionName: h.versionName, content: h.content } : null;
@@ -240,6 +248,7 @@ async function loadReleaseContent(db: Db, releaseId: number): Promise<ReleaseCon
     name: rel.name,
     files: files.map((f) => ({ path: f.path, name: f.name, sha256: f.sha256, size: f.size, fileType: f.fileType, permission: { user: f.user, group: f.group, privilege: f.privilege } })),
     hooks: { pre: hook("pre"), post: hook("post"), validate: hook("validate") },
+    ...(kvs.length ? { kvs } : {}),
   };
 }
 
@@ -290,7 +299,7 @@ export function releaseIdOfEtag(etag: string | undefined): number | null | undef
 }
 
 /** The client's target as the feed answers it now: ETag, release id and the serialized manifest. */
-export async function targetAnswer(deps: Pick<AppDeps, "db" | "notifier" | "cacheScope">, service: ServiceRow, client: TargetClient, wait: number, opts: { fresh?: boolean } = {}): Promise<FeedAnswer> {
+export async function targetAnswer(deps: Pick<AppDeps, "db" | "notifier" | "cacheScope" | "secretKey">, service: ServiceRow, client: TargetClient, wait: number, opts: { fresh?: boolean } = {}): Promise<FeedAnswer> {
   const cache = feedCacheFor(deps);
   const { list, asOf, cached } = await cache.listOf(deps.db, service.id, { notifier: deps.notifier, fresh: opts.fresh });
   const pub = resolveTarget(list, client);
@@ -299,10 +308,12 @@ export async function targetAnswer(deps: Pick<AppDeps, "db" | "notifier" | "cach
   if (!pub || !content) {
     return { etag: `"none"`, releaseId: null, publishId: null, body: cache.body(key, () => JSON.stringify(manifest(service, wait, null, null))), asOf, cached };
   }
-  return { etag: `"r${content.id}"`, releaseId: content.id, publishId: pub.id, body: cache.body(key, () => JSON.stringify(manifest(service, wait, pub, content))), asOf, cached };
+  // A kv release's secrets are decrypted into the body only (kept in memory, never in the database or the news).
+  const kvs = service.configType === "kv" && !cache.hasBody(key) ? await revealKvs(deps.secretKey, service.id, content.kvs ?? []) : undefined;
+  return { etag: `"r${content.id}"`, releaseId: content.id, publishId: pub.id, body: cache.body(key, () => JSON.stringify(manifest(service, wait, pub, content, kvs))), asOf, cached };
 }
 
-function manifest(service: ServiceRow, wait: number, pub: PublishEntry | null, content: ReleaseContent | null) {
+function manifest(service: ServiceRow, wait: number, pub: PublishEntry | null, content: ReleaseContent | null, kvs?: { key: string; type: string; value: string }[]) {
   return {
     biz: service.bizId,
     app: service.name,
@@ -311,6 +322,7 @@ function manifest(service: ServiceRow, wait: number, pub: PublishEntry | null, c
     release: pub && content ? { id: content.id, name: content.name, publishId: pub.id, publishedAt: pub.createdAt.toISOString() } : null,
     files: content?.files ?? [],
     hooks: content?.hooks ?? { pre: null, post: null, validate: null },
+    ...(service.configType === "kv" ? { kvs: kvs ?? [] } : {}),
   };
 }
 

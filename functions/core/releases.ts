@@ -3,6 +3,7 @@ import { configFiles, publishes, releaseFiles, releaseHooks, releases } from "..
 import { recordAudit, type Actor } from "./audit";
 import { alreadyExists, isUniqueViolation, notFound, precondition } from "./errors";
 import { HOOK_KINDS, resolveDraftHooks, type HookKind } from "./hooks";
+import { diffKvs, draftKvs, snapshotKvs, versionKvs } from "./kv-versions";
 import { createTwoFilesPatch } from "diff";
 import { readBlob } from "./files";
 import type { BlobStore, Db } from "./ports";
@@ -33,15 +34,16 @@ export async function loadRelease(db: Db, s: ServiceRow, releaseId: number): Pro
   return row;
 }
 
-/** The snapshot of a version: its files (sorted by path, name) and its pre/post script content. */
+/** The snapshot of a version: its files (sorted by path, name), its pre/post script content and its kv items (secrets masked). */
 export async function releaseContents(db: Db, releaseId: number) {
-  const [files, hookRows] = await Promise.all([
+  const [files, hookRows, kvs] = await Promise.all([
     db.select().from(releaseFiles).where(eq(releaseFiles.releaseId, releaseId)).orderBy(asc(releaseFiles.path), asc(releaseFiles.name)),
     db.select().from(releaseHooks).where(eq(releaseHooks.releaseId, releaseId)),
+    versionKvs(db, releaseId),
   ]);
   const hooks: Record<HookKind, ReturnType<typeof releaseHookView> | null> = { pre: null, post: null, validate: null };
   for (const h of hookRows) hooks[h.kind] = releaseHookView(h);
-  return { files: files.map(releaseFileView), hooks };
+  return { files: files.map(releaseFileView), hooks, kvs };
 }
 
 async function freeName(tx: Db, serviceId: number, now: Date) {
@@ -71,7 +73,8 @@ export async function createReleaseForService(db: Db, store: BlobStore, actor: A
         const h = hooks[kind];
         if (h && (!h.version || h.content === null)) throw precondition(`${kind} script '${h.scriptName}' has no online version to snapshot; publish a version of it or pin one`, kind);
       }
-      if (!files.length && !hooks.pre && !hooks.post) throw precondition("draft is empty: add a config file or bind a script before creating a version", "draft");
+      const kvs = await draftKvs(tx, s.id);
+      if (!files.length && !hooks.pre && !hooks.post && !kvs.length) throw precondition("draft is empty: add a config file, a key-value item or bind a script before creating a version", "draft");
       const validation = await runValidators(tx, store, bizId, s.id, files);
       const name = input.name ?? (await freeName(tx, s.id, now));
       const [r] = await tx.insert(releases).values({ bizId, serviceId: s.id, name, memo: input.memo ?? "", createdBy: actor.name, validation, createdAt: now }).returning();
@@ -85,7 +88,8 @@ export async function createReleaseForService(db: Db, store: BlobStore, actor: A
         return h && h.version ? [{ releaseId: r.id, kind, scriptId: h.scriptId, scriptVersionId: h.version.id, scriptName: h.scriptName, versionName: h.version.name, type: h.type, content: h.content! }] : [];
       });
       if (hookRows.length) await tx.insert(releaseHooks).values(hookRows);
-      const summary = { ...releaseView(r), fileCount: files.length, hooks: Object.fromEntries(hookRows.map((h) => [h.kind, { scriptId: h.scriptId, scriptVersionId: h.scriptVersionId, versionName: h.versionName }])) };
+      await snapshotKvs(tx, r.id, kvs);
+      const summary = { ...releaseView(r), fileCount: files.length, kvCount: kvs.length, hooks: Object.fromEntries(hookRows.map((h) => [h.kind, { scriptId: h.scriptId, scriptVersionId: h.scriptVersionId, versionName: h.versionName }])) };
       await recordAudit(tx, actor, { bizId, action: "version.create", resourceType: "version", resourceId: r.id, after: summary });
       return { ...releaseView(r), ...(await releaseContents(tx, r.id)) };
     });
@@ -184,11 +188,13 @@ export async function diffReleases(db: Db, store: BlobStore, bizId: number, app:
       return [kind, { status, from: x ? hookRef(x) : null, to: y ? hookRef(y) : null, diff }];
     }),
   );
+  const kvs = await diffKvs(db, from.id, to.id);
   return {
     from: { id: from.id, name: from.name },
     to: { id: to.id, name: to.name },
     files: { added, removed, changed, unchanged },
     hooks: hooks as Record<HookKind, { status: HookChangeStatus; from: ReturnType<typeof hookRef> | null; to: ReturnType<typeof hookRef> | null; diff: string | null } | null>,
-    identical: !added.length && !removed.length && !changed.length && HOOK_KINDS.every((k) => !hooks[k] || hooks[k].status === "unchanged"),
+    kvs,
+    identical: !added.length && !removed.length && !changed.length && !kvs.added.length && !kvs.removed.length && !kvs.changed.length && HOOK_KINDS.every((k) => !hooks[k] || hooks[k].status === "unchanged"),
   };
 }

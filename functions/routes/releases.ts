@@ -1,5 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { IdParam } from "../http/input";
+import { KV_TYPES } from "../core/kv-values";
 import * as releases from "../core/releases";
 import { errorResponses, json, jsonBody, Paging, router, SafeName } from "../http/openapi";
 import { AppParam } from "./services";
@@ -11,6 +12,7 @@ const FileSnap = z
 const HookSnap = z
   .object({ scriptId: z.number().int().nullable(), scriptVersionId: z.number().int().nullable(), scriptName: z.string(), versionName: z.string(), type: z.enum(["shell", "python"]), content: z.string() })
   .nullable();
+const KvSnap = z.object({ key: z.string(), type: z.enum(KV_TYPES), value: z.string().openapi({ description: "Secrets read as ******." }), memo: z.string() }).openapi("VersionKv");
 const Validation = z
   .object({ validators: z.array(z.object({ id: z.number().int(), pathGlob: z.string(), kind: z.string(), files: z.number().int() })) })
   .nullable()
@@ -29,7 +31,7 @@ const Refused = z
     }),
   })
   .openapi("VersionRefused");
-const Version = VersionBase.extend({ files: z.array(FileSnap), hooks: z.object({ pre: HookSnap, post: HookSnap, validate: HookSnap }) }).openapi("Version");
+const Version = VersionBase.extend({ files: z.array(FileSnap), hooks: z.object({ pre: HookSnap, post: HookSnap, validate: HookSnap }), kvs: z.array(KvSnap) }).openapi("Version");
 const HookRef = z.object({ scriptId: z.number().int().nullable(), scriptName: z.string(), versionName: z.string(), type: z.enum(["shell", "python"]) }).nullable();
 const HookChange = z.object({ status: z.enum(["added", "removed", "changed", "unchanged"]), from: HookRef, to: HookRef, diff: z.string().nullable() }).nullable();
 const Diff = z
@@ -46,6 +48,7 @@ const Diff = z
       unchanged: z.number().int(),
     }),
     hooks: z.object({ pre: HookChange, post: HookChange, validate: HookChange }),
+    kvs: z.object({ added: z.array(KvSnap), removed: z.array(KvSnap), changed: z.array(z.object({ key: z.string(), from: KvSnap, to: KvSnap, valueChanged: z.boolean() })), unchanged: z.number().int() }),
   })
   .openapi("VersionDiff");
 const VersionParams = AppParam.extend({ versionId: IdParam });
