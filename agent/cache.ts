@@ -3,10 +3,34 @@
  * its name is dropped), kept under a size threshold by removing the least recently used blobs
  * down to 90% of it, at start and every 5 minutes. Blobs over 10% of the threshold are not kept.
  */
-import { mkdir, readdir, rm, stat, utimes } from "node:fs/promises";
+import { constants } from "node:fs";
+import { mkdir, open, readdir, rm, stat, utimes } from "node:fs/promises";
 import { join } from "node:path";
 import { formatBytes, isNotFound, sha256File } from "./fsutil.js";
 import type { Logger } from "./log.js";
+
+/**
+ * Creates `dir` (0700) if missing and makes it private, without following a link at its last
+ * component: in the seed's Kubernetes layout another container can write `{temp_dir}`, and a
+ * `cache -> /elsewhere` planted there must not make a root agent chmod or fill another folder.
+ * Throws (naming the path) when `dir` is a link or not a folder.
+ */
+export async function ensurePrivateDir(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  let handle;
+  try {
+    handle = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ELOOP" || code === "ENOTDIR") throw new Error(`${dir} is a symbolic link or not a folder: the agent does not follow it`);
+    throw err;
+  }
+  try {
+    await handle.chmod(0o700); // private, whatever made it before
+  } finally {
+    await handle.close();
+  }
+}
 
 export const CLEANUP_INTERVAL_MS = 5 * 60 * 1000;
 const RETENTION = 0.9;
@@ -117,7 +141,7 @@ export class BlobCache {
   /** Cleans now and then every interval; the timer does not keep the process alive. */
   async startAutoCleanup(intervalMs = CLEANUP_INTERVAL_MS): Promise<() => void> {
     if (!this.enabled) return () => undefined;
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    await ensurePrivateDir(this.dir);
     this.log.info("start auto cleanup file cache", {
       cacheDir: this.dir,
       cleanupIntervalSeconds: `${intervalMs / 1000}s`,

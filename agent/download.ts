@@ -6,11 +6,11 @@
  */
 import { createHash } from "node:crypto";
 import { closeSync, constants, createReadStream, createWriteStream, openSync, renameSync, writeFileSync } from "node:fs";
-import { chmod, mkdir, readdir, rename, rm, stat } from "node:fs/promises";
+import { mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { Transform } from "node:stream";
-import type { BlobCache } from "./cache.js";
+import { ensurePrivateDir, type BlobCache } from "./cache.js";
 import type { FeedClient } from "./feed.js";
 import { isNotFound, mapLimit, sha256File } from "./fsutil.js";
 import { readBody } from "./http.js";
@@ -77,8 +77,8 @@ export class Fetcher {
     if (unique.length === 0) return result;
     await mkdir(stagingDir, { recursive: true, mode: 0o700 });
     if (this.options.cache.enabled) {
-      await mkdir(this.options.cache.partialDir, { recursive: true, mode: 0o700 });
-      await chmod(this.options.cache.dir, 0o700); // private, whatever made it before
+      await ensurePrivateDir(this.options.cache.dir);
+      await ensurePrivateDir(this.options.cache.partialDir);
     }
     // One listing instead of a failing stat per blob (a cold pull of 1,000 files saves ~3,000 errors).
     const list = (dir: string) => readdir(dir).then((names) => new Set(names), () => new Set<string>());

@@ -7,7 +7,7 @@ import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import v8 from "node:v8";
-import { BlobCache } from "./cache.js";
+import { BlobCache, ensurePrivateDir } from "./cache.js";
 import { EXIT, helpText, parseCommandLine, usageError } from "./cli.js";
 import { ConfigError, banner, loadConfig, AGENT_VERSION, type AgentConfig } from "./config.js";
 import { Fetcher } from "./download.js";
@@ -54,7 +54,9 @@ async function checkLocal(config: AgentConfig, typed: Map<string, string>): Prom
   for (const { path, setting } of folders) {
     const probe = join(path, `.edgeconf-probe-${process.pid}`);
     try {
-      await mkdir(path, { recursive: true });
+      // The cache is the agent's own: never a link to somewhere else (made and kept 0700).
+      if (setting === "file_cache_dir") await ensurePrivateDir(path);
+      else await mkdir(path, { recursive: true });
       await writeFile(probe, "");
       await rm(probe, { force: true });
     } catch (err) {

@@ -3,7 +3,7 @@
  * run as a process, under its own name and under another, with no server (what is checked here
  * fails or answers before any request).
  */
-import { chmod, copyFile, mkdir, symlink } from "node:fs/promises";
+import { chmod, copyFile, mkdir, readdir, stat, symlink } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildAgent, runAgent, tempDir } from "./harness";
@@ -110,5 +110,19 @@ describe("agent command line", () => {
       expect(run.output).not.toContain("feed request failed");
     }
     await chmod(locked, 0o700);
+  });
+
+  it("security: a cache folder that is a symlink (planted in a shared temp_dir) is refused at start: exit 5, the target untouched", async () => {
+    const temp = join(work.path, "t-cachelink");
+    const victim = join(work.path, "victim");
+    await mkdir(temp, { recursive: true });
+    await mkdir(victim, { recursive: true });
+    await chmod(victim, 0o755);
+    await symlink(victim, join(temp, "cache"));
+    const run = await runAgent(copy, ["pull", `--temp-dir=${temp}`], env);
+    expect(run.code, run.output).toBe(5);
+    expect(run.output).toMatch(/cannot write file_cache_dir .*cache: .*symbolic link/);
+    expect((await stat(victim)).mode & 0o777).toBe(0o755);
+    expect(await readdir(victim)).toEqual([]);
   });
 });
