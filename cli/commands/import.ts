@@ -96,7 +96,7 @@ export const importCommand: Command = {
       fullPath: fullPath(f),
       sha256: f.sha256,
       size: f.size,
-      privilege: f.privilege,
+      privilege: withoutSpecialBits(ctx, fullPath(f), f.privilege),
       user: f.user,
       group: f.group,
       bytes: async () => entries.get(f.entry)!.bytes,
@@ -112,3 +112,11 @@ export const importCommand: Command = {
     return EXIT.OK;
   },
 };
+
+/** Like `push`: setuid/setgid/sticky bits in an archive are dropped, with a warning naming the file. */
+function withoutSpecialBits(ctx: { io: { err(line: string): void } }, path: string, privilege: string): string {
+  const mode = Number.parseInt(privilege, 8);
+  if (!Number.isInteger(mode) || !(mode & 0o7000)) return privilege;
+  ctx.io.err(`warning: ${path}: setuid/setgid/sticky bits dropped (mode ${privilege})`);
+  return (mode & 0o777).toString(8).padStart(3, "0");
+}

@@ -203,6 +203,13 @@ describe("edgeconf export and import", () => {
       expect(r.stderr, c.name).toContain(c.says);
     }
     expect((await draft("target")).size).toBe(0);
+
+    // setuid/setgid/sticky in an archive: dropped with a warning, like push.
+    const suid = manifest([{ entry: "files/etc/a.conf", data: "a\n" }]).replace('"privilege":"644"', '"privilege":"4755"');
+    const r = await run("import", await make("suid.tgz", [{ path: "manifest.json", data: suid }, good]), "--app", "target");
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stderr).toContain("/etc/a.conf: setuid/setgid/sticky bits dropped (mode 4755)");
+    expect([...(await draft("target")).values()].map((f) => f.privilege)).toEqual(["755"]);
   });
 });
 
