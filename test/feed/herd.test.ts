@@ -27,8 +27,10 @@ describe("feed: a herd of distinct agents", () => {
     const token = (await agentToken(api, biz, ["service_herd"], "herd")).token;
     const env = (i: number) => (i % 2 === 0 ? "prod" : "test");
     const poll = (i: number) =>
-      api.call("GET", `/feed/v1/bizs/${biz}/apps/service_herd/release?uid=herd-${i}&labels=env%3D${env(i)}&current=${v1.id}&wait=3`, undefined, { token, headers: { "x-edgeconf-mode": "watch" } });
+      api.call("GET", `/feed/v1/bizs/${biz}/apps/service_herd/release?uid=herd-${i}&labels=env%3D${env(i)}&current=${v1.id}&wait=15`, undefined, { token, headers: { "x-edgeconf-mode": "watch" } });
 
+    // The hold (15 s) outlasts a publish on a loaded 2-core machine: a 304 for a prod agent means a
+    // lost wake-up, never a slow publish.
     const first = Array.from({ length: N / 2 }, (_, i) => poll(i));
     for (let i = 0; i < 3000 && (await api.waiting(svc.id)) < N / 2; i++) await new Promise((r) => setTimeout(r, 10));
     // The second half of the herd arrives while the publish is being made.
