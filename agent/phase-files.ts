@@ -47,10 +47,23 @@ function refuseSpecialBits(deps: RunnerDeps, manifest: Manifest): void {
   }
 }
 
-async function ownerOf(file: ManifestFile, owners: OwnerResolver): Promise<Owner | undefined> {
+/**
+ * The owner a file asks for, as ids; a user or group this host does not know is left as is (-1),
+ * with one warning per name and apply naming it and a file that asked for it.
+ */
+async function ownerOf(file: ManifestFile, owners: OwnerResolver, log: { warn(msg: string, fields?: Record<string, unknown>): void }, warned: Set<string>): Promise<Owner | undefined> {
   if (process.getuid?.() !== 0 || (!file.permission.user && !file.permission.group)) return undefined;
   const uid = file.permission.user ? await owners.uid(file.permission.user) : undefined;
   const gid = file.permission.group ? await owners.gid(file.permission.group) : undefined;
+  const unknown = [
+    ...(file.permission.user && uid === undefined ? [["user", file.permission.user]] : []),
+    ...(file.permission.group && gid === undefined ? [["group", file.permission.group]] : []),
+  ];
+  for (const [kind, name] of unknown) {
+    if (warned.has(`${kind}:${name}`)) continue;
+    warned.add(`${kind}:${name}`);
+    log.warn(`${kind} does not exist on this host; the file keeps its current ${kind}`, { [kind]: name, file: `/${relativeTarget(file)}` });
+  }
   return { uid: uid ?? -1, gid: gid ?? -1 };
 }
 
@@ -123,6 +136,7 @@ export async function fetchAndApply(deps: RunnerDeps, attempt: Attempt, previous
     throw err instanceof UnsafePathError ? new StepError(err.message) : err;
   }
   const owners = new OwnerResolver();
+  const warnedOwners = new Set<string>();
   const staging = new Set<string>();
   let plan: SwapPlan | undefined = options.resume;
   const save = (p: SwapPlan) => writeJournal(paths, { phase: "switch", manifest, previous, startedAt: new Date().toISOString(), plan: p }, fsys);
@@ -144,7 +158,7 @@ export async function fetchAndApply(deps: RunnerDeps, attempt: Attempt, previous
       await mapLimit(manifest.files, 16, async (file) => {
         const rel = `files/${relativeTarget(file)}`;
         wanted.add(rel);
-        const owner = await ownerOf(file, owners);
+        const owner = await ownerOf(file, owners, log, warnedOwners);
         const entry: WriteEntry = { rel, tmp: null, backup: null, mode: parsePrivilege(file.permission.privilege), owner };
         const state = present.has(rel) ? await upToDate(tree, rel, file, records[relativeTarget(file)], owner) : "no";
         if (state === "same") return;

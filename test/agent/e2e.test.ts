@@ -116,6 +116,21 @@ describe("agent end to end", () => {
     await expect(stat(join(appDir("svc_py_a"), "files/etc/a/sub"))).rejects.toThrow();
   });
 
+  it.skipIf(process.getuid?.() !== 0)("happy: a user or group this host lacks is one warning naming it; the file lands with the agent's owner", async () => {
+    await service("svc_owner", {});
+    await admin.file(BIZ, "svc_owner", "/etc/o/a.conf", "a", { user: "edgeconf_no_such_user", group: "edgeconf_no_such_group" });
+    await admin.file(BIZ, "svc_owner", "/etc/o/b.conf", "b", { user: "edgeconf_no_such_user", group: "root" });
+    await admin.release(BIZ, "svc_owner", "O1");
+    const { env, appDir } = await agentEnv(["svc_owner"]);
+    const run = await runAgent(agent, ["pull"], env);
+    expect(run.code, run.output).toBe(0);
+    const warnings = run.output.split("\n").filter((l) => l.includes("does not exist on this host"));
+    expect(warnings).toHaveLength(2);
+    expect(warnings.some((l) => l.includes("user=edgeconf_no_such_user"))).toBe(true);
+    expect(warnings.some((l) => l.includes("group=edgeconf_no_such_group"))).toBe(true);
+    expect((await stat(join(appDir("svc_owner"), "files/etc/o/a.conf"))).uid).toBe(0);
+  });
+
   it("error: a failing pre-script stops before any file is touched; FAILED event, server sees it", async () => {
     const pre = await script("shell", "#!/bin/bash\necho 'disk check failed' >&2\nexit 3\n");
     await service("svc_pre_fail", { "/etc/x.conf": "x" });
