@@ -157,20 +157,33 @@ export function loadConfig(flags: Map<string, string>, env: NodeJS.ProcessEnv, c
     const fromEnv = command === "pull" && s.watchOnly ? undefined : env[name];
     return flags.get(name) ?? fromEnv ?? s.default ?? "";
   };
+  // A value the user typed wrong is named before a setting left out: `watch --wait=120` says what
+  // is wrong with --wait even when biz, app, feed_addrs and token come later.
+  const missing: string[] = [];
   const required = (name: string): string => {
     const value = raw(name).trim();
-    if (value === "") throw new ConfigError(`missing ${name}: set --${name.replace(/_/g, "-")} or the ${name} environment variable`);
+    if (value === "") missing.push(name);
     return value;
   };
   const num = (name: string, opts: { min?: number; max?: number; integer?: boolean } = {}) => number(label(name), raw(name), opts);
-  const biz = number(label("biz"), required("biz"), { min: 1, integer: true });
-  const apps = list(required("app"));
+  const bizText = required("biz");
+  const appText = required("app");
+  const addrText = required("feed_addrs");
+  const token = required("token");
+  const waitSeconds = num("wait", { min: 1, max: 60, integer: true });
+  const port = num("port", { max: 65535, integer: true });
+  if (missing.length) {
+    const name = missing[0];
+    throw new ConfigError(`missing ${name}: set --${name.replace(/_/g, "-")} or the ${name} environment variable`);
+  }
+  const biz = number(label("biz"), bizText, { min: 1, integer: true });
+  const apps = list(appText);
   for (const app of apps) {
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(app)) throw new ConfigError(`${label("app")}: "${app}" is not a valid service name`);
   }
   let feedAddrs: string[];
   try {
-    feedAddrs = list(required("feed_addrs")).map(normalizeAddr);
+    feedAddrs = list(addrText).map(normalizeAddr);
   } catch (err) {
     throw new ConfigError((err as Error).message.replace(/^feed_addrs/, label("feed_addrs")));
   }
@@ -193,7 +206,7 @@ export function loadConfig(flags: Map<string, string>, env: NodeJS.ProcessEnv, c
     biz,
     apps,
     feedAddrs,
-    token: required("token"),
+    token,
     tempDir,
     labels,
     uid: raw("uid").trim() || hostFingerprint(),
@@ -203,8 +216,8 @@ export function loadConfig(flags: Map<string, string>, env: NodeJS.ProcessEnv, c
     hookTimeoutMs: Math.round(num("hook_timeout", { min: 1 }) * 1000),
     onPostFailure: policy,
     allowSpecialBits: boolean(label("allow_special_bits"), raw("allow_special_bits")),
-    port: num("port", { max: 65535, integer: true }),
-    waitSeconds: num("wait", { min: 1, max: 60, integer: true }),
+    port,
+    waitSeconds,
     downloadConcurrency: num("download_concurrency", { min: 1, max: 256, integer: true }),
     recheckMs: Math.round(num("recheck_interval", { min: 1 }) * 1000),
     retryMs: Math.round(num("retry_interval", { min: 0.1 }) * 1000),

@@ -66,6 +66,8 @@ describe("agent command line", () => {
       [["pull", "--port", "9000"], env, /--port applies to watch only/],
       [["watch", "--wait=120"], env, /--wait: 120 is out of range \(1 to 60\)/],
       [["watch", "--wait=0"], env, /--wait: 0 is out of range/],
+      // A typed mistake is named before settings left out (the README's example has no biz/app).
+      [["watch", "--wait=120"], {}, /--wait: 120 is out of range \(1 to 60\)/],
       [["watch"], { ...env, wait: "90" }, /wait \(environment variable\): 90 is out of range/],
       [["watch", "--hook_timeout=abc"], env, /--hook_timeout: "abc" is not a valid number/],
       [["pull", "--biz=x"], env, /--biz: "x" is not a valid whole number/],
