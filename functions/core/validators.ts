@@ -33,7 +33,9 @@ export function validatorView(v: ValidatorRow) {
 
 /**
  * A glob with a `/` matches the whole path (`/etc/app/*.json`, `/etc/**`); one without matches the
- * file name wherever it is (`*.json`), as in .gitignore. picomatch compiles to a linear regex.
+ * file name wherever it is (`*.json`), as in .gitignore. picomatch compiles to a JavaScript
+ * RegExp, which can backtrack on a crafted glob; here both the glob and the paths are written by
+ * admins of the service (agent-facing globs, which meet names from outside, use RE2: core/credentials.ts).
  */
 export function globMatcher(glob: string): (fullPath: string) => boolean {
   const isMatch = picomatch(glob, { dot: true });
