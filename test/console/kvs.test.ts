@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestApi, type TestApi } from "../helpers/app";
-import { formClient, type FormClient } from "../helpers/console";
+import type { TestApi } from "../helpers/app";
+import { signedInConsole, type FormClient } from "../helpers/console";
 
 let api: TestApi;
 let web: FormClient;
@@ -8,11 +8,8 @@ const svc = "/ui/bizs/10/services/settings";
 const SECRET = "console-secret-Zq9";
 
 beforeAll(async () => {
-  api = await createTestApi();
-  expect((await api.call("POST", "/api/v1/bizs", { id: 10, name: "demo" })).status).toBe(201);
+  ({ api, web } = await signedInConsole());
   expect((await api.call("POST", "/api/v1/bizs/10/apps", { name: "settings", configType: "kv" })).status).toBe(201);
-  web = formClient(api.request);
-  expect((await web.signIn(api.adminToken)).status).toBe(303);
 });
 afterAll(() => api?.close());
 

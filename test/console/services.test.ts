@@ -1,16 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestApi, type TestApi } from "../helpers/app";
-import { formClient, type FormClient } from "../helpers/console";
+import type { TestApi } from "../helpers/app";
+import { signedInConsole, type FormClient } from "../helpers/console";
 
 let api: TestApi;
 let web: FormClient;
 const svc = "/ui/bizs/10/services";
 
 beforeAll(async () => {
-  api = await createTestApi();
-  expect((await api.call("POST", "/api/v1/bizs", { id: 10, name: "demo" })).status).toBe(201);
-  web = formClient(api.request);
-  expect((await web.signIn(api.adminToken)).status).toBe(303);
+  ({ api, web } = await signedInConsole());
 });
 afterAll(() => api?.close());
 

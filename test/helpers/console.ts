@@ -1,4 +1,7 @@
 /** A cookie-keeping form client for the console, over `app.request` (no server). */
+import { expect } from "vitest";
+import { createTestApi, type TestApi } from "./app";
+
 export type FormClient = {
   get(path: string): Promise<{ status: number; html: string; headers: Headers }>;
   post(path: string, fields: Record<string, string>, opts?: { csrf?: boolean; headers?: Record<string, string> }): Promise<{ status: number; html: string; headers: Headers }>;
@@ -46,4 +49,13 @@ export function formClient(request: (p: string, init?: RequestInit) => Promise<R
     return { status: res.status, html: await res.text(), headers: res.headers };
   }
   return client;
+}
+
+/** The console suites' start: a fresh app with biz 10 ("demo") and a form client signed in with the admin token. */
+export async function signedInConsole(): Promise<{ api: TestApi; web: FormClient }> {
+  const api = await createTestApi();
+  expect((await api.call("POST", "/api/v1/bizs", { id: 10, name: "demo" })).status).toBe(201);
+  const web = formClient(api.request);
+  expect((await web.signIn(api.adminToken)).status).toBe(303);
+  return { api, web };
 }
