@@ -119,7 +119,7 @@ export class Sightings {
       }
     } catch (err) {
       for (const [id] of tokens) this.tokenWritten.delete(id);
-      console.warn(`time=${new Date().toISOString()} level=WARN msg="writing client sightings failed" clients=${batch.length} tokens=${tokens.length} error=${JSON.stringify(String((err as Error)?.message ?? err))}`);
+      log("WARN", "writing client sightings failed", { clients: batch.length, tokens: tokens.length, error: String((err as Error)?.message ?? err) });
     }
   }
 }

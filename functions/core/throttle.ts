@@ -4,6 +4,8 @@
  * (429 with Retry-After) for tokens this process does not already know. Per process (per isolate
  * on Workers): a bound on guessing and on the database load it causes, not an account lockout.
  */
+import { logfmtLine } from "./log";
+
 export class FailureThrottle {
   private buckets = new Map<string, { left: number; at: number; loggedAt: number }>();
   /** Failed token checks since start, and requests refused while throttled (for /metrics). */
@@ -45,7 +47,7 @@ export class FailureThrottle {
     }
     if (b.left === 0 && now - b.loggedAt >= 60_000) {
       b.loggedAt = now;
-      console.warn(`time=${new Date(now).toISOString()} level=WARN msg="token failures throttled" address=${JSON.stringify(address)} failures_total=${this.failures}`);
+      console.warn(logfmtLine("WARN", "token failures throttled", { address, failures_total: this.failures }, new Date(now)));
     }
   }
 }
