@@ -1,10 +1,16 @@
 /**
  * The blob cache `{cache_dir}/{sha256}`: checked on read (a file whose bytes no longer hash to
  * its name is dropped), kept under a size threshold by removing the least recently used blobs
- * down to 90% of it, at start and every 5 minutes. Blobs over 10% of the threshold are not kept.
+ * (by access time, which `get` sets) down to 90% of it, at start and every 5 minutes. Blobs over
+ * 10% of the threshold are not kept.
+ *
+ * An entry is either a private copy (0600) or, to spare a second file per blob, a hard link to
+ * the file the apply staged for it (`adopt`), when only the agent's user can write that file.
+ * Such an entry shares its inode with an applied file, so nothing here changes an entry's mtime
+ * or bytes, and a file later changed where it is applied is caught by the check on read.
  */
 import { constants } from "node:fs";
-import { mkdir, open, readdir, rm, stat, utimes } from "node:fs/promises";
+import { link, lstat, mkdir, open, readdir, rename, rm, stat, utimes } from "node:fs/promises";
 import { join } from "node:path";
 import { formatBytes, isNotFound, sha256File } from "./fsutil.js";
 import type { Logger } from "./log.js";
@@ -68,14 +74,14 @@ export class BlobCache {
     if (!this.enabled) return null;
     const path = this.path(sha256);
     try {
-      await stat(path); // a miss costs one stat, not a read stream
+      const s = await stat(path); // a miss costs one stat, not a read stream
       if ((await sha256File(path)) !== sha256) {
         this.log.warn("cached file is corrupt, removing it", { sha256, path });
         await rm(path, { force: true });
         return null;
       }
-      const now = new Date();
-      await utimes(path, now, now); // least recently *used* goes first
+      // Least recently *used* goes first. Only the access time: an adopted entry is an applied file too.
+      await utimes(path, new Date(), s.mtime);
       return path;
     } catch (err) {
       if (isNotFound(err)) return null;
@@ -83,8 +89,56 @@ export class BlobCache {
     }
   }
 
-  /** Removes oldest blobs (by last use) until the cache is at most 90% of the threshold. */
-  private async entries(): Promise<{ path: string; size: number; mtimeMs: number }[]> {
+  /**
+   * Makes the verified file at `from` the cache entry for `sha256` with a hard link (no second
+   * copy). Only for a file that no user but the agent's can write (the caller checks its mode
+   * and owner). Returns the entry's path, or null when a link is impossible here (another file
+   * system, no hard links): the caller then writes a copy with `put`.
+   */
+  async adopt(sha256: string, from: string): Promise<string | null> {
+    const path = this.path(sha256);
+    try {
+      await link(from, path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") return null; // EEXIST: cached by another service meanwhile
+    }
+    return path;
+  }
+
+  /** Is the entry for `sha256` the file `s` describes (the same inode: an adopted link)? */
+  async holds(sha256: string, s: { ino: number; dev: number }): Promise<boolean> {
+    if (!this.enabled) return false;
+    const entry = await lstat(this.path(sha256)).catch(() => null);
+    return entry !== null && entry.ino === s.ino && entry.dev === s.dev;
+  }
+
+  /**
+   * Removes the entry for `sha256` when it is the file `s` describes: before that file is written
+   * in place, which would change the entry's bytes too.
+   */
+  async release(sha256: string, s: { ino: number; dev: number }): Promise<void> {
+    if (await this.holds(sha256, s)) await rm(this.path(sha256), { force: true });
+  }
+
+  /** Writes a private copy (0600, temp name then rename, no link followed) of verified `data`. */
+  async put(sha256: string, data: Buffer): Promise<string> {
+    const path = this.path(sha256);
+    const tmp = join(this.partialDir, `${sha256}.${process.pid}.${Math.random().toString(16).slice(2, 10)}`);
+    const handle = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    try {
+      await handle.writeFile(data);
+      await handle.close();
+      await rename(tmp, path);
+    } catch (err) {
+      await handle.close().catch(() => undefined);
+      await rm(tmp, { force: true });
+      throw err;
+    }
+    return path;
+  }
+
+  /** Every entry with its size and last use (access time), oldest first. */
+  private async entries(): Promise<{ path: string; size: number; usedMs: number }[]> {
     let names: string[];
     try {
       names = await readdir(this.dir);
@@ -92,17 +146,17 @@ export class BlobCache {
       if (isNotFound(err)) return [];
       throw err;
     }
-    const entries: { path: string; size: number; mtimeMs: number }[] = [];
+    const entries: { path: string; size: number; usedMs: number }[] = [];
     for (const name of names) {
       if (!/^[0-9a-f]{64}$/.test(name)) continue;
       try {
         const s = await stat(join(this.dir, name));
-        if (s.isFile()) entries.push({ path: join(this.dir, name), size: s.size, mtimeMs: s.mtimeMs });
+        if (s.isFile()) entries.push({ path: join(this.dir, name), size: s.size, usedMs: s.atimeMs });
       } catch {
         /* removed meanwhile */
       }
     }
-    return entries;
+    return entries.sort((a, b) => a.usedMs - b.usedMs);
   }
 
   async cleanup(): Promise<CleanupResult> {
@@ -112,7 +166,6 @@ export class BlobCache {
     let size = sizeBefore;
     let removed = 0;
     if (size > this.thresholdBytes) {
-      entries.sort((a, b) => a.mtimeMs - b.mtimeMs);
       const target = this.thresholdBytes * RETENTION;
       for (const entry of entries) {
         if (size <= target) break;
@@ -128,7 +181,6 @@ export class BlobCache {
   /** Removes least recently used blobs until at least `bytes` are freed (disk full); returns bytes freed. */
   async evict(bytes: number): Promise<number> {
     const entries = await this.entries();
-    entries.sort((a, b) => a.mtimeMs - b.mtimeMs);
     let freed = 0;
     for (const entry of entries) {
       if (freed >= bytes) break;

@@ -1,12 +1,16 @@
 /**
  * The fetcher: makes every blob a release needs available locally and verified. A blob comes
- * from the cache when intact, else it is downloaded to a partial file (resumed with `Range`
- * after an interrupted transfer), its SHA-256 checked, and renamed into the cache, or into the
- * service's staging folder when it is too big to cache.
+ * from the cache when intact. Else a small one (≤ 1 MiB) is received into memory, checked, and
+ * handed to the runner, which writes it straight into its staged files; the cache entry is then a
+ * hard link to one of those (BlobCache.adopt) or, where that is not allowed, a private copy. A
+ * larger one is downloaded to a partial file (resumed with `Range` after an interrupted
+ * transfer), its SHA-256 checked, and renamed into the cache, or into the service's staging
+ * folder when it is too big to cache. One new file per small blob, not two: file creation is
+ * what a cold pull of many small files spends its time on.
  */
 import { createHash } from "node:crypto";
-import { closeSync, constants, createReadStream, createWriteStream, openSync, renameSync, writeFileSync } from "node:fs";
-import { mkdir, readdir, rename, rm, stat } from "node:fs/promises";
+import { constants, createReadStream, createWriteStream, openSync } from "node:fs";
+import { mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { Transform } from "node:stream";
@@ -39,12 +43,21 @@ export interface FetcherOptions {
   attempts?: number;
 }
 
-/** A verified download: where it is, network bytes, and (small blobs) the bytes themselves. */
-interface Downloaded {
-  path: string;
-  bytes: number;
-  data?: Buffer;
+/** A verified download: network bytes, and where it is (a file) or the bytes (small blobs). */
+type Downloaded = { bytes: number } & ({ path: string; data?: undefined } | { path?: undefined; data: Buffer });
+
+/**
+ * What the runner made of a verified blob: `copy` is one of the files it staged from it, when
+ * only the agent's user can write it (the cache may link it); `all` says every file that needs
+ * the blob was staged (else the blob is kept as a file for the ones that could not be).
+ */
+export interface Staged {
+  copy: string | null;
+  all: boolean;
 }
+
+/** The runner's step for each verified blob: a local file, or the bytes of a small one. */
+export type OnReady = (sha256: string, source: string | null, data?: Buffer) => Promise<Staged | void>;
 
 /**
  * Blobs up to this size are received into memory, hashed, and written with one call, and handed to
@@ -61,15 +74,21 @@ export class Fetcher {
 
   constructor(private readonly options: FetcherOptions) {}
 
-  /** Fetches `needs` (deduplicated by hash) with bounded parallelism. */
+  /** The blob cache this fetcher fills. */
+  get cache(): BlobCache {
+    return this.options.cache;
+  }
+
   /**
-   * Fetches `needs` (deduplicated by hash) with bounded parallelism; `onReady` runs for each blob
-   * as soon as its verified copy exists, inside the same bound (the runner stages files there).
+   * Fetches `needs` (deduplicated by hash), `concurrency` at a time; `onReady` runs for each blob
+   * as soon as it is verified (the runner stages files there), while the next downloads run.
+   * Resolves once every blob is written out; the first failure rejects, after the writes in
+   * flight have settled (so an undo never races them).
    */
   async fetchAll(
     needs: BlobNeed[],
     stagingDir: string,
-    onReady: (sha256: string, path: string, data?: Buffer) => Promise<void> = async () => undefined,
+    onReady: OnReady = async () => undefined,
     signal?: AbortSignal,
   ): Promise<FetchResult> {
     const unique = [...new Map(needs.map((n) => [n.sha256, n])).values()];
@@ -87,28 +106,87 @@ export class Fetcher {
       Promise.all([list(this.options.cache.partialDir), list(stagingDir)]).then(([a, b]) => new Set([...a, ...b])),
     ]);
     this.knownPartials = partials;
-    await mapLimit(unique, this.options.concurrency, async (need) => {
-      const cached = inCache.has(need.sha256) ? await this.options.cache.get(need.sha256) : null;
-      if (cached) {
-        result.sources.set(need.sha256, cached);
-        result.fromCache++;
-        await onReady(need.sha256, cached);
-        return;
-      }
-      const key = this.options.cache.accepts(need.size) ? need.sha256 : join(stagingDir, need.sha256);
-      let pending = this.inflight.get(key);
-      const owner = !pending;
-      if (!pending) {
-        pending = this.download(need, stagingDir, signal).finally(() => this.inflight.delete(key));
-        this.inflight.set(key, pending);
-      }
-      const { path, bytes, data } = await pending;
-      result.sources.set(need.sha256, path);
-      if (owner) result.bytesDownloaded += bytes;
-      result.downloaded++;
-      await onReady(need.sha256, path, data);
-    });
+    // Writing a verified blob out (onReady) runs behind its download, so the download slot takes
+    // the next blob at once; at most 2 × concurrency wait to be written (small ones in memory).
+    const writing = new Set<Promise<void>>();
+    let failed: { err: unknown } | undefined;
+    const behind = async (write: () => Promise<void>) => {
+      const done: Promise<void> = write()
+        .catch((err) => void (failed ??= { err }))
+        .finally(() => writing.delete(done));
+      writing.add(done);
+      while (writing.size >= 2 * this.options.concurrency) await Promise.race(writing);
+      if (failed) throw failed.err;
+    };
+    try {
+      await mapLimit(unique, this.options.concurrency, (need) => this.fetchOne(need, stagingDir, inCache, result, onReady, behind, signal));
+    } finally {
+      await Promise.all(writing);
+    }
+    if (failed) throw failed.err;
     return result;
+  }
+
+  /** One blob of fetchAll: from the cache or downloaded, then handed to `behind` to be written out. */
+  private async fetchOne(
+    need: BlobNeed,
+    stagingDir: string,
+    inCache: Set<string>,
+    result: FetchResult,
+    onReady: OnReady,
+    behind: (write: () => Promise<void>) => Promise<void>,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const cached = inCache.has(need.sha256) ? await this.options.cache.get(need.sha256) : null;
+    if (cached) {
+      result.sources.set(need.sha256, cached);
+      result.fromCache++;
+      await behind(async () => void (await onReady(need.sha256, cached)));
+      return;
+    }
+    const key = this.options.cache.accepts(need.size) ? need.sha256 : join(stagingDir, need.sha256);
+    let pending = this.inflight.get(key);
+    const owner = !pending;
+    if (!pending) {
+      pending = this.download(need, stagingDir, signal).finally(() => this.inflight.delete(key));
+      this.inflight.set(key, pending);
+    }
+    const got = await pending;
+    if (owner) result.bytesDownloaded += got.bytes;
+    result.downloaded++;
+    const { data, path } = got;
+    if (data) {
+      await behind(async () => void result.sources.set(need.sha256, await this.keep(need, data, stagingDir, onReady)));
+    } else {
+      result.sources.set(need.sha256, path);
+      await behind(async () => void (await onReady(need.sha256, path)));
+    }
+  }
+
+  /**
+   * A small verified blob: the runner stages it from memory, then the blob stays available as a
+   * file: the cache entry (a link to a staged copy, or a private copy), else a staged copy, else
+   * a file in the staging folder. Returns that file's path. A full disk empties the cache first.
+   */
+  private async keep(need: BlobNeed, data: Buffer, stagingDir: string, onReady: OnReady): Promise<string> {
+    const { cache, log } = this.options;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const staged = (await onReady(need.sha256, null, data)) ?? { copy: null, all: false };
+        if (cache.accepts(need.size)) {
+          return (staged.copy && (await cache.adopt(need.sha256, staged.copy))) || (await cache.put(need.sha256, data));
+        }
+        if (staged.all && staged.copy) return staged.copy;
+        const path = join(stagingDir, need.sha256);
+        await writePrivate(path, data);
+        return path;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if ((code !== "ENOSPC" && code !== "EDQUOT") || !cache.enabled || attempt >= 2) throw err;
+        const freed = await cache.evict(need.size);
+        log.warn("disk full, cache blobs removed to make room", { sha256: need.sha256, freedBytes: freed });
+      }
+    }
   }
 
   private async download(need: BlobNeed, stagingDir: string, signal?: AbortSignal): Promise<Downloaded> {
@@ -123,10 +201,10 @@ export class Fetcher {
       try {
         const got = await this.transfer(need, partial, signal);
         bytes += got.received;
-        if (got.data) renameSync(partial, dest);
-        else await rename(partial, dest);
         log.debug("download file success", { sha256: need.sha256, size: need.size, cached: cacheable });
-        return { path: dest, bytes, data: got.data };
+        if (got.data) return { bytes, data: got.data };
+        await rename(partial, dest);
+        return { path: dest, bytes };
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         const diskFull = code === "ENOSPC" || code === "EDQUOT";
@@ -171,7 +249,7 @@ export class Fetcher {
       const body = await readBody(res).catch(() => Buffer.alloc(0));
       throw new Error(`blob ${need.sha256}: HTTP ${res.statusCode} ${body.toString("utf8").slice(0, 200)}`);
     }
-    if (offset === 0 && need.size <= IN_MEMORY_LIMIT) return this.receiveWhole(need, res, partial);
+    if (offset === 0 && need.size <= IN_MEMORY_LIMIT) return this.receiveWhole(need, res);
     const hash = createHash("sha256");
     if (offset > 0) {
       for await (const chunk of createReadStream(partial, { end: offset - 1, highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
@@ -196,8 +274,8 @@ export class Fetcher {
     return { received };
   }
 
-  /** A small blob: into memory, checked, then written to the partial file in one call. */
-  private async receiveWhole(need: BlobNeed, res: AsyncIterable<Buffer> & { destroy(): void }, partial: string): Promise<{ received: number; data: Buffer }> {
+  /** A small blob: into memory and checked; nothing written (see `keep`). */
+  private async receiveWhole(need: BlobNeed, res: AsyncIterable<Buffer> & { destroy(): void }): Promise<{ received: number; data: Buffer }> {
     const chunks: Buffer[] = [];
     let received = 0;
     for await (const chunk of res) {
@@ -213,13 +291,16 @@ export class Fetcher {
     if (received !== need.size || digest !== need.sha256) {
       throw new IntegrityError(`blob ${need.sha256}: received ${received} bytes hashing to ${digest}, expected ${need.size} bytes`);
     }
-    // Small: cheaper than three thread-pool round trips. Private, never through a planted link.
-    const fd = openSync(partial, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o600);
-    try {
-      writeFileSync(fd, data);
-    } finally {
-      closeSync(fd);
-    }
     return { received, data };
+  }
+}
+
+/** Writes `data` to a new private file (0600) at `path`, never through a planted link. */
+async function writePrivate(path: string, data: Buffer): Promise<void> {
+  const handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o600);
+  try {
+    await handle.writeFile(data);
+  } finally {
+    await handle.close();
   }
 }

@@ -9,6 +9,8 @@ import { stateOf, StepError, type Attempt, type RunnerDeps } from "./attempt.js"
 import { mapLimit, TEMP_MARKER } from "./fsutil.js";
 import { errnoOf, nodeFsys, sha256At, type Fsys } from "./fsys.js";
 import { writeHooks } from "./hooks.js";
+import type { BlobCache } from "./cache.js";
+import type { Staged } from "./download.js";
 import { relativeTarget, type Manifest, type ManifestFile } from "./manifest.js";
 import { runScript, scriptEnv } from "./phase-hooks.js";
 import { UnsafePathError, type SafeTree } from "./safetree.js";
@@ -67,13 +69,26 @@ async function ownerOf(file: ManifestFile, owners: OwnerResolver, log: { warn(ms
   return { uid: uid ?? -1, gid: gid ?? -1 };
 }
 
-/** Is the file at `rel` already what `file` asks for: bytes, mode and owner? */
-async function upToDate(tree: SafeTree, rel: string, file: ManifestFile, record: FileRecord | undefined, owner: Owner | undefined): Promise<"same" | "content" | "no"> {
+/**
+ * May the blob cache hard-link this staged file as its entry (BlobCache.adopt)? Only when no user
+ * but the agent's can change its bytes: owned by the agent's user, not group/other-writable.
+ */
+function cacheMayLink(entry: WriteEntry): boolean {
+  const uid = entry.owner?.uid ?? -1;
+  return (entry.mode & 0o7022) === 0 && (uid === -1 || uid === process.geteuid?.());
+}
+
+/**
+ * Is the file at `rel` already what `file` asks for: bytes, mode and owner, and no hard link
+ * but the blob cache's own entry for its bytes (BlobCache.adopt)?
+ */
+async function upToDate(tree: SafeTree, cache: BlobCache, rel: string, file: ManifestFile, record: FileRecord | undefined, owner: Owner | undefined): Promise<"same" | "content" | "no"> {
   const path = (await tree.path(rel))!;
   if (!(await hasContent(tree.fsys, path, file.sha256, file.size, record))) return "no";
   const s = await tree.fsys.lstat(path);
   const sameOwner = !owner || ((owner.uid === -1 || owner.uid === s.uid) && (owner.gid === -1 || owner.gid === s.gid));
-  return (s.mode & 0o7777) === parsePrivilege(file.permission.privilege) && sameOwner && s.nlink === 1 ? "same" : "content";
+  const ownLinks = s.nlink === 1 || (s.nlink === 2 && (await cache.holds(file.sha256, s)));
+  return (s.mode & 0o7777) === parsePrivilege(file.permission.privilege) && sameOwner && ownLinks ? "same" : "content";
 }
 
 export interface ApplyOptions {
@@ -160,7 +175,7 @@ export async function fetchAndApply(deps: RunnerDeps, attempt: Attempt, previous
         wanted.add(rel);
         const owner = await ownerOf(file, owners, log, warnedOwners);
         const entry: WriteEntry = { rel, tmp: null, backup: null, mode: parsePrivilege(file.permission.privilege), owner };
-        const state = present.has(rel) ? await upToDate(tree, rel, file, records[relativeTarget(file)], owner) : "no";
+        const state = present.has(rel) ? await upToDate(tree, deps.fetcher.cache, rel, file, records[relativeTarget(file)], owner) : "no";
         if (state === "same") return;
         if (present.has(rel)) entry.backup = backupName(fresh, kept++);
         fresh.writes.push(entry);
@@ -178,12 +193,17 @@ export async function fetchAndApply(deps: RunnerDeps, attempt: Attempt, previous
       for (const { file, entry } of needs) bySha.set(file.sha256, [...(bySha.get(file.sha256) ?? []), entry]);
       const download = needs.filter(({ file }) => !sources.has(file.sha256)).map(({ file }) => file);
       const stagingDir = (await tree.dir(".edgeconf/staging", true))!;
-      // Each verified blob is staged at once beside its targets while other downloads run.
-      const onReady = async (sha: string, source: string, data?: Buffer) => {
+      // Each verified blob is staged at once beside its targets while other downloads run. Again
+      // for the same blob (after a full disk was cleared) only what is not staged yet.
+      const onReady = async (sha: string, source: string | null, data?: Buffer): Promise<Staged> => {
+        const result: Staged = { copy: null, all: true };
         for (const entry of bySha.get(sha) ?? []) {
-          const staged = await stage(tree, entry, data ?? source);
+          const staged = entry.tmp ?? (await stage(tree, entry, data ?? source!));
           if (staged) staging.add(staged);
+          else result.all = false;
+          if (staged && !result.copy && cacheMayLink(entry)) result.copy = (await tree.path(staged))!;
         }
+        return result;
       };
       try {
         for (const [sha, source] of sources) if (bySha.has(sha)) await onReady(sha, source);
@@ -211,7 +231,14 @@ export async function fetchAndApply(deps: RunnerDeps, attempt: Attempt, previous
     t = Date.now();
     attempt.plan = plan;
     try {
-      await switchIn(plan, { tree, save, source: async (entry) => sourceFor(manifest, entry, sources) });
+      const cache = deps.fetcher.cache;
+      // The entry an adopted file is linked as is named by the bytes it was applied with.
+      const release = async (rel: string, s: { ino: number; dev: number; nlink: number }) => {
+        if (s.nlink < 2) return;
+        const recorded = records[rel.slice("files/".length)]?.sha256;
+        for (const sha of new Set([recorded, await sha256At(fsys, (await tree.path(rel))!)])) if (sha) await cache.release(sha, s);
+      };
+      await switchIn(plan, { tree, save, release, resumed: plan === options.resume, source: async (entry) => sourceFor(manifest, entry, sources) });
       // The state is part of the transaction: if it cannot be saved, the old files come back.
       const files: Record<string, FileRecord> = {};
       for (const file of manifest.files) {

@@ -118,10 +118,11 @@ async function keep(tree: SafeTree, rel: string, backup: string): Promise<void> 
  * rename is impossible. Refused for anything but a regular file with one link (a hard link
  * planted to a file elsewhere would be written through).
  */
-async function writeInPlace(tree: SafeTree, rel: string, source: string, mode: number, owner?: Owner, keptAs?: string | null): Promise<void> {
+async function writeInPlace(tree: SafeTree, rel: string, source: string, mode: number, owner?: Owner, keptAs?: string | null, release?: ReleaseLinks): Promise<void> {
   const { fsys } = tree;
   const target = (await tree.path(rel))!;
   if (keptAs) await unshareBackup(tree, rel, keptAs);
+  if (release) await release(rel, await fsys.lstat(target));
   const out = await fsys.open(target, IN_PLACE);
   try {
     const s = await out.stat();
@@ -147,8 +148,14 @@ async function unshareBackup(tree: SafeTree, rel: string, backup: string): Promi
   await fsys.rename(tmp, (await tree.path(backup))!);
 }
 
+/**
+ * Drops the agent's own other hard links to the file at `rel` (the blob cache's entry for its
+ * bytes), so that an in-place write changes nothing but `rel`.
+ */
+export type ReleaseLinks = (rel: string, s: { ino: number; dev: number; nlink: number }) => Promise<void>;
+
 /** Moves the file `from` over `rel`; where the rename fails, writes it in place (confd's fallback). */
-async function put(tree: SafeTree, from: string, rel: string, mode: number, owner: Owner | undefined, keptAs: string | null): Promise<void> {
+async function put(tree: SafeTree, from: string, rel: string, mode: number, owner: Owner | undefined, keptAs: string | null, release?: ReleaseLinks): Promise<void> {
   const { fsys } = tree;
   const source = (await tree.path(from))!;
   const target = (await tree.path(rel, true))!;
@@ -161,7 +168,7 @@ async function put(tree: SafeTree, from: string, rel: string, mode: number, owne
     }
     if ((await tree.kind(rel)) !== "file") throw err;
     try {
-      await writeInPlace(tree, rel, source, mode, owner, keptAs);
+      await writeInPlace(tree, rel, source, mode, owner, keptAs, release);
     } catch (inPlace) {
       throw new SwapError(`cannot replace ${tree.real(rel)}: rename failed (${errnoOf(err) ?? (err as Error).message}), in-place write failed (${errnoOf(inPlace) ?? (inPlace as Error).message})`);
     }
@@ -200,6 +207,10 @@ export interface SwitchOptions {
   save: (plan: SwapPlan) => Promise<void>;
   /** Bytes of a write that could not be staged before (a file stood in its way). */
   source: (entry: WriteEntry) => Promise<Buffer | string | null>;
+  /** Before a file is written in place: drops the agent's own other links to it. */
+  release?: ReleaseLinks;
+  /** The plan comes from the journal of an earlier run: a staged file may be gone (switched). */
+  resumed?: boolean;
 }
 
 /**
@@ -216,7 +227,7 @@ export async function switchIn(plan: SwapPlan, options: SwitchOptions): Promise<
   for (const entry of plan.removes) await unlinkIf(tree, entry.rel);
   if (plan.removes.length > 0) await prune(tree, "files");
   await mapLimit(plan.writes, CONCURRENCY, async (entry) => {
-    if (entry.tmp && (await tree.kind(entry.tmp)) === "absent") {
+    if (entry.tmp && options.resumed && (await tree.kind(entry.tmp)) === "absent") {
       if ((await tree.kind(entry.rel)) === "file") return; // switched before a restart
       entry.tmp = null;
     }
@@ -224,7 +235,7 @@ export async function switchIn(plan: SwapPlan, options: SwitchOptions): Promise<
       const source = await options.source(entry);
       if (source === null || (await stage(tree, entry, source)) === null) throw new SwapError(`cannot create ${tree.real(entry.rel)}: no verified copy or no folder for it`);
     }
-    await put(tree, entry.tmp!, entry.rel, entry.mode, entry.owner, entry.backup);
+    await put(tree, entry.tmp!, entry.rel, entry.mode, entry.owner, entry.backup, options.release);
   });
 }
 

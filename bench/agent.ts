@@ -6,6 +6,7 @@
  * - bytes transferred when 1 of 1,000 files changes (must equal that file's size)
  */
 import { randomBytes } from "node:crypto";
+import { execFileSync } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import http from "node:http";
 import { join } from "node:path";
@@ -58,6 +59,11 @@ async function timedPull(agentPath: string, env: Record<string, string>): Promis
   return elapsed;
 }
 
+/** Each timed step starts with no dirty pages left by the one before (writeback would slow it). */
+function settle(): void {
+  execFileSync("sync");
+}
+
 async function rssOf(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, "utf8");
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
@@ -89,11 +95,14 @@ async function main(): Promise<void> {
     const cold: number[] = [];
     const warm: number[] = [];
     for (let run = 0; run < RUNS; run++) {
+      settle();
       const p = await plainDownload(server.url, shas);
       if (p.bytes !== FILES * FILE_SIZE) throw new Error(`plain download got ${p.bytes} bytes`);
       plain.push(p.ms);
       const coldDir = join(work.path, `cold-${run}`);
+      settle();
       cold.push(await timedPull(agentPath, env(coldDir)));
+      settle();
       warm.push(await timedPull(agentPath, env(join(work.path, `warm-${run}`), { file_cache_dir: join(coldDir, "cache") })));
     }
 

@@ -297,13 +297,73 @@ describe("limits", () => {
     expect((await stat(join(root, String(BIZ), APP, "files/bin/run.sh"))).mode & 0o7777).toBe(0o4755);
   });
 
-  it("security: the cache is private (folder 0700, blobs 0600) and state.json is 0600", async () => {
+  it("security: the cache is private (folder 0700; each blob a 0600 copy or the applied file itself) and state.json is 0600", async () => {
     await prepared();
     const cache = join(work.path, "cache");
     expect((await stat(cache)).mode & 0o777).toBe(0o700);
     const blobs = (await readdir(cache)).filter((n) => /^[0-9a-f]{64}$/.test(n));
     expect(blobs.length).toBeGreaterThan(0);
-    for (const blob of blobs) expect((await stat(join(cache, blob))).mode & 0o777).toBe(0o600);
+    // A blob is a 0600 copy, or a hard link to a file applied with those bytes (then its mode,
+    // never group/other-writable), reachable only through the 0700 folder.
+    const modes = (blob: string) => [...Object.values(V1), ...Object.values(V2)].filter(([content]) => sha(content) === blob).map(([, mode]) => mode);
+    let linked = 0;
+    for (const blob of blobs) {
+      const mode = ((await stat(join(cache, blob))).mode & 0o777).toString(8);
+      expect(["600", ...modes(blob)]).toContain(mode);
+      expect(Number.parseInt(mode, 8) & 0o022).toBe(0);
+      if ((await stat(join(template!, String(BIZ), APP, "files/etc/app/main.conf"))).ino === (await stat(join(cache, blob))).ino) linked++;
+    }
+    expect(linked).toBe(1);
     expect((await stat(join(template!, String(BIZ), APP, ".edgeconf/state.json"))).mode & 0o777).toBe(0o600);
+  });
+});
+
+describe("the blob cache links applied files instead of copying them", () => {
+  const app = (root: string, rel = "") => join(root, String(BIZ), APP, "files", rel);
+  const cached = (content: string) => join(work.path, "cache", sha(content));
+
+  async function freshV1(): Promise<{ root: string; sentinel: Record<string, string> }> {
+    const root = join(work.path, `links-${++seq}`);
+    await mkdir(join(root, "sentinel"), { recursive: true });
+    await writeFile(join(root, "sentinel/keep.conf"), "outside\n");
+    await rm(join(work.path, "cache"), { recursive: true, force: true });
+    const first = await runner(root, nodeFsys).apply(APP, manifests.v1);
+    expect(first.status, first.message).toBe("SUCCESS");
+    return { root, sentinel: await snapshot(join(root, "sentinel")) };
+  }
+
+  it("happy: a cold apply leaves one file per blob (the cache entry is the applied file); an unchanged file keeps its inode in the next release", async () => {
+    const { root, sentinel } = await freshV1();
+    const main = await stat(app(root, "etc/app/main.conf"));
+    expect(main.nlink).toBe(2);
+    expect((await stat(cached("main v1\n"))).ino).toBe(main.ino);
+    const run = await stat(app(root, "bin/run.sh"));
+    const outcome = await runner(root, nodeFsys).apply(APP, manifests.v2);
+    expect(outcome.status, outcome.message).toBe("SUCCESS");
+    expect(await violations(root, sentinel)).toEqual([]);
+    expect((await stat(app(root, "bin/run.sh"))).ino).toBe(run.ino);
+    // The replaced file lives on as the cache entry of its bytes, unchanged.
+    expect(await readFile(cached("main v1\n"), "utf8")).toBe("main v1\n");
+  });
+
+  it("error: a linked file that cannot be renamed over is written in place; its cache entry is dropped, never changed", async () => {
+    const { root, sentinel } = await freshV1();
+    const busy: Fsys = { ...nodeFsys, rename: (from, to) => (to.endsWith("/main.conf") ? Promise.reject(Object.assign(new Error("EBUSY"), { code: "EBUSY" })) : nodeFsys.rename(from, to)) };
+    const outcome = await runner(root, busy).apply(APP, manifests.v2);
+    expect(outcome.status, outcome.message).toBe("SUCCESS");
+    expect(await violations(root, sentinel)).toEqual([]);
+    expect(await readFile(app(root, "etc/app/main.conf"), "utf8")).toBe("main v2\n");
+    const entry = await readFile(cached("main v1\n"), "utf8").catch(() => null);
+    expect(entry === null || entry === "main v1\n").toBe(true);
+  });
+
+  it("error: a cache entry changed through the applied file is caught on read and fetched again", async () => {
+    const { root } = await freshV1();
+    await writeFile(app(root, "etc/app/main.conf"), "tampered\n"); // in place: the cache entry's inode too
+    const again = join(work.path, `links-${++seq}`);
+    await mkdir(again);
+    const outcome = await runner(again, nodeFsys).apply(APP, manifests.v1);
+    expect(outcome.status, outcome.message).toBe("SUCCESS");
+    expect(await readFile(app(again, "etc/app/main.conf"), "utf8")).toBe("main v1\n");
   });
 });
