@@ -8,7 +8,7 @@
  * outside the service folder is unchanged. Counts are printed for the report.
  */
 import { createHash } from "node:crypto";
-import { cp, mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { cp, mkdir, readdir, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -355,6 +355,33 @@ describe("the blob cache links applied files instead of copying them", () => {
     expect(await readFile(app(root, "etc/app/main.conf"), "utf8")).toBe("main v2\n");
     const entry = await readFile(cached("main v1\n"), "utf8").catch(() => null);
     expect(entry === null || entry === "main v1\n").toBe(true);
+  });
+
+  it("error: a full disk while a content is written out empties the cache first, then the write is tried again", async () => {
+    const root = join(work.path, `links-${++seq}`);
+    await mkdir(root);
+    const cache = join(work.path, "cache");
+    await rm(cache, { recursive: true, force: true });
+    await mkdir(cache, { recursive: true, mode: 0o700 });
+    const old = new Date(Date.now() - 86_400_000);
+    for (const n of [1, 2, 3]) {
+      const junk = join(cache, sha(`junk ${n}`));
+      await writeFile(junk, `junk ${n}`, { mode: 0o600 });
+      await utimes(junk, old, old);
+    }
+    let full = 1; // the first new file the apply stages finds the disk full
+    const diskFull: Fsys = {
+      ...nodeFsys,
+      open: (path, flags, mode) =>
+        path.includes(".edgeconf-tmp-") && full-- > 0 ? Promise.reject(Object.assign(new Error("ENOSPC: no space left on device"), { code: "ENOSPC" })) : nodeFsys.open(path, flags, mode),
+    };
+    const outcome = await runner(root, diskFull).apply(APP, manifests.v1);
+    expect(outcome.status, outcome.message).toBe("SUCCESS");
+    expect(full).toBeLessThan(0);
+    // Oldest first, until the content fits (each junk blob is smaller than the content).
+    const left = (await readdir(cache)).filter((n) => [1, 2, 3].some((k) => n === sha(`junk ${k}`)));
+    expect(left.length).toBeLessThan(3);
+    expect(await snapshot(app(root))).toEqual(expected(V1));
   });
 
   it("error: a cache entry changed through the applied file is caught on read and fetched again", async () => {
