@@ -6,9 +6,9 @@
  * - bytes transferred when 1 of 1,000 files changes (must equal that file's size)
  */
 import { randomBytes } from "node:crypto";
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
+import { promisify } from "node:util";
 import { readFile } from "node:fs/promises";
-import http from "node:http";
 import { join } from "node:path";
 import { Admin, ADMIN_TOKEN, buildAgent, freePort, runAgent, sha256, startAgent, startProxy, startServer, tempDir, until } from "../test/agent/harness";
 
@@ -19,6 +19,7 @@ const FILE_SIZE = Number(process.env.BENCH_FILE_SIZE ?? 100 * 1024);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const CONCURRENCY = 8;
 
+const execFileAsync = promisify(execFile);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const ms = (n: number) => `${n.toFixed(0)} ms`;
 
@@ -29,26 +30,32 @@ async function mapLimit<T>(items: T[], limit: number, work: (item: T) => Promise
   }));
 }
 
-/** The baseline: GET every blob with `CONCURRENCY` keep-alive connections, bytes discarded. */
+/**
+ * The floor: a separate Node process (like the agent: its own start, cold JIT) that GETs every
+ * blob with `CONCURRENCY` keep-alive connections, bytes discarded. Plain JavaScript, run with
+ * `node --input-type=module`, so no TypeScript loader's start-up is counted against it.
+ */
+const PLAIN_DOWNLOAD = `
+const [base, token, concurrency, ...shas] = process.argv.slice(1);
+const agent = new http.Agent({ keepAlive: true, maxSockets: Number(concurrency) });
+let next = 0, bytes = 0;
+const get = (sha) => new Promise((resolve, reject) => {
+  http.get(base + sha, { agent, headers: { authorization: "Bearer " + token } }, (res) => {
+    if (res.statusCode !== 200) return reject(new Error("blob " + sha + ": " + res.statusCode));
+    res.on("data", (c) => (bytes += c.length));
+    res.on("end", resolve);
+    res.on("error", reject);
+  }).on("error", reject);
+});
+await Promise.all(Array.from({ length: Number(concurrency) }, async () => { while (next < shas.length) await get(shas[next++]); }));
+agent.destroy();
+process.stdout.write(String(bytes));
+`;
+
 async function plainDownload(base: string, shas: string[]): Promise<{ ms: number; bytes: number }> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
-  let bytes = 0;
   const started = performance.now();
-  await mapLimit(shas, CONCURRENCY, (sha) =>
-    new Promise<void>((resolve, reject) => {
-      http
-        .get(`${base}/feed/v1/bizs/${BIZ}/blobs/${sha}`, { agent, headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }, (res) => {
-          if (res.statusCode !== 200) return reject(new Error(`blob ${sha}: ${res.statusCode}`));
-          res.on("data", (c: Buffer) => (bytes += c.length));
-          res.on("end", () => resolve());
-          res.on("error", reject);
-        })
-        .on("error", reject);
-    }),
-  );
-  const elapsed = performance.now() - started;
-  agent.destroy();
-  return { ms: elapsed, bytes };
+  const { stdout } = await execFileAsync(process.execPath, ["--input-type=module", "-e", PLAIN_DOWNLOAD, `${base}/feed/v1/bizs/${BIZ}/blobs/`, ADMIN_TOKEN, String(CONCURRENCY), ...shas], { maxBuffer: 1 << 20 });
+  return { ms: performance.now() - started, bytes: Number(stdout) };
 }
 
 async function timedPull(agentPath: string, env: Record<string, string>): Promise<number> {
@@ -128,7 +135,7 @@ async function main(): Promise<void> {
     const ratio = median(cold) / median(plain);
     log("");
     log(`agent benchmark (${FILES} files × ${FILE_SIZE} B = ${((FILES * FILE_SIZE) / 1e6).toFixed(0)} MB, concurrency ${CONCURRENCY}, median of ${RUNS})`);
-    log(`  plain parallel GETs        ${ms(median(plain))}   runs: ${plain.map(ms).join(", ")}`);
+    log(`  plain parallel GETs (own process)  ${ms(median(plain))}   runs: ${plain.map(ms).join(", ")}`);
     log(`  pull, cold (empty cache)   ${ms(median(cold))}   runs: ${cold.map(ms).join(", ")}   ratio to plain: ${ratio.toFixed(2)}× (target ≤ 1.2×)`);
     log(`  pull, warm (cache filled)  ${ms(median(warm))}   runs: ${warm.map(ms).join(", ")}`);
     log(`  1 of ${FILES} changed         ${blobBytes} blob bytes transferred; changed file is ${changed.length} B -> ${blobBytes === changed.length ? "equal" : "NOT EQUAL"}`);
