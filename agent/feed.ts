@@ -6,6 +6,7 @@ import type { IncomingMessage } from "node:http";
 import { AGENT_VERSION } from "./config.js";
 import { HttpError, TooLargeError, errorMessage, openRequest, request, type BufferedResponse } from "./http.js";
 import type { Logger } from "./log.js";
+import { Hold, MIN_HOLD_SECONDS } from "./hold.js";
 import { releaseIdOf } from "./manifest.js";
 
 export type Mode = "pull" | "watch";
@@ -116,13 +117,16 @@ export class FeedClient {
 
   async release(
     app: string,
-    opts: { current?: number | null; seen?: number | null; seenPublish?: number | null; etag?: string; wait: number; signal?: AbortSignal },
+    opts: { current?: number | null; seen?: number | null; seenPublish?: number | null; full?: boolean; etag?: string; wait: number; signal?: AbortSignal },
   ): Promise<ReleaseAnswer> {
     const { biz, uid, labels } = this.options;
     const query = new URLSearchParams({ uid, wait: String(opts.wait) });
     if (Object.keys(labels).length > 0) query.set("labels", JSON.stringify(labels));
     if (opts.current !== undefined && opts.current !== null) query.set("current", String(opts.current));
-    if (opts.seen !== undefined && opts.seen !== null) query.set("seen", String(opts.seen));
+    // `seen=0` holds on no release: the manifest comes at once, while `current` still tells the
+    // server what this host has applied (a re-check never shows the host as having none).
+    if (opts.full) query.set("seen", "0");
+    else if (opts.seen !== undefined && opts.seen !== null) query.set("seen", String(opts.seen));
     if (opts.seenPublish !== undefined && opts.seenPublish !== null) query.set("seenPublish", String(opts.seenPublish));
     const path = `/feed/v1/bizs/${biz}/apps/${encodeURIComponent(app)}/release?${query}`;
     const headers = this.headers(opts.etag ? { "if-none-match": opts.etag } : {});
@@ -195,8 +199,6 @@ export interface WatchOptions {
   retryBackoff?: Backoff;
 }
 
-/** A held poll is never shortened below this many seconds. */
-export const MIN_HOLD_SECONDS = 1;
 /** A gateway error that comes sooner than this after the request is a server failure, not a cut hold. */
 const CUT_AFTER_MS = 900;
 
@@ -228,8 +230,8 @@ function isGatewayCut(err: unknown): boolean {
  * answers at once with the manifest) runs at start and every `recheckMs`, even without change.
  * A release that failed is held on (`seen` + `seenPublish`: a newer publish, or the same release
  * published again, arrives at once) and retried after a growing backoff (design invariant 5).
- * Held polls cut by a proxy (502/504 after a while) shorten the hold, halving down to
- * MIN_HOLD_SECONDS, instead of counting as server failures.
+ * Held polls cut by a proxy (502/504 after a while) shorten the hold (`Hold`), instead of
+ * counting as server failures; the hold grows back once held polls get through again.
  */
 export async function watchService(options: WatchOptions): Promise<void> {
   const { app, feed, log, signal } = options;
@@ -240,25 +242,20 @@ export async function watchService(options: WatchOptions): Promise<void> {
   let etag: string | undefined;
   let nextRecheck = 0;
   let failed: { id: number | null; publishId: number | null; retryAt: number } | null = null;
-  let hold = options.waitSeconds;
-  let cut: { from: number; afterMs: number } | null = null;
-  let cutLogged = false;
+  const hold = new Hold(options.waitSeconds, log, app);
   while (!signal.aborted) {
     const t = now();
     const retry = failed !== null && t >= failed.retryAt;
     const recheck = t >= nextRecheck || retry;
-    let wait = recheck ? 0 : hold;
+    let wait = recheck ? 0 : hold.seconds;
     if (!recheck && failed) wait = Math.max(1, Math.min(wait, Math.ceil((failed.retryAt - t) / 1000)));
     const held = !recheck && failed ? { seen: failed.id, seenPublish: failed.publishId } : {};
     const sent = now();
     try {
-      const current = recheck ? null : options.current();
-      const answer = await feed.release(app, { current, ...held, etag: recheck ? undefined : etag, wait, signal });
+      // A re-check asks for the whole manifest (`full`) and still reports what is applied.
+      const answer = await feed.release(app, { current: options.current(), ...held, full: recheck, etag: recheck ? undefined : etag, wait, signal });
       options.onPoll?.();
-      if (cut && !cutLogged && wait > 0) {
-        cutLogged = true;
-        log.warn("held polls were cut by a proxy (gateway timeout); hold shortened", { app, fromSeconds: cut.from, toSeconds: hold, cutAfterMs: cut.afterMs });
-      }
+      if (wait > 0) hold.gotThrough(wait, answer.changed);
       if (recheck) nextRecheck = now() + options.recheckMs;
       backoff.reset();
       etag = answer.etag || etag;
@@ -284,11 +281,8 @@ export async function watchService(options: WatchOptions): Promise<void> {
       log.info("release failed; it will be retried", { app, releaseID: id, retryInMs: delay });
     } catch (err) {
       if (signal.aborted) break;
-      if (wait > 0 && isGatewayCut(err) && now() - sent >= CUT_AFTER_MS && hold > MIN_HOLD_SECONDS) {
-        cut ??= { from: hold, afterMs: now() - sent };
-        cut.afterMs = now() - sent;
-        hold = Math.max(MIN_HOLD_SECONDS, Math.floor(hold / 2));
-        log.debug("held poll cut by a gateway; shortening the hold", { app, holdSeconds: hold });
+      if (wait > 0 && isGatewayCut(err) && now() - sent >= CUT_AFTER_MS && hold.seconds > MIN_HOLD_SECONDS) {
+        hold.cut(now() - sent);
         continue;
       }
       const delay = backoff.next();

@@ -82,7 +82,9 @@ async function pullService(agent: Agent, app: string): Promise<number> {
   let answer;
   for (let attempt = 1; ; attempt++) {
     try {
-      answer = await feed.release(app, { current: null, wait: 0 });
+      // The whole manifest at once (`full`), while reporting the release recorded in state:
+      // the server never shows this host as having none in between.
+      answer = await feed.release(app, { current: runner.currentRelease(app), full: true, wait: 0 });
       break;
     } catch (err) {
       const message = (err as Error).message;
@@ -98,7 +100,7 @@ async function pullService(agent: Agent, app: string): Promise<number> {
   }
   let outcome: Outcome;
   try {
-    // Asked without a current release, "not modified" means: no release targets this client.
+    // Asked with `full`, "not modified" means: no release targets this client.
     outcome = answer.changed
       ? await runner.apply(app, answer.manifest)
       : { app, status: "NONE", releaseId: null, message: "no release is published for this client" };

@@ -59,3 +59,17 @@ export async function appendMetadata(paths: AppPaths, event: MetadataEvent, fsys
   const [biz, app] = paths.segments;
   await appendLine(fsys, join(paths.tempDir, "metadata.json"), join(paths.tempDir, "metadata.json"), metadataLine(event, { biz: Number(biz), app }));
 }
+
+/**
+ * Checks `{temp_dir}/metadata.json` before an apply touches anything: absent or a regular file.
+ * It lies outside the service folder, so the service folder's check does not see it; a link or
+ * special file there raises UnsafePathError naming it (the apply is FAILED, nothing changed).
+ */
+export async function checkSharedMetadata(paths: AppPaths, fsys: Fsys = nodeFsys): Promise<void> {
+  const path = join(paths.tempDir, "metadata.json");
+  const stats = await fsys.lstat(path).catch((err) => {
+    if (errnoOf(err) === "ENOENT") return null;
+    throw err;
+  });
+  if (stats && !stats.isFile()) throw new UnsafePathError(path, stats.isSymbolicLink() ? "a symbolic link" : "not a regular file");
+}

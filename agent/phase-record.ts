@@ -5,9 +5,16 @@ import { appendMetadata, eventTime, type EventStatus } from "./metadata.js";
 import { nodeFsys } from "./fsys.js";
 import { UnsafePathError } from "./safetree.js";
 import { cleanUp } from "./phase-files.js";
-import { clearJournal, readState } from "./state.js";
+import { clearJournal, readState, writeState } from "./state.js";
 
-/** Records the attempt; returns the outcome and the release now on disk (from `state`). */
+/**
+ * Records the attempt; returns the outcome and the release now on disk (from `state`).
+ * An attempt whose event cannot be appended to either metadata.json (a link there, a full disk)
+ * is not a success, whatever happened to the files: the outcome is FAILED (`pull` exits 1,
+ * `watch` retries it) and the event sent to the server says so. When the files of the release
+ * are in place, `state` is marked `unrecorded` so that the next pull or retry, finding the
+ * release on disk, records its event instead of answering "already applied".
+ */
 export async function recordAttempt(deps: RunnerDeps, attempt: Attempt, status: "SUCCESS" | "FAILED", message: string): Promise<{ outcome: Outcome; current: number | null }> {
   const { config, log: rootLog, metrics } = deps;
   const { app, manifest, paths } = attempt;
@@ -15,12 +22,14 @@ export async function recordAttempt(deps: RunnerDeps, attempt: Attempt, status: 
   const releaseId = manifest.release?.id ?? null;
   const event = { releaseID: releaseId, status, message, eventTime: eventTime(nowOf(deps)) };
   const fsys = deps.fsys ?? nodeFsys;
+  let unrecorded: string | null = null;
   try {
     await appendMetadata(paths, event, fsys);
     log.info("append event metadata to metadata.json success", { event: JSON.stringify(event) });
   } catch (err) {
+    unrecorded = (err as Error).message;
     // Reported to the server all the same; the journal stays so the event is not lost.
-    log.error("cannot append the event to metadata.json", { event: JSON.stringify(event), error: (err as Error).message });
+    log.error("cannot append the event to metadata.json", { event: JSON.stringify(event), error: unrecorded });
     if (!(err instanceof UnsafePathError)) attempt.keepJournal = true;
   }
   if (!attempt.keepJournal) {
@@ -29,7 +38,16 @@ export async function recordAttempt(deps: RunnerDeps, attempt: Attempt, status: 
       .then(() => cleanUp(deps, paths))
       .catch((err) => log.warn("cannot clear the journal", { error: (err as Error).message }));
   }
-  const state = await readState(paths, fsys).catch(() => null);
+  let state = await readState(paths, fsys).catch(() => null);
+  if (status === "SUCCESS" && state?.releaseId === releaseId && Boolean(state?.unrecorded) !== (unrecorded !== null)) {
+    state = { ...state!, unrecorded: unrecorded !== null || undefined };
+    await writeState(paths, state, fsys).catch((err) => log.warn("cannot save the state's unrecorded mark", { error: (err as Error).message }));
+  }
+  if (unrecorded !== null) {
+    const note = `its event could not be recorded in metadata.json: ${unrecorded}`;
+    message = status === "SUCCESS" ? `release ${manifest.release?.name || releaseId} is in place, but ${note}` : `${message}; ${note}`;
+    status = "FAILED";
+  }
   attempt.timings.totalMs = Date.now() - attempt.started;
   metrics?.inc("edgeconf_agent_applies_total", { app, status });
   metrics?.set("edgeconf_agent_current_release", { app }, state?.releaseId ?? 0);

@@ -11,6 +11,7 @@ import { checkServiceFolder, cleanUp, fetchAndApply, fsysOf, rollback } from "./
 import type { Fsys } from "./fsys.js";
 import { UnsafePathError, type SafeTree } from "./safetree.js";
 import { applyKv, kvApplied } from "./kv.js";
+import { checkSharedMetadata } from "./metadata.js";
 import { hookReport, runScript, scriptEnv, scriptFailure } from "./phase-hooks.js";
 import { recordAttempt } from "./phase-record.js";
 import { ServiceLock } from "./servicelock.js";
@@ -129,6 +130,11 @@ export class Runner {
         return refused(`cannot read the service's state: ${(err as Error).message}`);
       }
       if (state && (await this.alreadyApplied(paths, state, manifest))) {
+        if (state.unrecorded) {
+          // On disk, but not a success until its event is in metadata.json (phase-record.ts).
+          log.warn("release already applied but its event was not recorded; recording it now", { releaseID: manifest.release.id });
+          return this.record({ ...newAttempt(app, manifest, paths), lock }, "SUCCESS", "");
+        }
         log.info("release already applied", { releaseID: manifest.release.id, version: manifest.release.name });
         this.current.set(app, manifest.release.id);
         return { app, status: "SKIPPED", releaseId: manifest.release.id, message: "" };
@@ -167,7 +173,10 @@ export class Runner {
     const env = scriptEnv(this.deps, attempt, release.name, release.id);
     let message = "";
     let status: "SUCCESS" | "FAILED" = "SUCCESS";
+    const unsafe = (err: unknown) => Promise.reject(err instanceof UnsafePathError ? new StepError(err.message) : err);
     try {
+      // A fresh attempt only: a resumed journal must get to its own undo, never stop before it.
+      if (phase === "pre") await checkSharedMetadata(paths, fsysOf(this.deps)).catch(unsafe);
       if (manifest.configType === "kv") {
         await applyKv(this.deps, attempt);
         return this.record(attempt, "SUCCESS", "");
@@ -176,7 +185,7 @@ export class Runner {
         throw new StepError(`service ${app} is of type ${manifest.configType}; the agent applies file and kv services only`);
       }
       // Nothing is touched when a link or special file stands anywhere in the service folder.
-      await checkServiceFolder(this.deps, paths).catch((err) => Promise.reject(err instanceof UnsafePathError ? new StepError(err.message) : err));
+      await checkServiceFolder(this.deps, paths).catch(unsafe);
       await writeHooks(paths.appDir, manifest.hooks, env);
       if (phase === "pre") {
         const t = Date.now();

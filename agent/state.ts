@@ -60,6 +60,8 @@ export interface AppliedState {
   appliedAt: string;
   /** The files are on disk but the post-script refused them: not applied (design invariant 5). */
   postFailed?: boolean;
+  /** The files are in place but the attempt's event could not be appended to metadata.json. */
+  unrecorded?: boolean;
   /** kv services: kv.json as written (agent/kv.ts). */
   kv?: FileRecord;
 }

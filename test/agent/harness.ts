@@ -194,21 +194,57 @@ export async function tempDir(prefix: string): Promise<{ path: string; remove: (
   return { path, remove: () => rm(path, { recursive: true, force: true }) };
 }
 
+export interface ProxyOptions {
+  /** Rewrites a release body (200 answers only). */
+  release?: (body: any) => any;
+  /** Rewrites a blob's bytes (200 answers only). */
+  blob?: (sha: string, body: Buffer) => Buffer;
+  /** Runs once the server has answered a release poll, before the agent gets the answer. */
+  answered?: (url: URL, status: number) => Promise<void>;
+  /**
+   * Like a load balancer's idle timeout: a request the server has not answered within the
+   * returned milliseconds gets `504` (null: never cut). Asked anew for each request.
+   */
+  cutMs?: () => number | null;
+}
+
+export interface Proxy {
+  addr: string;
+  /** The release polls seen so far (path and query). */
+  polls: URL[];
+  /** How many requests were cut with 504. */
+  cuts: () => number;
+  close: () => Promise<void>;
+}
+
 /**
  * A man-in-the-middle between agent and server, to test what the server never sends: a manifest
- * with `../`, bytes that do not match their hash. `tamper` may rewrite a release body or blob.
+ * with `../`, bytes that do not match their hash, a proxy that cuts long requests; or to look at
+ * the server between its answer and the agent's next step (`answered`).
  */
-export async function startProxy(
-  target: string,
-  tamper: { release?: (body: any) => any; blob?: (sha: string, body: Buffer) => Buffer } = {},
-): Promise<{ addr: string; close: () => Promise<void> }> {
+export async function startProxy(target: string, tamper: ProxyOptions = {}): Promise<Proxy> {
   const upstream = new URL(target);
+  const polls: URL[] = [];
+  let cuts = 0;
   const server = http.createServer((req, res) => {
     const isRelease = /\/release(\?|$)/.test(req.url ?? "");
     const blobMatch = /\/blobs\/([0-9a-f]{64})/.exec(req.url ?? "");
+    const url = new URL(req.url ?? "/", "http://proxy");
+    if (isRelease) polls.push(url);
     const headers = { ...req.headers };
     if (tamper.blob && blobMatch) delete headers.range;
-    const up = http.request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers }, (upRes) => {
+    const cutMs = tamper.cutMs?.() ?? null;
+    const timer =
+      cutMs === null
+        ? undefined
+        : setTimeout(() => {
+            cuts++;
+            up.destroy();
+            res.writeHead(504, { "content-type": "text/html" }).end("<html><body>504 Gateway Time-out</body></html>");
+          }, cutMs);
+    const up = http.request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers }, async (upRes) => {
+      clearTimeout(timer);
+      if (isRelease && tamper.answered) await tamper.answered(url, upRes.statusCode ?? 0);
       const rewrite = (isRelease && tamper.release && upRes.statusCode === 200) || (blobMatch && tamper.blob && upRes.statusCode === 200);
       if (!rewrite) {
         res.writeHead(upRes.statusCode ?? 502, upRes.headers);
@@ -228,7 +264,8 @@ export async function startProxy(
       });
     });
     up.on("error", () => {
-      res.writeHead(502).end();
+      clearTimeout(timer);
+      if (!res.headersSent) res.writeHead(502).end();
     });
     req.pipe(up);
   });
@@ -236,6 +273,8 @@ export async function startProxy(
   const port = (server.address() as { port: number }).port;
   return {
     addr: `127.0.0.1:${port}`,
+    polls,
+    cuts: () => cuts,
     close: () =>
       new Promise((r) => {
         server.closeAllConnections();

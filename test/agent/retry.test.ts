@@ -5,10 +5,9 @@
  * Assertions are about outcomes (exit codes, files, metadata.json, log lines), never durations.
  */
 import { readFile, mkdir, readdir, rm, symlink, writeFile, stat } from "node:fs/promises";
-import http from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AgentSuite, readLines, runAgent, startAgent, until, type Admin, type ServerHandle } from "./harness";
+import { AgentSuite, readLines, runAgent, startAgent, startProxy, until, type Admin, type ServerHandle } from "./harness";
 
 const BIZ = 12;
 const suite = new AgentSuite(BIZ, "retry");
@@ -237,40 +236,11 @@ describe("agent retries end to end", () => {
   });
 });
 
-/** A proxy that answers 504 to any request its upstream has not answered within `cutMs`, like a load balancer's idle timeout. */
-async function cuttingProxy(target: string, cutMs: number) {
-  const upstream = new URL(target);
-  let cuts = 0;
-  const server = http.createServer((req, res) => {
-    const up = http.request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: req.headers }, (upRes) => {
-      clearTimeout(timer);
-      res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-      upRes.pipe(res);
-    });
-    const timer = setTimeout(() => {
-      cuts++;
-      up.destroy();
-      res.writeHead(504, { "content-type": "text/html" }).end("<html><body>504 Gateway Time-out</body></html>");
-    }, cutMs);
-    up.on("error", () => {
-      clearTimeout(timer);
-      if (!res.headersSent) res.writeHead(502).end();
-    });
-    req.pipe(up);
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-  return {
-    addr: `127.0.0.1:${(server.address() as { port: number }).port}`,
-    cuts: () => cuts,
-    close: () => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))),
-  };
-}
-
 describe("agent long-polls behind a proxy", () => {
   it("happy: held polls cut with 504 shorten the hold (said once), are not server failures, and a publish still arrives", async () => {
     await service("svc_proxy", { "/etc/a.conf": "1" });
     await admin.release(BIZ, "svc_proxy", "V1");
-    const proxy = await cuttingProxy(server.url, 1500);
+    const proxy = await startProxy(server.url, { cutMs: () => 1500 });
     const { env, appDir } = await agentEnv(["svc_proxy"], { wait: "8" }, proxy.addr);
     const events = () => readLines(join(appDir("svc_proxy"), "metadata.json"));
     const watch = startAgent(agent, ["watch"], env);
@@ -284,11 +254,40 @@ describe("agent long-polls behind a proxy", () => {
       expect(watch.output().match(/hold shortened/g)).toHaveLength(1);
       expect(watch.output()).toMatch(/hold shortened.*fromSeconds=8 toSeconds=1/);
       expect(watch.output()).not.toContain("feed request failed");
-      // Once short enough, held polls are no longer cut.
-      expect(proxy.cuts()).toBe(cutsBefore);
+      expect(cutsBefore).toBeGreaterThan(0);
     } finally {
       await watch.stop();
       await proxy.close();
     }
   });
+
+  it("happy: once the proxy lets held polls through again, the hold grows back to the configured wait (said once)", async () => {
+    await service("svc_regrow", { "/etc/a.conf": "1" });
+    await admin.release(BIZ, "svc_regrow", "V1");
+    let cutting = true;
+    const proxy = await startProxy(server.url, { cutMs: () => (cutting ? 1200 : null) });
+    const { env, appDir } = await agentEnv(["svc_regrow"], { wait: "4" }, proxy.addr);
+    const held = () => proxy.polls.filter((u) => u.searchParams.get("wait") !== "0").map((u) => Number(u.searchParams.get("wait")));
+    const watch = startAgent(agent, ["watch"], env);
+    try {
+      await until(async () => (await readLines(join(appDir("svc_regrow"), "metadata.json"))).length === 1, "V1 applied");
+      // 4 s is cut at 1.2 s, 2 s is cut, 1 s gets through: shortened to 1.
+      await until(() => watch.output().includes("hold shortened"), "the hold to be shortened", 60_000);
+      expect(watch.output()).toMatch(/hold shortened.*fromSeconds=4 toSeconds=1/);
+      // While the proxy still cuts, growing back is tried (2 s) and cut again: back to 1.
+      const before = held().length;
+      await until(() => held().slice(before).includes(2) && held().slice(before).at(-1) === 1 && proxy.cuts() >= 3, "a growth tried and cut", 60_000);
+      expect(watch.output()).not.toContain("hold back to the configured wait");
+      cutting = false;
+      await until(() => watch.output().includes("hold back to the configured wait"), "the hold to grow back", 60_000);
+      const grown = held().length;
+      await until(() => held().length > grown, "the next held poll");
+      expect(held().slice(grown)).toEqual(held().slice(grown).map(() => 4));
+      expect(watch.output().match(/hold back to the configured wait/g)).toHaveLength(1);
+      expect(watch.output()).not.toContain("feed request failed");
+    } finally {
+      await watch.stop();
+      await proxy.close();
+    }
+  }, 90_000);
 });
