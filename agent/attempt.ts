@@ -10,6 +10,7 @@ import type { SpawnFn } from "./hooks.js";
 import type { Logger } from "./log.js";
 import type { Manifest } from "./manifest.js";
 import type { Metrics } from "./metrics.js";
+import type { MountTable } from "./mounts.js";
 import type { ServiceLock } from "./servicelock.js";
 import type { AppliedState, AppPaths } from "./state.js";
 import type { SwapPlan } from "./swap.js";
@@ -34,6 +35,8 @@ export interface RunnerDeps {
   now?: () => Date;
   /** The file-system seam (agent/fsys.ts); the real one by default. */
   fsys?: Fsys;
+  /** The mount table (agent/mounts.ts); /proc/self/mountinfo by default. */
+  mountTable?: MountTable;
   /** The environment scripts inherit (minus the token); default process.env. */
   env?: NodeJS.ProcessEnv;
 }

@@ -12,6 +12,7 @@ import type { Fsys } from "./fsys.js";
 import { UnsafePathError, type SafeTree } from "./safetree.js";
 import { applyKv, kvApplied } from "./kv.js";
 import { checkSharedMetadata } from "./metadata.js";
+import { refuseMountPoints } from "./mounts.js";
 import { hookReport, runScript, scriptEnv, scriptFailure } from "./phase-hooks.js";
 import { recordAttempt } from "./phase-record.js";
 import { ServiceLock } from "./servicelock.js";
@@ -176,7 +177,10 @@ export class Runner {
     const unsafe = (err: unknown) => Promise.reject(err instanceof UnsafePathError ? new StepError(err.message) : err);
     try {
       // A fresh attempt only: a resumed journal must get to its own undo, never stop before it.
-      if (phase === "pre") await checkSharedMetadata(paths, fsysOf(this.deps)).catch(unsafe);
+      if (phase === "pre") {
+        await checkSharedMetadata(paths, fsysOf(this.deps)).catch(unsafe);
+        await refuseMountPoints(paths.appDir, this.deps).catch(unsafe);
+      }
       if (manifest.configType === "kv") {
         await applyKv(this.deps, attempt);
         return this.record(attempt, "SUCCESS", "");
@@ -193,6 +197,8 @@ export class Runner {
         attempt.timings.preHookMs = Date.now() - t;
         attempt.preHook = pre && hookReport(pre);
         if (pre && pre.exitCode !== 0) throw new StepError(scriptFailure(this.deps, "pre", pre));
+        // A pre-script running as root can mount: looked for again (links are, in fetchAndApply).
+        await refuseMountPoints(paths.appDir, this.deps).catch(unsafe);
       }
       if (phase !== "post") {
         const resume = phase === "switch" ? attempt.plan : undefined;
