@@ -19,7 +19,7 @@ import { FeedClient } from "../../agent/feed";
 import { nodeFsys, type Fsys } from "../../agent/fsys";
 import { createLogger } from "../../agent/log";
 import { Runner } from "../../agent/runner";
-import { Admin, readLines, startServer, tempDir, type ServerHandle } from "./harness";
+import { Admin, readLines, snapshot, startServer, tempDir, type ServerHandle } from "./harness";
 
 const BIZ = 31;
 const APP = "faults";
@@ -88,24 +88,6 @@ function faulty(plan: { at: number; errno?: string; crash?: boolean }): Fsys & {
 }
 
 const sha = (s: string) => createHash("sha256").update(s).digest("hex");
-
-/** Every file below `dir`: relative path → content and mode; links and temp files count too. */
-async function snapshot(dir: string, prefix = ""): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  let entries;
-  try {
-    entries = await readdir(join(dir, prefix), { withFileTypes: true });
-  } catch {
-    return out;
-  }
-  for (const e of entries) {
-    const rel = prefix ? `${prefix}/${e.name}` : e.name;
-    if (e.isDirectory()) Object.assign(out, await snapshot(dir, rel));
-    else if (e.isFile()) out[rel] = `${((await stat(join(dir, rel))).mode & 0o7777).toString(8)} ${sha(await readFile(join(dir, rel), "utf8"))}`;
-    else out[rel] = "not a regular file";
-  }
-  return out;
-}
 
 const expected = (v: Record<string, [string, string]>) =>
   Object.fromEntries(Object.entries(v).map(([p, [content, mode]]) => [p.slice(1), `${mode} ${sha(content)}`]));

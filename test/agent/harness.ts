@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import http from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -189,6 +189,27 @@ export async function readLines(path: string): Promise<any[]> {
   }
 }
 
+/**
+ * Every entry below `dir`: relative path → `"<mode> <sha256>"` for a regular file, "not a regular
+ * file" for anything else but a folder (links, temp files and strays count too). {} when absent.
+ */
+export async function snapshot(dir: string, prefix = ""): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  let entries;
+  try {
+    entries = await readdir(join(dir, prefix), { withFileTypes: true });
+  } catch {
+    return out;
+  }
+  for (const e of entries) {
+    const rel = prefix ? `${prefix}/${e.name}` : e.name;
+    if (e.isDirectory()) Object.assign(out, await snapshot(dir, rel));
+    else if (e.isFile()) out[rel] = `${((await stat(join(dir, rel))).mode & 0o7777).toString(8)} ${sha256(await readFile(join(dir, rel)))}`;
+    else out[rel] = "not a regular file";
+  }
+  return out;
+}
+
 export async function tempDir(prefix: string): Promise<{ path: string; remove: () => Promise<void> }> {
   const path = await mkdtemp(join(tmpdir(), prefix));
   return { path, remove: () => rm(path, { recursive: true, force: true }) };
@@ -206,6 +227,8 @@ export interface ProxyOptions {
    * returned milliseconds gets `504` (null: never cut). Asked anew for each request.
    */
   cutMs?: () => number | null;
+  /** Holds each blob answer this many milliseconds before passing it on (a slow link). */
+  blobDelayMs?: number;
 }
 
 export interface Proxy {
@@ -245,6 +268,7 @@ export async function startProxy(target: string, tamper: ProxyOptions = {}): Pro
     const up = http.request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers }, async (upRes) => {
       clearTimeout(timer);
       if (isRelease && tamper.answered) await tamper.answered(url, upRes.statusCode ?? 0);
+      if (blobMatch && tamper.blobDelayMs) await sleep(tamper.blobDelayMs);
       const rewrite = (isRelease && tamper.release && upRes.statusCode === 200) || (blobMatch && tamper.blob && upRes.statusCode === 200);
       if (!rewrite) {
         res.writeHead(upRes.statusCode ?? 502, upRes.headers);
