@@ -14,7 +14,8 @@ export const EXIT = { OK: 0, APPLY_FAILED: 1, USAGE: 2, FEED: 3, NO_RELEASE: 4, 
 
 const EXIT_TABLE = [
   "  0  every service applied (or already was); watch: stopped by SIGTERM/SIGINT",
-  "  1  an apply failed: pre/post script, download, hash, refused path, disk",
+  "  1  an apply failed: pre/post script, download, hash, refused path or mount, disk,",
+  "     or its event could not be appended to metadata.json",
   "  2  bad usage or configuration (the message names the flag or variable)",
   "  3  the feed could not be reached (after 3 tries) or refused the request",
   "  4  no release is published for this client (pull); get kv: the key is absent",
