@@ -6,7 +6,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
-import http from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -215,97 +214,7 @@ export async function tempDir(prefix: string): Promise<{ path: string; remove: (
   return { path, remove: () => rm(path, { recursive: true, force: true }) };
 }
 
-export interface ProxyOptions {
-  /** Rewrites a release body (200 answers only). */
-  release?: (body: any) => any;
-  /** Rewrites a blob's bytes (200 answers only). */
-  blob?: (sha: string, body: Buffer) => Buffer;
-  /** Runs once the server has answered a release poll, before the agent gets the answer. */
-  answered?: (url: URL, status: number) => Promise<void>;
-  /**
-   * Like a load balancer's idle timeout: a request the server has not answered within the
-   * returned milliseconds gets `504` (null: never cut). Asked anew for each request.
-   */
-  cutMs?: () => number | null;
-  /** Holds each blob answer this many milliseconds before passing it on (a slow link). */
-  blobDelayMs?: number;
-}
-
-export interface Proxy {
-  addr: string;
-  /** The release polls seen so far (path and query). */
-  polls: URL[];
-  /** How many requests were cut with 504. */
-  cuts: () => number;
-  close: () => Promise<void>;
-}
-
-/**
- * A man-in-the-middle between agent and server, to test what the server never sends: a manifest
- * with `../`, bytes that do not match their hash, a proxy that cuts long requests; or to look at
- * the server between its answer and the agent's next step (`answered`).
- */
-export async function startProxy(target: string, tamper: ProxyOptions = {}): Promise<Proxy> {
-  const upstream = new URL(target);
-  const polls: URL[] = [];
-  let cuts = 0;
-  const server = http.createServer((req, res) => {
-    const isRelease = /\/release(\?|$)/.test(req.url ?? "");
-    const blobMatch = /\/blobs\/([0-9a-f]{64})/.exec(req.url ?? "");
-    const url = new URL(req.url ?? "/", "http://proxy");
-    if (isRelease) polls.push(url);
-    const headers = { ...req.headers };
-    if (tamper.blob && blobMatch) delete headers.range;
-    const cutMs = tamper.cutMs?.() ?? null;
-    const timer =
-      cutMs === null
-        ? undefined
-        : setTimeout(() => {
-            cuts++;
-            up.destroy();
-            res.writeHead(504, { "content-type": "text/html" }).end("<html><body>504 Gateway Time-out</body></html>");
-          }, cutMs);
-    const up = http.request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers }, async (upRes) => {
-      clearTimeout(timer);
-      if (isRelease && tamper.answered) await tamper.answered(url, upRes.statusCode ?? 0);
-      if (blobMatch && tamper.blobDelayMs) await sleep(tamper.blobDelayMs);
-      const rewrite = (isRelease && tamper.release && upRes.statusCode === 200) || (blobMatch && tamper.blob && upRes.statusCode === 200);
-      if (!rewrite) {
-        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-        upRes.pipe(res);
-        return;
-      }
-      const chunks: Buffer[] = [];
-      upRes.on("data", (c) => chunks.push(c));
-      upRes.on("end", () => {
-        let body: Buffer = Buffer.concat(chunks);
-        if (isRelease) body = Buffer.from(JSON.stringify(tamper.release!(JSON.parse(body.toString("utf8")))));
-        else body = tamper.blob!(blobMatch![1], body);
-        const outHeaders = { ...upRes.headers, "content-length": String(body.length) };
-        delete outHeaders["transfer-encoding"];
-        res.writeHead(upRes.statusCode!, outHeaders);
-        res.end(body);
-      });
-    });
-    up.on("error", () => {
-      clearTimeout(timer);
-      if (!res.headersSent) res.writeHead(502).end();
-    });
-    req.pipe(up);
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-  const port = (server.address() as { port: number }).port;
-  return {
-    addr: `127.0.0.1:${port}`,
-    polls,
-    cuts: () => cuts,
-    close: () =>
-      new Promise((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  };
-}
+export { startProxy, type Proxy, type ProxyOptions } from "./proxy";
 
 /**
  * One test file's world: a temp folder, a database, the built agent, a real server, a biz with an
