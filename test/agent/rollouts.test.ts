@@ -84,12 +84,19 @@ describe("rollouts with real agents", () => {
     expect(r.progress[1].failing[0].preHook).toMatchObject({ exitCode: 3, outputTail: expect.stringContaining("pre-check: disk full on") });
 
     // Every host runs V1 again (the released waves' healthy hosts got it back); the broken ones never left it.
-    await until(async () => (await Promise.all(hosts.map((h) => content(h, "fleet")))).every((c) => c === "one\n"), "every host back on V1", 30_000);
+    // A healthy host may still be applying V2 when the broken ones halt the rollout (its files still
+    // V1): it finishes V2, then gets V1 back. So wait for its V1 event, not only for V1's files.
+    const rolledBack = hosts.filter((h) => inWave(h, 1) && !broken.includes(h));
+    const lastEventIsV1 = async (h: Host) => (await readLines(join(h.appDir("fleet"), "metadata.json"))).at(-1)?.releaseID === v.fleet1;
+    await until(
+      async () => (await Promise.all(hosts.map((h) => content(h, "fleet")))).every((c) => c === "one\n") && (await Promise.all(rolledBack.map(lastEventIsV1))).every(Boolean),
+      "every host back on V1",
+      30_000,
+    );
     for (const h of hosts) {
       const seen = await releasesSeen(h, "fleet");
       if (!inWave(h, 1)) expect(seen.has(v.fleet2), `${h.uid} is outside the released waves`).toBe(false);
     }
-    const rolledBack = hosts.filter((h) => inWave(h, 1) && !broken.includes(h));
     for (const h of rolledBack) {
       const events = await readLines(join(h.appDir("fleet"), "metadata.json"));
       expect(events.map((e) => `${e.releaseID}:${e.status}`).slice(-2), h.uid).toEqual([`${v.fleet2}:SUCCESS`, `${v.fleet1}:SUCCESS`]);
