@@ -248,6 +248,7 @@ export async function fetchAndApply(deps: RunnerDeps, attempt: Attempt, previous
         files[rel] = { sha256: file.sha256, size: s.size, mtimeMs: s.mtimeMs, ino: s.ino, privilege, user, group };
       }
       await writeState(paths, stateOf(deps, manifest, files), fsys);
+      attempt.keepJournal = false; // the plan is finished
     } catch (err) {
       const reason = (err as Error).message;
       log.error("swap failed, putting the previous files back", { error: reason });
@@ -257,6 +258,7 @@ export async function fetchAndApply(deps: RunnerDeps, attempt: Attempt, previous
         attempt.keepJournal = true; // the next start tries again
         throw new StepError(`apply failed: ${reason}; undo failed too (${(undoErr as Error).message}), retried at the next start`);
       }
+      attempt.keepJournal = false; // the plan is undone
       throw new StepError(`apply failed, previous files kept: ${reason}`);
     }
     attempt.timings.applyMs = Date.now() - t;

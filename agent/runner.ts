@@ -175,6 +175,9 @@ export class Runner {
     let message = "";
     let status: "SUCCESS" | "FAILED" = "SUCCESS";
     const unsafe = (err: unknown) => Promise.reject(err instanceof UnsafePathError ? new StepError(err.message) : err);
+    // A resumed plan may have switched part of the files: until it is finished or undone, its
+    // journal stays (a check that refuses the folder now must not leave a mix with no plan).
+    if (phase === "apply" || phase === "switch") attempt.keepJournal = true;
     try {
       // A fresh attempt only: a resumed journal must get to its own undo, never stop before it.
       if (phase === "pre") {

@@ -8,7 +8,7 @@
  * outside the service folder is unchanged. Counts are printed for the report.
  */
 import { createHash } from "node:crypto";
-import { cp, mkdir, readdir, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
+import { cp, mkdir, readdir, readFile, rm, stat, symlink, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -240,6 +240,35 @@ describe("apply transaction under faults", () => {
       { numRuns: 30 },
     );
   }, 300_000);
+
+  it("security: a link planted after a crash mid-swap: the restart refuses it naming it and keeps the plan; once it is gone the plan is finished or undone", async () => {
+    let resumed = 0;
+    for (const at of [0.55, 0.65, 0.75, 0.85].map((f) => Math.floor(total * f))) {
+      const { root, sentinel } = await prepared();
+      const seam = faulty({ at, crash: true });
+      void runner(root, seam).apply(APP, manifests.v2);
+      for (let i = 0; i < 500 && !seam.hit(); i++) await new Promise((r) => setTimeout(r, 2));
+      counts.runs++;
+      counts.crashes++;
+      const app = join(root, String(BIZ), APP);
+      await rm(join(app, ".edgeconf/lock.json"), { force: true });
+      const journal = join(app, ".edgeconf/journal.json");
+      if ((await stat(journal).catch(() => null)) === null) continue;
+      resumed++;
+      const planted = join(app, "files/etc/app/planted");
+      await symlink(join(root, "sentinel/etc/app"), planted);
+      const refused = await runner(root, nodeFsys).start(APP);
+      expect(refused?.status).toBe("FAILED");
+      expect(refused?.message).toContain(planted);
+      expect(await stat(journal).catch(() => null)).not.toBeNull();
+      await rm(planted);
+      await runner(root, nodeFsys).start(APP);
+      const bad = await violations(root, sentinel);
+      counts.violations += bad.length;
+      expect(bad).toEqual([]);
+    }
+    expect(resumed).toBeGreaterThan(0);
+  });
 
   it("error: a target that cannot be renamed over (a bind-mounted file) is written in place; V2 whole", async () => {
     const { root, sentinel } = await prepared();
