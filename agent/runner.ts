@@ -122,6 +122,14 @@ export class Runner {
         log.info("no release is published for this client");
         return { app, status: "NONE", releaseId: null, message: "no release is published for this client" };
       }
+      // A plan an earlier attempt left (its undo failed, or its folder was refused at a restart)
+      // is finished or undone first: a new plan over a half-switched folder would keep the mix.
+      const pending = await readJournal(paths, fsysOf(this.deps)).catch(() => null);
+      if (pending) {
+        log.warn("an earlier apply is unfinished, finishing it first", { releaseID: pending.manifest.release?.id, phase: pending.phase });
+        const earlier = await this.run({ ...newAttempt(app, pending.manifest, paths), lock, plan: pending.plan }, pending.previous, pending.phase);
+        if (await readJournal(paths, fsysOf(this.deps)).catch(() => null)) return earlier;
+      }
       let state: AppliedState | null;
       try {
         state = await readState(paths, fsysOf(this.deps));

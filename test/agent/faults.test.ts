@@ -241,7 +241,7 @@ describe("apply transaction under faults", () => {
     );
   }, 300_000);
 
-  it("security: a link planted after a crash mid-swap: the restart refuses it naming it and keeps the plan; once it is gone the plan is finished or undone", async () => {
+  it("security: a link planted after a crash mid-swap: the restart (and a new apply) refuses it naming it and keeps the plan; once it is gone the plan is finished or undone, then the release applied", async () => {
     let resumed = 0;
     for (const at of [0.55, 0.65, 0.75, 0.85].map((f) => Math.floor(total * f))) {
       const { root, sentinel } = await prepared();
@@ -261,11 +261,16 @@ describe("apply transaction under faults", () => {
       expect(refused?.status).toBe("FAILED");
       expect(refused?.message).toContain(planted);
       expect(await stat(journal).catch(() => null)).not.toBeNull();
+      // A new release meanwhile (watch): the unfinished plan comes first, still refused.
+      expect((await runner(root, nodeFsys).apply(APP, manifests.v2)).status).toBe("FAILED");
+      expect(await stat(journal).catch(() => null)).not.toBeNull();
       await rm(planted);
-      await runner(root, nodeFsys).start(APP);
+      const after = await runner(root, nodeFsys).apply(APP, manifests.v2);
+      expect(after.status, after.message).not.toBe("FAILED");
       const bad = await violations(root, sentinel);
       counts.violations += bad.length;
       expect(bad).toEqual([]);
+      expect(await snapshot(join(app, "files"))).toEqual(expected(V2));
     }
     expect(resumed).toBeGreaterThan(0);
   });
