@@ -81,6 +81,7 @@ export const importCommand: Command = {
     if (kind === "kv") {
       const kv = await planKvs(api, app, items, manifest.kvs?.skippedSecrets ?? [], prune);
       for (const line of kv.lines) ctx.io.out(line);
+      if (dryRun) ctx.io.out("dry run: the draft was not changed");
       // One all-or-nothing request: nothing to undo.
       apply = async () => void (await kv.apply());
     } else {

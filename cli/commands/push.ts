@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { lstat, readdir, readFile, stat } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
-import { pathFault } from "../checks.js";
+import { checkDraftFile, pathFault } from "../checks.js";
 import { COMMON_HELP, EXIT, EXIT_HELP, UsageError, required, str, type Command, type Output } from "../context.js";
 import { syncDraft, type WantedFile } from "../sync.js";
 
@@ -90,6 +90,7 @@ export const push: Command = {
     if (!st?.isDirectory()) throw new UsageError(`${dir} is not a folder`);
     const api = ctx.api();
     const wanted = await readFolder(dir, ctx.io, { user: str(values.user), group: str(values.group) });
+    for (const w of wanted) checkDraftFile("push", w);
     await syncDraft(api, ctx.io, app, wanted, { prune: values.prune === true, dryRun: values["dry-run"] === true });
     return EXIT.OK;
   },

@@ -149,6 +149,10 @@ describe("export -> import round trip", () => {
     expect(audit.some((a) => a.action === "kv.reveal" && a.resourceType === "version")).toBe(true);
 
     await admin.call("POST", `/api/v1/bizs/${BIZ}/apps`, { name: "settings-copy", configType: "kv" });
+    const dry = await run("import", revealed, "--app", "settings-copy", "--dry-run");
+    expect(dry.stdout).toContain("added    kv db.password (secret)");
+    expect(dry.stdout).toContain("dry run: the draft was not changed");
+    expect(await admin.call("GET", app("settings-copy", "/kvs?format=map"))).toEqual({});
     const imported = await run("import", revealed, "--app", "settings-copy");
     expect(imported.code, imported.stdout + imported.stderr).toBe(0);
     expect(await snapshot("settings-copy")).toEqual(await snapshot("settings"));

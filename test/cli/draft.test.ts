@@ -204,6 +204,7 @@ describe("edgeconf errors", () => {
       [["push"], "missing DIR"],
       [["push", work.path], "missing --app"],
       [["push", join(work.path, "nope"), "--app", "web"], "is not a folder"],
+      [["push", join(work.path, "push-web"), "--app", "web", "--user", "no such user"], 'user "no such user" is not a user/group name'],
       [["release", "--app", "web", "--frobnicate"], "Unknown option '--frobnicate'"],
       [["release", "--app", "web", "--wait", "--timeout", "soon"], "--timeout"],
       [["release", "--app", "web", "--groups", "no-such-group"], "no group 'no-such-group'"],
