@@ -5,10 +5,22 @@
 import type { Api } from "./api.js";
 import { UsageError } from "./context.js";
 
-export type DraftFile = { id: number; path: string; name: string; sha256: string; size: number; user: string; group: string; privilege: string };
+export type DraftFile = { id: number; path: string; name: string; sha256: string; size: number; user: string; group: string; privilege: string; memo: string };
 export type VersionFile = { path: string; name: string; sha256: string; size: number; fileType: "text" | "binary"; user: string; group: string; privilege: string; memo: string };
 export type HookSnapshot = { scriptId: number | null; scriptVersionId: number | null; scriptName: string; versionName: string; type: "shell" | "python"; content: string } | null;
-export type Version = { id: number; name: string; memo: string; createdBy: string; createdAt: string; files: VersionFile[]; hooks: { pre: HookSnapshot; post: HookSnapshot } };
+export type VersionKv = { key: string; type: string; value: string; memo: string };
+export type Version = {
+  id: number;
+  name: string;
+  memo: string;
+  createdBy: string;
+  createdAt: string;
+  files: VersionFile[];
+  hooks: { pre: HookSnapshot; post: HookSnapshot; validate: HookSnapshot };
+  /** Secrets read "******" unless the version was read with `reveal` (audited by the server). */
+  kvs: VersionKv[];
+};
+export type Service = { id: number; name: string; configType: "file" | "kv" };
 export type Publish = { id: number; version: { id: number; name: string }; toAll: boolean; groups: { id: number; name: string }[]; createdAt: string };
 export type Ref = { id: number; name: string | null } | null;
 export type HookRun = { exitCode: number | null; durationMs: number; outputTail: string } | null;
@@ -29,8 +41,8 @@ export function fullPath(f: { path: string; name: string }): string {
   return `${f.path === "/" ? "" : f.path}/${f.name}`;
 }
 
-/** The service's version named `name` (exact match), or with id `#123`; UsageError when none. */
-export async function findVersion(api: Api, app: string, name: string): Promise<Version> {
+/** The service's version named `name` (exact match), or with id `#123`; UsageError when none. `reveal`: secrets in clear (audited). */
+export async function findVersion(api: Api, app: string, name: string, opts: { reveal?: boolean } = {}): Promise<Version> {
   const byId = /^#(\d+)$/.exec(name);
   let id = byId ? Number(byId[1]) : undefined;
   if (id === undefined) {
@@ -38,7 +50,7 @@ export async function findVersion(api: Api, app: string, name: string): Promise<
     if (!found) throw new UsageError(`service '${app}' has no version named '${name}'`);
     id = found.id;
   }
-  return api.json<Version>("GET", api.appPath(app, `/versions/${id}`));
+  return api.json<Version>("GET", api.appPath(app, `/versions/${id}${opts.reveal ? "?reveal=true" : ""}`));
 }
 
 /** Group ids for `a,b` (names, or numeric ids); UsageError naming an unknown one. Empty → []. */
@@ -51,6 +63,10 @@ export async function resolveGroups(api: Api, list: string | undefined): Promise
     if (!g) throw new UsageError(`--groups: no group '${w}' in biz ${api.biz}`);
     return g.id;
   });
+}
+
+export function getService(api: Api, app: string): Promise<Service> {
+  return api.json<Service>("GET", api.appPath(app));
 }
 
 export function draftFiles(api: Api, app: string): Promise<DraftFile[]> {

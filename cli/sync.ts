@@ -5,6 +5,7 @@
  */
 import type { Api } from "./api.js";
 import type { Output } from "./context.js";
+import type { Journal } from "./journal.js";
 import { draftFiles, fullPath, type DraftFile } from "./resources.js";
 
 export type WantedFile = {
@@ -16,6 +17,8 @@ export type WantedFile = {
   /** Owner to set; undefined keeps the draft's (or the server default `root` for a new file). */
   user?: string;
   group?: string;
+  /** Memo to set (import carries the exported one); undefined keeps the draft's. */
+  memo?: string;
   bytes(): Promise<Buffer>;
 };
 
@@ -40,6 +43,7 @@ export function planSync(wanted: WantedFile[], draft: DraftFile[], prune: boolea
     if (Number.parseInt(have.privilege, 8) !== Number.parseInt(want.privilege, 8)) what.push(`mode ${have.privilege} -> ${want.privilege}`);
     if (want.user !== undefined && want.user !== have.user) what.push(`user ${have.user} -> ${want.user}`);
     if (want.group !== undefined && want.group !== have.group) what.push(`group ${have.group} -> ${want.group}`);
+    if (want.memo !== undefined && want.memo !== have.memo) what.push("memo");
     if (what.length) plan.changed.push({ want, have, content, what });
     else plan.unchanged++;
   }
@@ -63,27 +67,41 @@ export function printPlan(io: Output, plan: Plan, dryRun: boolean): void {
   io.out(dryRun ? `dry run: ${counts}; the draft was not changed` : counts);
 }
 
-/** Applies the plan: uploads added and changed content, patches permission-only changes, then removes. */
-export async function applyPlan(api: Api, app: string, plan: Plan): Promise<void> {
-  for (const want of [...plan.added, ...plan.changed.filter((c) => c.content).map((c) => c.want)]) {
-    const query = new URLSearchParams({ path: want.fullPath, privilege: want.privilege });
-    if (want.user !== undefined) query.set("user", want.user);
-    if (want.group !== undefined) query.set("group", want.group);
-    await api.send("PUT", api.appPath(app, `/files/content?${query}`), await want.bytes());
+/**
+ * Applies the plan: changed content and permission first, then added files, removals last (the
+ * step least likely to be refused). With a `journal`, each change is recorded with its undo: an
+ * added file is deleted again, a changed one is pointed back at its old content and permission,
+ * a removed one is added back (a new id, the same path, content, permission and memo).
+ */
+export async function applyPlan(api: Api, app: string, plan: Plan, journal?: Journal): Promise<void> {
+  const restore = (have: DraftFile) => () => api.json("PATCH", api.appPath(app, `/files/${have.id}`), { sha256: have.sha256, privilege: have.privilege, user: have.user, group: have.group, memo: have.memo });
+  for (const c of plan.changed) {
+    if (c.content) await upload(api, app, c.want);
+    else await api.json("PATCH", api.appPath(app, `/files/${c.have.id}`), { privilege: c.want.privilege, ...owners(c.want), ...(c.want.memo !== undefined && { memo: c.want.memo }) });
+    journal?.done(`change of ${c.want.fullPath}`, restore(c.have));
   }
-  for (const c of plan.changed.filter((x) => !x.content)) {
-    const patch: Record<string, string> = { privilege: c.want.privilege };
-    if (c.want.user !== undefined) patch.user = c.want.user;
-    if (c.want.group !== undefined) patch.group = c.want.group;
-    await api.json("PATCH", api.appPath(app, `/files/${c.have.id}`), patch);
+  for (const want of plan.added) {
+    const made = await upload(api, app, want);
+    journal?.done(`addition of ${want.fullPath}`, () => api.json("DELETE", api.appPath(app, `/files/${made.id}`)));
   }
-  for (const f of plan.removed) await api.json("DELETE", api.appPath(app, `/files/${f.id}`));
+  for (const f of plan.removed) {
+    await api.json("DELETE", api.appPath(app, `/files/${f.id}`));
+    journal?.done(`removal of ${fullPath(f)}`, () => api.json("POST", api.appPath(app, "/files"), { path: f.path, name: f.name, sha256: f.sha256, privilege: f.privilege, user: f.user, group: f.group, memo: f.memo }));
+  }
+}
+
+const owners = (want: WantedFile) => ({ ...(want.user !== undefined && { user: want.user }), ...(want.group !== undefined && { group: want.group }) });
+
+async function upload(api: Api, app: string, want: WantedFile): Promise<{ id: number }> {
+  const query = new URLSearchParams({ path: want.fullPath, privilege: want.privilege, ...owners(want), ...(want.memo !== undefined && { memo: want.memo }) });
+  const res = await api.send("PUT", api.appPath(app, `/files/content?${query}`), await want.bytes());
+  return JSON.parse(res.body.toString("utf8")) as { id: number };
 }
 
 /** Plan, print, and unless `dryRun` apply: the whole of `push` and `import` after reading their source. */
-export async function syncDraft(api: Api, io: Output, app: string, wanted: WantedFile[], opts: { prune: boolean; dryRun: boolean }): Promise<Plan> {
+export async function syncDraft(api: Api, io: Output, app: string, wanted: WantedFile[], opts: { prune: boolean; dryRun: boolean; journal?: Journal }): Promise<Plan> {
   const plan = planSync(wanted, await draftFiles(api, app), opts.prune);
-  if (!opts.dryRun) await applyPlan(api, app, plan);
+  if (!opts.dryRun) await applyPlan(api, app, plan, opts.journal);
   printPlan(io, plan, opts.dryRun);
   return plan;
 }

@@ -1,28 +1,36 @@
-import { readArchive, type ArchivedHook } from "../archive.js";
-import { COMMON_HELP, EXIT, EXIT_HELP, UsageError, required, type Command, type Context } from "../context.js";
-import type { Api } from "../api.js";
-import { fullPath } from "../resources.js";
-import { syncDraft, type WantedFile } from "../sync.js";
+import { archivedKvs, readArchive } from "../archive.js";
+import { checkDraftFile, checkKvKey } from "../checks.js";
+import { COMMON_HELP, EXIT, EXIT_HELP, UsageError, required, type Command } from "../context.js";
+import { planHooks, planKvs, planValidators } from "../import-plan.js";
+import { Journal } from "../journal.js";
+import { draftFiles, fullPath, getService } from "../resources.js";
+import { applyPlan, planSync, printPlan, type WantedFile } from "../sync.js";
 
 const HELP = `Usage: edgeconf import ARCHIVE --app APP [--prune] [--dry-run] [--skip-scripts]
 
 Puts a version exported with 'edgeconf export' into the service's draft: its files with their
-permission (user, group, privilege), and its pre/post scripts. Prints files as added, changed,
-removed like 'push'; then 'edgeconf release' makes a version of it.
+permission (user, group, privilege) and memo, its pre/post/validate scripts, the validators the
+exported service had, or a kv service's items. Prints what is added, changed, removed like
+'push'; then 'edgeconf release' makes a version of it.
 
-Refused before anything changes: links, devices, FIFOs, absolute or '..' entry paths, entries
-manifest.json does not name, bytes that do not match their sha256, a script that exists in the
-biz under the same name with other content or type.
+Whole or nothing. Refused before anything changes: links, devices, FIFOs, absolute or '..' entry
+paths, entries manifest.json does not name, bytes that do not match their sha256, a path, mode,
+owner or kv key the server would refuse, an archive of a file service into a kv service (or the
+reverse), a script that exists in the biz under the same name with other content or type, a secret
+the archive left out (--skip-secrets) that the service does not have. When the server refuses a
+step part-way, every change made before it is undone (exit 3, the server's reason printed).
 
   --app APP        the service (required)
-  --prune          remove draft files (and unbind draft scripts) the archive does not have;
-                   without it they are kept and listed as "kept"
+  --prune          remove draft files, validators and kv items (and unbind draft scripts) the
+                   archive does not have; without it they are kept and listed as "kept"
   --dry-run        print what would change; change nothing
   --skip-scripts   import the files only; leave the draft's scripts as they are
 
 Scripts: a script of the same name whose version holds the same content is bound, pinned to
 that version; a script the biz lacks is created (online at once, its version named as in the
-archive) and bound.
+archive) and bound. Validators: one with the same path glob, kind and schema counts as present.
+Secrets: an archive made with --reveal-secrets sets them; one made with --skip-secrets keeps the
+service's own values for those keys.
 
 Examples:
   edgeconf import v3.tar.gz --app nginx-staging --dry-run
@@ -32,51 +40,9 @@ ${COMMON_HELP}
 
 ${EXIT_HELP}`;
 
-type ScriptRow = { id: number; name: string; type: string };
-type ScriptVersionRow = { id: number; name: string; state: string; content?: string };
-/** What to do for one hook kind: bind an existing version, create the script, or unbind. */
-type HookStep = { kind: "pre" | "post"; say: string; apply: (api: Api) => Promise<{ scriptId: number; versionId: number } | null> };
-
-async function planHook(api: Api, kind: "pre" | "post", h: NonNullable<ArchivedHook>, content: string): Promise<HookStep> {
-  const script = (await api.all<ScriptRow>(api.bizPath(`/scripts?search=${encodeURIComponent(h.scriptName)}`))).find((s) => s.name === h.scriptName);
-  if (!script) {
-    return {
-      kind,
-      say: `create script ${h.scriptName} (${h.type}, version ${h.versionName}) and bind it as the ${kind}-script`,
-      apply: async () => {
-        const made = await api.json<{ id: number; version: { id: number } }>("POST", api.bizPath("/scripts"), { name: h.scriptName, type: h.type, content, versionName: h.versionName });
-        return { scriptId: made.id, versionId: made.version.id };
-      },
-    };
-  }
-  const conflict = (why: string) => new UsageError(`${kind}-script: script '${h.scriptName}' exists in biz ${api.biz} ${why}; bind a script by hand, or import with --skip-scripts`);
-  if (script.type !== h.type) throw conflict(`as type ${script.type}, the archive's is ${h.type}`);
-  const versions = await api.all<ScriptVersionRow>(api.bizPath(`/scripts/${script.id}/versions`));
-  versions.sort((a, b) => Number(b.name === h.versionName) - Number(a.name === h.versionName));
-  for (const v of versions) {
-    const full = await api.json<ScriptVersionRow>("GET", api.bizPath(`/scripts/${script.id}/versions/${v.id}`));
-    if (full.content !== content) continue;
-    if (full.state === "not_deployed") throw conflict(`with this content only in version '${v.name}', which is not deployed yet`);
-    return { kind, say: `bind script ${h.scriptName} version ${v.name} (same content) as the ${kind}-script`, apply: async () => ({ scriptId: script.id, versionId: v.id }) };
-  }
-  throw conflict("with other content");
-}
-
-async function planHooks(ctx: Context, api: Api, app: string, hooks: { pre: ArchivedHook; post: ArchivedHook }, entries: Map<string, { bytes: Buffer }>, prune: boolean): Promise<HookStep[]> {
-  const draft = await api.json<Record<"pre" | "post", { scriptName: string } | null>>("GET", api.appPath(app, "/hooks"));
-  const steps: HookStep[] = [];
-  for (const kind of ["pre", "post"] as const) {
-    const h = hooks[kind];
-    if (h) steps.push(await planHook(api, kind, h, entries.get(h.entry)!.bytes.toString("utf8")));
-    else if (draft[kind] && prune) steps.push({ kind, say: `unbind the ${kind}-script ${draft[kind]!.scriptName}`, apply: async () => null });
-    else if (draft[kind]) ctx.io.out(`kept     ${kind}-script ${draft[kind]!.scriptName} (the archive has none; --prune unbinds it)`);
-  }
-  return steps;
-}
-
 export const importCommand: Command = {
   name: "import",
-  summary: "put an exported version into the draft",
+  summary: "put an exported version into the draft, whole or nothing",
   help: HELP,
   positionals: ["ARCHIVE"],
   options: { app: { type: "string" }, prune: { type: "boolean" }, "dry-run": { type: "boolean" }, "skip-scripts": { type: "boolean" } },
@@ -87,11 +53,7 @@ export const importCommand: Command = {
     const prune = values.prune === true;
     const dryRun = values["dry-run"] === true;
     const { manifest, entries } = await readArchive(file);
-    for (const f of manifest.files) {
-      if (f.entry !== `files${fullPath(f)}`) throw new UsageError(`archive: manifest file ${fullPath(f)} is stored as "${f.entry}"; refused`);
-    }
-    const api = ctx.api();
-    const steps = values["skip-scripts"] ? [] : await planHooks(ctx, api, app, manifest.hooks ?? { pre: null, post: null }, entries, prune);
+    const items = archivedKvs(manifest, entries);
     const wanted: WantedFile[] = manifest.files.map((f) => ({
       fullPath: fullPath(f),
       sha256: f.sha256,
@@ -99,16 +61,56 @@ export const importCommand: Command = {
       privilege: withoutSpecialBits(ctx, fullPath(f), f.privilege),
       user: f.user,
       group: f.group,
+      memo: typeof f.memo === "string" ? f.memo : undefined,
       bytes: async () => entries.get(f.entry)!.bytes,
     }));
-    ctx.io.out(`importing ${manifest.app} ${manifest.version.name} (biz ${manifest.biz}) into the draft of ${app}`);
-    await syncDraft(api, ctx.io, app, wanted, { prune, dryRun });
-    for (const step of steps) {
-      ctx.io.out(`${dryRun ? "would " : ""}${step.say}`);
-      if (dryRun) continue;
-      const binding = await step.apply(api);
-      await api.json("PUT", api.appPath(app, "/hooks"), { [step.kind]: binding });
+    // Everything this side can know is checked before the first request that changes anything.
+    for (const f of manifest.files) {
+      if (f.entry !== `files${fullPath(f)}`) throw new UsageError(`archive: manifest file ${fullPath(f)} is stored as "${f.entry}"; refused`);
     }
+    for (const w of wanted) checkDraftFile("archive", w);
+    for (const key of Object.keys(items)) checkKvKey("archive", key);
+    const api = ctx.api();
+    const service = await getService(api, app);
+    const kind = manifest.service.configType;
+    if (kind !== service.configType) throw new UsageError(`archive: it holds a ${kind} service's version and '${app}' is a ${service.configType} service; refused before anything changed`);
+
+    ctx.io.out(`importing ${manifest.app} ${manifest.version.name} (biz ${manifest.biz}) into the draft of ${app}`);
+    const journal = new Journal();
+    let apply: () => Promise<void>;
+    if (kind === "kv") {
+      const kv = await planKvs(api, app, items, manifest.kvs?.skippedSecrets ?? [], prune);
+      for (const line of kv.lines) ctx.io.out(line);
+      if (dryRun) ctx.io.out("dry run: the draft was not changed");
+      // One all-or-nothing request: nothing to undo.
+      apply = async () => void (await kv.apply());
+    } else {
+      const hooks = values["skip-scripts"] ? null : await planHooks(ctx.io, api, app, manifest.hooks, entries, prune);
+      const validators = await planValidators(api, app, manifest.validators, prune);
+      const plan = planSync(wanted, await draftFiles(api, app), prune);
+      printPlan(ctx.io, plan, dryRun);
+      for (const line of [...validators.lines, ...(hooks?.steps.map((s) => s.say) ?? [])]) ctx.io.out(`${dryRun && !line.startsWith("kept") ? "would " : ""}${line}`);
+      // Additions and changes first, removals last: the steps least likely to be refused come at the end.
+      const removals = { ...plan, added: [], changed: [] };
+      apply = async () => {
+        await applyPlan(api, app, { ...plan, removed: [] }, journal);
+        await validators.add(journal);
+        await hooks?.apply(journal);
+        await validators.remove(journal);
+        await applyPlan(api, app, removals, journal);
+      };
+    }
+    if (dryRun) return EXIT.OK;
+    try {
+      await apply();
+    } catch (err) {
+      const changes = journal.size;
+      const failed = await journal.undo(ctx.io);
+      const outcome = failed.length ? `${failed.length} of ${changes} changes could NOT be undone (listed above); the draft is partly imported` : `the ${changes} changes made before it were undone; the draft is as it was`;
+      (err as Error).message += `\nimport stopped: ${outcome}`;
+      throw err;
+    }
+    ctx.io.out(`imported into the draft of ${app}`);
     return EXIT.OK;
   },
 };

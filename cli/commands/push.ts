@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { lstat, readdir, readFile, stat } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
+import { checkDraftFile, pathFault } from "../checks.js";
 import { COMMON_HELP, EXIT, EXIT_HELP, UsageError, required, str, type Command, type Output } from "../context.js";
 import { syncDraft, type WantedFile } from "../sync.js";
 
@@ -32,7 +33,8 @@ ${EXIT_HELP} A server refusal part-way leaves the draft with the changes made so
 
 /** Checks made before any request, so a bad name never leaves the draft half-pushed. */
 function checkName(rel: string): void {
-  if (/[\u0000-\u001f\u007f\\]/.test(rel)) throw new UsageError(`push: ${JSON.stringify(rel)} has a control character or backslash in its name; rename it`);
+  const fault = pathFault(`/${rel}`);
+  if (fault) throw new UsageError(`push: ${JSON.stringify(rel)} ${fault}; rename it`);
 }
 
 /** Files under `dir` (not following links), as wanted draft files. */
@@ -88,6 +90,7 @@ export const push: Command = {
     if (!st?.isDirectory()) throw new UsageError(`${dir} is not a folder`);
     const api = ctx.api();
     const wanted = await readFolder(dir, ctx.io, { user: str(values.user), group: str(values.group) });
+    for (const w of wanted) checkDraftFile("push", w);
     await syncDraft(api, ctx.io, app, wanted, { prune: values.prune === true, dryRun: values["dry-run"] === true });
     return EXIT.OK;
   },

@@ -58,3 +58,10 @@ export async function diffKvs(db: Db, fromId: number, toId: number) {
 export async function revealKvs(secretKey: string, serviceId: number, items: StoredKv[]): Promise<{ key: string; type: KvType; value: string }[]> {
   return Promise.all(items.map(async (k) => ({ key: k.key, type: k.type, value: k.type === "secret" && k.sealed ? await openSecret(secretKey, secretBinding(serviceId, k.key), k.sealed) : k.value })));
 }
+
+/** A version's items as the admin API shows them but with secrets decrypted (the caller audits the reveal). */
+export async function revealedVersionKvs(db: Db, secretKey: string, serviceId: number, releaseId: number): Promise<MaskedKv[]> {
+  const stored = await storedKvs(db, releaseId);
+  const plain = await revealKvs(secretKey, serviceId, stored);
+  return stored.map((k, i) => ({ key: k.key, type: k.type, value: plain[i].value, memo: k.memo }));
+}

@@ -1,10 +1,12 @@
 import { invalid } from "./errors";
+import { UNSAFE_MESSAGE, UNSAFE_NAME_CHARS } from "./text";
 
 /**
  * Where a config file lands on the agent: `{temp_dir}/{biz}/{app}/files/{path}/{name}`. Anything that
  * could step outside that folder, or be read differently by another tool, is refused here rather
  * than trusted to the agent: relative paths, `.`/`..` segments (also percent-encoded), `//`,
- * backslashes, NUL and other control characters.
+ * backslashes, NUL and other control characters, and (as in names) bidi controls and invisible
+ * formatting characters, which would make a path on screen differ from the path on the host.
  */
 const CONTROL = /[\u0000-\u001f\u007f]/;
 const MAX_PATH = 1024;
@@ -23,12 +25,14 @@ function checkSegment(segment: string, field: string) {
   if (segment === "." || segment === ".." || d === "." || d === "..") throw invalid(field, `must not contain '.' or '..' segments`);
   if (d.includes("/") || d.includes("\\")) throw invalid(field, "must not contain an encoded '/' or '\\'");
   if (CONTROL.test(d)) throw invalid(field, "must not contain NUL or control characters");
+  if (UNSAFE_NAME_CHARS.test(d)) throw invalid(field, UNSAFE_MESSAGE);
 }
 
 function checkCommon(value: string, field: string) {
   if (value.includes("\u0000")) throw invalid(field, "must not contain a NUL byte");
   if (CONTROL.test(value)) throw invalid(field, "must not contain control characters");
   if (value.includes("\\")) throw invalid(field, "must not contain a backslash");
+  if (UNSAFE_NAME_CHARS.test(value)) throw invalid(field, UNSAFE_MESSAGE);
 }
 
 /** An absolute directory such as `/etc/nginx`; `/` itself is allowed. Returns it unchanged. */

@@ -3,7 +3,7 @@ import { configFiles, publishes, releaseFiles, releaseHooks, releases } from "..
 import { recordAudit, type Actor } from "./audit";
 import { alreadyExists, isUniqueViolation, notFound, precondition } from "./errors";
 import { HOOK_KINDS, resolveDraftHooks, type HookKind } from "./hooks";
-import { diffKvs, draftKvs, snapshotKvs, versionKvs } from "./kv-versions";
+import { diffKvs, draftKvs, revealedVersionKvs, snapshotKvs, versionKvs } from "./kv-versions";
 import { createTwoFilesPatch } from "diff";
 import { readBlob } from "./files";
 import type { BlobStore, Db } from "./ports";
@@ -125,9 +125,20 @@ export async function listReleases(db: Db, bizId: number, app: string, q: { sear
   return { items: rows.map((r) => ({ ...releaseView(r), fileCount: files.get(r.id) ?? 0, publishCount: pubs.get(r.id) ?? 0 })), total, limit: q.limit, offset: q.offset };
 }
 
-export async function getRelease(db: Db, bizId: number, app: string, releaseId: number) {
-  const r = await loadRelease(db, await loadService(db, bizId, app), releaseId);
-  return { ...releaseView(r), ...(await releaseContents(db, r.id)) };
+/**
+ * One version with its snapshot. With `reveal` its secret items show their values (for an export
+ * that must carry them), and the reveal is audited (`kv.reveal`, naming the version and the keys);
+ * without it they read as masked, like everywhere else.
+ */
+export async function getRelease(db: Db, bizId: number, app: string, releaseId: number, reveal?: { actor: Actor; secretKey: string }) {
+  const s = await loadService(db, bizId, app);
+  const r = await loadRelease(db, s, releaseId);
+  const contents = await releaseContents(db, r.id);
+  if (!reveal || !contents.kvs.some((k) => k.type === "secret")) return { ...releaseView(r), ...contents };
+  const kvs = await revealedVersionKvs(db, reveal.secretKey, s.id, r.id);
+  const keys = kvs.filter((k) => k.type === "secret").map((k) => k.key);
+  await recordAudit(db, reveal.actor, { bizId, action: "kv.reveal", resourceType: "version", resourceId: r.id, after: { service: s.name, version: r.name, keys } });
+  return { ...releaseView(r), ...contents, kvs };
 }
 
 type HookChangeStatus = "added" | "removed" | "changed" | "unchanged";

@@ -1,5 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { IdParam } from "../http/input";
+import { IdParam, intParamOr } from "../http/input";
 import * as files from "../core/files";
 import { splitFilePath } from "../core/paths";
 import { errorResponses, json, jsonBody, Paging, router } from "../http/openapi";
@@ -58,7 +58,7 @@ export const fileRoutes = router()
       method: "get",
       path: "/bizs/{biz}/apps/{app}/files",
       tags,
-      request: { params: AppParam, query: z.object({ limit: z.coerce.number().int().min(1).max(5000).default(500), offset: Paging.offset }) },
+      request: { params: AppParam, query: z.object({ limit: intParamOr(1, 5000, 500), offset: Paging.offset }) },
       responses: { 200: json(z.object({ items: z.array(ConfigFile), total: z.number().int(), limit: z.number().int(), offset: z.number().int() })), ...errorResponses },
     }),
     async (c) => {

@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import * as kvs from "../core/kvs";
 import { KV_KEY, KV_KEY_RULE, KV_TYPES, MASK } from "../core/kv-values";
+import { intParamOr } from "../http/input";
 import { errorResponses, json, jsonBody, Paging, router } from "../http/openapi";
 import { AppParam } from "./services";
 
@@ -59,7 +60,7 @@ export const kvRoutes = router()
         params: AppParam,
         query: z.object({
           search: z.string().max(128).optional(),
-          limit: z.coerce.number().int().min(1).max(5000).default(500),
+          limit: intParamOr(1, 5000, 500),
           offset: Paging.offset,
           format: z.enum(["list", "map"]).default("list"),
           reveal: z.enum(["true", "false"]).optional(),

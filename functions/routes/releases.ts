@@ -12,7 +12,7 @@ const FileSnap = z
 const HookSnap = z
   .object({ scriptId: z.number().int().nullable(), scriptVersionId: z.number().int().nullable(), scriptName: z.string(), versionName: z.string(), type: z.enum(["shell", "python"]), content: z.string() })
   .nullable();
-const KvSnap = z.object({ key: z.string(), type: z.enum(KV_TYPES), value: z.string().openapi({ description: "Secrets read as ******." }), memo: z.string() }).openapi("VersionKv");
+const KvSnap = z.object({ key: z.string(), type: z.enum(KV_TYPES), value: z.string().openapi({ description: "Secrets read as ****** unless revealed." }), memo: z.string() }).openapi("VersionKv");
 const Validation = z
   .object({ validators: z.array(z.object({ id: z.number().int(), pathGlob: z.string(), kind: z.string(), files: z.number().int() })) })
   .nullable()
@@ -103,9 +103,17 @@ export const releaseRoutes = router()
     },
   )
   .openapi(
-    createRoute({ method: "get", path: "/bizs/{biz}/apps/{app}/versions/{versionId}", tags, request: { params: VersionParams }, responses: { 200: json(Version), ...errorResponses } }),
+    createRoute({
+      method: "get",
+      path: "/bizs/{biz}/apps/{app}/versions/{versionId}",
+      tags,
+      description: "The version's snapshot. `reveal=true` shows its secret items' values (for an export that must carry them); the reveal is audited (kv.reveal).",
+      request: { params: VersionParams, query: z.object({ reveal: z.enum(["true", "false"]).optional() }) },
+      responses: { 200: json(Version), ...errorResponses },
+    }),
     async (c) => {
       const p = c.req.valid("param");
-      return c.json(await releases.getRelease(c.var.deps.db, p.biz, p.app, p.versionId), 200);
+      const reveal = c.req.valid("query").reveal === "true" ? { actor: c.var.actor, secretKey: c.var.deps.secretKey } : undefined;
+      return c.json(await releases.getRelease(c.var.deps.db, p.biz, p.app, p.versionId, reveal), 200);
     },
   );

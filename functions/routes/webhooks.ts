@@ -1,7 +1,7 @@
 import { afterChange } from "../core/rollouts";
 import { RolloutGates } from "./rollouts";
 import { createRoute, z } from "@hono/zod-openapi";
-import { Id, IdParam } from "../http/input";
+import { Id, IdParam, Paging } from "../http/input";
 import * as hooks from "../core/webhooks";
 import { RejectedDelivery, verifyDelivery, type VerifiedDelivery } from "../core/webhook-signing";
 import { ApiError } from "../http/errors";
@@ -86,7 +86,7 @@ export const webhookRoutes = router()
       method: "get",
       path: "/bizs/{biz}/apps/{app}/webhooks/{id}/deliveries",
       tags,
-      request: { params: HookParams, query: z.object({ limit: z.coerce.number().int().min(1).max(500).default(50), before: IdParam.optional() }) },
+      request: { params: HookParams, query: z.object({ limit: Paging.limit, before: IdParam.optional() }) },
       responses: { 200: json(z.object({ items: z.array(Delivery), nextBefore: z.number().int().nullable() })), ...errorResponses },
     }),
     async (c) => {

@@ -133,3 +133,78 @@ describe("an agent's event is never lost for what a script printed", () => {
     refused(await api.call("POST", `/feed/v1/bizs/${BIZ}/apps/svc/events`, { uid: "u1", releaseId: null, status: "SUCCESS", timings }, { token: agent }), "timings");
   });
 });
+
+describe("integers spelled other than in canonical decimal", () => {
+  it("error: a sign, a leading zero, spaces, exponent or hex in a path id is a 400 naming the parameter, not an alias", async () => {
+    for (const spelled of ["+10", "010", "%2010", "10%20", "1e1", "0x0a", "10.0"]) refused(await api.call("GET", `/api/v1/bizs/${spelled}/scripts`), "biz");
+    refused(await api.call("GET", `/api/v1/bizs/${BIZ}/scripts/+${scriptId}`), "scriptId");
+    refused(await api.call("GET", `/api/v1/bizs/${BIZ}/scripts/0${scriptId}`), "scriptId");
+    refused(await api.call("GET", `/api/v1/bizs/${BIZ}/scripts/${scriptId}/versions/00`), "versionId");
+    refused(await api.call("DELETE", `/api/v1/credentials/+1`), "id");
+    refused(await api.call("GET", `/api/v1/bizs/${BIZ}/groups/01`), "groupId");
+    refused(await api.call("GET", `/api/v1/bizs/${BIZ}/apps/svc/files/+1`), "fileId");
+    refused(await api.call("GET", `/feed/v1/bizs/+${BIZ}/apps/svc/release?wait=0`, undefined, { token: agent }), "biz");
+    // The canonical spelling still answers.
+    expect((await api.call("GET", `/api/v1/bizs/${BIZ}/scripts/${scriptId}`)).status).toBe(200);
+  });
+
+  it("error: the same in query limits, offsets, cursors and ids", async () => {
+    refused(await api.call("GET", `/api/v1/bizs/${BIZ}/scripts?limit=%2B5`), "limit");
+    refused(await api.call("GET", `/api/v1/bizs/${BIZ}/scripts?offset=01`), "offset");
+    refused(await api.call("GET", `/api/v1/bizs/${BIZ}/apps?limit=5.0`), "limit");
+    refused(await api.call("GET", `/api/v1/bizs/${BIZ}/apps/svc/files?limit=0x10`), "limit");
+    refused(await api.call("GET", `/api/v1/bizs/${BIZ}/apps/svc/versions/diff?from=%2B1&to=1`), "from");
+    refused(await api.call("GET", `/api/v1/audit?biz=0${BIZ}`), "biz");
+    refused(await api.call("GET", `/api/v1/audit?before=%201`), "before");
+    refused(await api.call("GET", `/api/v1/bizs/${BIZ}/apps/svc/clients/u1/events?limit=`), "limit");
+    expect((await api.call("GET", `/api/v1/bizs/${BIZ}/scripts?limit=5&offset=0`)).status).toBe(200);
+  });
+});
+
+describe("bidi controls and invisible characters in file paths", () => {
+  it("error: refused in every segment of a path and in the name, naming the field, as in names", async () => {
+    const blob = (await api.call("PUT", `/api/v1/bizs/${BIZ}/blobs`, "x=1\n")).body.sha256;
+    const create = (path: string, name: string) => api.call("POST", `/api/v1/bizs/${BIZ}/apps/svc/files`, { path, name, sha256: blob });
+    for (const ch of ["\u202E", "\u2066", "\u200B", "\u200F", "\uFEFF", "\u061C", "\u2028"]) {
+      refused(await create(`/etc/a${ch}b`, "app.conf"), "path");
+      refused(await create(`/${ch}/etc`, "app.conf"), "path");
+      refused(await create("/etc", `app${ch}.conf`), "name");
+      refused(await api.call("PUT", `/api/v1/bizs/${BIZ}/apps/svc/files/content?path=${encodeURIComponent(`/etc/x${ch}/app.conf`)}`, "x=1\n"), "path");
+    }
+    const r = await create("/etc/\u202Eevil", "a.conf");
+    expect(r.body.error.message).toContain("bidi");
+    const ok = await create("/etc/café", "日本.conf");
+    expect(ok.status, JSON.stringify(ok.body)).toBe(201);
+    refused(await api.call("PATCH", `/api/v1/bizs/${BIZ}/apps/svc/files/${ok.body.id}`, { name: "a\u200Db.conf" }), "name");
+    const files = (await api.call("GET", `/api/v1/bizs/${BIZ}/apps/svc/files`)).body.items;
+    expect(files.map((f: any) => `${f.path}/${f.name}`)).toEqual(["/etc/café/日本.conf"]);
+  });
+});
+
+describe("lone UTF-16 surrogates in JSON strings", () => {
+  it("error: refused with 400 naming the field, in values, nested values and keys, never stored as U+FFFD", async () => {
+    // Sent as text: JSON.stringify would escape the surrogate the same way, but this is what goes on the wire.
+    const send = (method: string, path: string, body: string) => api.call(method, path, body, { headers: { "content-type": "application/json" } });
+    refused(await send("POST", `/api/v1/bizs/${BIZ}/scripts`, `{"name":"s9","type":"shell","content":"echo \\ud800\\n"}`), "content");
+    refused(await send("POST", `/api/v1/bizs/${BIZ}/scripts`, `{"name":"s9","type":"shell","content":"echo\\n","memo":"\\udc00 trailing"}`), "memo");
+    refused(await send("PATCH", `/api/v1/bizs/${BIZ}/scripts/${scriptId}`, `{"tags":["ok","a\\udbff"]}`), "tags.1");
+    refused(await send("POST", `/api/v1/bizs/${BIZ}/groups`, `{"name":"g\\ud83d","selector":"env=prod"}`), "name");
+    const r = await send("POST", `/api/v1/bizs/${BIZ}/apps/svc/validators`, `{"pathGlob":"*.json","kind":"jsonschema","schema":{"\\ud800":{}}}`);
+    refused(r, 'schema."\\ud800"');
+    expect(r.body.error.message).toContain("key must not contain a lone UTF-16 surrogate");
+    // A whole pair is a character like any other.
+    const pair = await send("POST", `/api/v1/bizs/${BIZ}/scripts`, `{"name":"s9","type":"shell","content":"echo \\ud83d\\ude00\\n"}`);
+    expect(pair.status, JSON.stringify(pair.body)).toBe(201);
+    expect((await api.call("GET", `/api/v1/bizs/${BIZ}/scripts/${pair.body.id}/versions/${pair.body.version.id}`)).body.content).toBe("echo 😀\n");
+    expect((await api.call("GET", `/api/v1/bizs/${BIZ}/scripts?search=s9`)).body.total).toBe(1);
+  });
+
+  it("happy: an agent's event text with a lone surrogate is kept, the surrogate replaced (events are never refused for their text)", async () => {
+    const body = `{"uid":"host-sur","releaseId":null,"status":"FAILED","message":"bad \\ud800 byte","preHook":{"exitCode":1,"durationMs":1,"outputTail":"x\\udc00"}}`;
+    const r = await api.call("POST", `/feed/v1/bizs/${BIZ}/apps/svc/events`, body, { token: agent, headers: { "content-type": "application/json" } });
+    expect(r.status, JSON.stringify(r.body)).toBe(202);
+    const ev = (await api.call("GET", `/api/v1/bizs/${BIZ}/apps/svc/clients/host-sur/events`)).body.items[0];
+    expect(ev.message).toBe("bad \uFFFD byte");
+    expect(ev.preHook.outputTail).toBe("x\uFFFD");
+  });
+});

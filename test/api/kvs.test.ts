@@ -83,6 +83,21 @@ describe("kv items: happy paths", () => {
     expect(bad.body.error.message).toContain("items.broken.value");
     expect((await api.call("GET", `${kvs()}/app.name`)).body.value).toBe("shop");
   });
+
+  it("a version's secrets read masked; reveal=true shows them (for an export) and is audited with the version and keys", async () => {
+    const v = await seedRelease(api, biz, "settings", "K-reveal");
+    const masked = await api.call("GET", `${apps}/settings/versions/${v.id}`);
+    expect(masked.body.kvs.find((k: any) => k.key === "db.password")).toMatchObject({ type: "secret", value: "******" });
+    const shown = await api.call("GET", `${apps}/settings/versions/${v.id}?reveal=true`);
+    expect(shown.status, JSON.stringify(shown.body)).toBe(200);
+    expect(shown.body.kvs.find((k: any) => k.key === "db.password")).toMatchObject({ type: "secret", value: SECRET });
+    expect(shown.body.kvs.find((k: any) => k.key === "db.port")).toMatchObject({ type: "number", value: "6432" });
+    const audit = (await api.call("GET", `/api/v1/audit?biz=${biz}&limit=200`)).body.items;
+    const entry = audit.find((a: any) => a.action === "kv.reveal" && a.resourceType === "version");
+    expect(entry, JSON.stringify(audit.slice(0, 3))).toBeTruthy();
+    expect(JSON.stringify(entry)).toContain("db.password");
+    expect(JSON.stringify(audit)).not.toContain(SECRET);
+  });
 });
 
 describe("kv items: refused input", () => {

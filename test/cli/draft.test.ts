@@ -5,13 +5,11 @@
  */
 import { chmod, mkdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { Header, Pack, ReadEntry, x as extract } from "tar";
-import { createWriteStream } from "node:fs";
-import { pipeline } from "node:stream/promises";
+import { x as extract } from "tar";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase } from "../helpers/database";
 import { Admin, freePort, sha256, startServer, tempDir, type ServerHandle } from "../agent/harness";
-import { buildCliBundle, runCli } from "./harness";
+import { buildCliBundle, packTar, runCli } from "./harness";
 
 const BIZ = 31;
 let work: Awaited<ReturnType<typeof tempDir>>;
@@ -134,7 +132,7 @@ describe("edgeconf export and import", () => {
     expect(await readFile(join(unpacked, "files/etc/app/blob.bin"))).toEqual(binary);
     expect(await readFile(join(unpacked, "scripts/pre_hook.sh"), "utf8")).toBe("#!/bin/bash\necho checking\n");
     const manifest = JSON.parse(await readFile(join(unpacked, "manifest.json"), "utf8"));
-    expect(manifest).toMatchObject({ format: "edgeconf-version/1", app: "source", version: { name: "S1" }, hooks: { pre: { scriptName: "cli_pre_check", type: "shell" }, post: null } });
+    expect(manifest).toMatchObject({ format: "edgeconf-version/2", app: "source", version: { name: "S1" }, hooks: { pre: { scriptName: "cli_pre_check", type: "shell" }, post: null } });
     expect(manifest.files.find((f: any) => f.name === "app.conf")).toMatchObject({ user: "app", group: "staff", privilege: "640" });
 
     await admin.service(BIZ, "copy");
@@ -175,20 +173,7 @@ describe("edgeconf export and import", () => {
         files: files.map((f) => ({ path: "/etc", name: f.entry.split("/").pop(), entry: f.entry, sha256: sha256(f.data), size: f.data.length, fileType: "text", user: "root", group: "root", privilege: "644", memo: "" })),
         hooks: { pre: null, post: null },
       });
-    const make = async (name: string, entries: { path: string; type?: string; data?: string; linkpath?: string }[]) => {
-      const file = join(work.path, name);
-      const pack = new Pack({ gzip: true });
-      const done = pipeline(pack, createWriteStream(file));
-      for (const e of entries) {
-        const data = Buffer.from(e.data ?? "");
-        const entry = new ReadEntry(new Header({ path: e.path, mode: 0o644, size: data.length, type: (e.type ?? "File") as any, linkpath: e.linkpath, mtime: new Date() }));
-        pack.add(entry);
-        entry.end(data);
-      }
-      pack.end();
-      await done;
-      return file;
-    };
+    const make = (name: string, entries: { path: string; type?: string; data?: string; linkpath?: string }[]) => packTar(join(work.path, name), entries);
     const good = { path: "files/etc/a.conf", data: "a\n" };
     const cases = [
       { name: "link.tgz", entries: [{ path: "manifest.json", data: manifest([{ entry: "files/etc/a.conf", data: "a\n" }]) }, good, { path: "files/etc/evil", type: "SymbolicLink", linkpath: "/etc/shadow" }], says: "SymbolicLink" },
@@ -219,6 +204,7 @@ describe("edgeconf errors", () => {
       [["push"], "missing DIR"],
       [["push", work.path], "missing --app"],
       [["push", join(work.path, "nope"), "--app", "web"], "is not a folder"],
+      [["push", join(work.path, "push-web"), "--app", "web", "--user", "no such user"], 'user "no such user" is not a user/group name'],
       [["release", "--app", "web", "--frobnicate"], "Unknown option '--frobnicate'"],
       [["release", "--app", "web", "--wait", "--timeout", "soon"], "--timeout"],
       [["release", "--app", "web", "--groups", "no-such-group"], "no group 'no-such-group'"],

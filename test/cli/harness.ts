@@ -3,11 +3,15 @@
  * real server process (test/helpers/server.ts), with settings from EDGECONF_* variables.
  */
 import { spawn } from "node:child_process";
+import { createWriteStream } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { pipeline } from "node:stream/promises";
+import { Header, Pack, ReadEntry } from "tar";
 import { buildCli } from "../../cli/build";
-import { Admin, buildAgent, startAgent, startServer, tempDir, until, type AgentProcess } from "../agent/harness";
+import { ADMIN_TOKEN, Admin, buildAgent, startAgent, startServer, tempDir, until, type AgentProcess } from "../agent/harness";
 import { createTestDatabase } from "../helpers/database";
+import { startServer as startServerWithEnv } from "../helpers/server";
 
 export type CliRun = { code: number | null; stdout: string; stderr: string };
 
@@ -27,6 +31,50 @@ export function runCli(bundle: string, args: string[], env: Record<string, strin
   child.stdout.on("data", (d) => (stdout += d));
   child.stderr.on("data", (d) => (stderr += d));
   return new Promise((resolve) => child.once("close", (code) => resolve({ code, stdout, stderr })));
+}
+
+/**
+ * A real server process (its own database and data folder, `serverEnv` added to its environment),
+ * biz `biz` in it, and the CLI bundle with EDGECONF_* settings for it. `stop` removes it all.
+ */
+export async function startCliServer(o: { prefix: string; biz: number; serverEnv?: Record<string, string> }) {
+  const work = await tempDir(o.prefix);
+  const database = await createTestDatabase();
+  const [cli, server] = await Promise.all([
+    buildCliBundle(work.path),
+    startServerWithEnv({ dataDir: join(work.path, "server"), databaseUrl: database?.url, adminToken: ADMIN_TOKEN, env: o.serverEnv }),
+  ]);
+  const admin = new Admin(server.url);
+  await admin.biz(o.biz);
+  const env = { EDGECONF_URL: server.url, EDGECONF_TOKEN: admin.token, EDGECONF_BIZ: String(o.biz) };
+  return {
+    work,
+    server,
+    admin,
+    cli,
+    env,
+    run: (...args: string[]) => runCli(cli, args, env),
+    async stop() {
+      await server.stop();
+      await database?.drop();
+      await work.remove();
+    },
+  };
+}
+
+/** Writes a tar.gz of exactly these entries (any type, any path: for archives a real export would never make). */
+export async function packTar(file: string, entries: { path: string; data?: string | Buffer; type?: string; linkpath?: string }[]): Promise<string> {
+  const pack = new Pack({ gzip: true });
+  const done = pipeline(pack, createWriteStream(file));
+  for (const e of entries) {
+    const data = Buffer.from(e.data ?? "");
+    const entry = new ReadEntry(new Header({ path: e.path, mode: 0o644, size: data.length, type: (e.type ?? "File") as any, linkpath: e.linkpath, mtime: new Date() }));
+    pack.add(entry);
+    entry.end(data);
+  }
+  pack.end();
+  await done;
+  return file;
 }
 
 /**

@@ -35,7 +35,7 @@ export const hostileNumber = () =>
 /** Id-like strings for paths and queries: past int32, negative, fractional, exponent, hex, empty, NUL. */
 export const hostileInt = () =>
   fc.oneof(
-    fc.constantFrom("2147483648", "2147483647", "-1", "0", "1.5", "1e3", "1e308", "99999999999999999999999", "0x10", "NaN", "Infinity", "", " 1", "1\u0000", "\u0000", "١"),
+    fc.constantFrom("2147483648", "2147483647", "-1", "0", "+1", "01", "1.5", "1e3", "1e308", "99999999999999999999999", "0x10", "NaN", "Infinity", "", " 1", "1\u0000", "\u0000", "١"),
     hostileNumber().map(String),
   );
 
