@@ -1,5 +1,5 @@
 import { notePoll } from "./clients";
-import { feedCacheFor, releaseIdOfEtag, targetAnswer, type FeedAnswer } from "./feed";
+import { cachedAnswer, feedCacheFor, releaseIdOfEtag, targetAnswer, type FeedAnswer } from "./feed";
 import type { AppDeps, ReleaseNotifier, WaitHolder, WaitOutcome } from "./ports";
 import type { ServiceRow } from "./services";
 import { tokenCacheFor } from "./token-cache";
@@ -27,17 +27,46 @@ export type PollRequest = {
 export type PollOutcome = { kind: "answer"; answer: FeedAnswer } | { kind: "unchanged"; etag: string } | { kind: "revoked" } | { kind: "replaced" };
 
 /**
- * Waits for a notify of the service until the deadline or `signal` aborts (the client went away);
- * `cancel` drops the waiter. `holder` lets a revocation of its token end the wait, and a newer poll
- * of its uid replace it.
+ * How the HTTP layer tells that the client left: the request's AbortSignal (the route), or a lighter
+ * one-listener form (node/feed-long-poll.ts, which holds 10,000 of them). `onAbort` returns a remover.
  */
-function holdUntil(notifier: ReleaseNotifier, serviceId: number, deadline: number, signal: AbortSignal, holder: WaitHolder) {
+export type ClientGone = AbortSignal | { readonly aborted: boolean; onAbort(fn: () => void): () => void };
+
+function onGone(gone: ClientGone, fn: () => void): () => void {
+  if (!(gone instanceof AbortSignal)) return gone.onAbort(fn);
+  gone.addEventListener("abort", fn, { once: true });
+  return () => gone.removeEventListener("abort", fn);
+}
+
+type Held = { woke: Promise<WaitOutcome>; cancel(): void };
+const NOT_HELD: Held = { woke: Promise.resolve(false), cancel() {} };
+
+/**
+ * Waits for a notify of the service until the deadline or the client goes away; `cancel` drops the
+ * waiter. `holder` lets a revocation of its token end the wait, and a newer poll of its uid replace
+ * it. Notifiers with `hold` (in this process) take no AbortController or signal listener per poll.
+ */
+function holdUntil(notifier: ReleaseNotifier, serviceId: number, deadline: number, gone: ClientGone, holder: WaitHolder): Held {
   const remaining = deadline - Date.now();
-  if (remaining <= 0 || signal.aborted) return { woke: Promise.resolve<WaitOutcome>(false), cancel: () => {} };
+  if (remaining <= 0 || gone.aborted) return NOT_HELD;
+  if (notifier.hold) {
+    let held!: { cancel(): void };
+    let off: (() => void) | undefined;
+    let settled = false;
+    const woke = new Promise<WaitOutcome>((resolve) => {
+      held = notifier.hold!(serviceId, remaining, holder, (outcome) => {
+        settled = true;
+        off?.();
+        resolve(outcome);
+      });
+    });
+    if (!settled) off = onGone(gone, () => held.cancel());
+    return { woke, cancel: () => held.cancel() };
+  }
   const armed = new AbortController();
   const cancel = () => armed.abort();
-  signal.addEventListener("abort", cancel, { once: true });
-  const woke = notifier.wait(serviceId, remaining, armed.signal, holder).finally(() => signal.removeEventListener("abort", cancel));
+  const off = onGone(gone, cancel);
+  const woke = notifier.wait(serviceId, remaining, armed.signal, holder).finally(off);
   return { woke, cancel };
 }
 
@@ -54,10 +83,10 @@ function early(outcome: WaitOutcome, deps: AppDeps, credentialId: number | null)
 /**
  * The release long-poll: notes the client (batched, core/sightings.ts), answers at once when its
  * target differs from the release it holds on, else holds until a publish changes the target, the
- * wait ends, or `signal` aborts (the client left). `credentialId`: the token's, so a revocation ends
+ * wait ends, or the client leaves (`gone`). `credentialId`: the token's, so a revocation ends
  * the hold. Throws only what reading the target throws (database errors).
  */
-export async function longPoll(deps: AppDeps, service: ServiceRow, q: PollRequest, credentialId: number | null, signal: AbortSignal): Promise<PollOutcome> {
+export async function longPoll(deps: AppDeps, service: ServiceRow, q: PollRequest, credentialId: number | null, gone: ClientGone): Promise<PollOutcome> {
   const cache = feedCacheFor(deps);
   const client = { uid: q.uid ?? "", labels: q.labels };
   const applied = q.current !== undefined ? q.current || null : q.ifNoneMatch ? releaseIdOfEtag(q.ifNoneMatch) : null;
@@ -72,9 +101,10 @@ export async function longPoll(deps: AppDeps, service: ServiceRow, q: PollReques
     const seen = cache.notifyCount(service.id);
     // Without a notify count or a wait that honours `since`, arm the wait before reading so a
     // publish in between is not missed.
-    const armed = seen === undefined && !deps.notifier.wakesSince ? holdUntil(deps.notifier, service.id, deadline, signal, holder) : undefined;
+    const armed = seen === undefined && !deps.notifier.wakesSince ? holdUntil(deps.notifier, service.id, deadline, gone, holder) : undefined;
     // wait=0 answers from what it reads: never from a copy (no wait would catch a publish it missed).
-    let answer = await targetAnswer(deps, service, client, q.wait, { fresh: round > 0 || q.wait === 0 });
+    // From memory where it is all there (Node, most polls): no promise per poll of a herd or a wake.
+    let answer = cachedAnswer(deps, service, client, q.wait) ?? (await targetAnswer(deps, service, client, q.wait, { fresh: round > 0 || q.wait === 0 }));
     // A per-isolate copy of the publish list is good for holding on, never for answering.
     if (changed(answer) && answer.cached) answer = await targetAnswer(deps, service, client, q.wait, { fresh: true });
     if (changed(answer)) {
@@ -85,7 +115,7 @@ export async function longPoll(deps: AppDeps, service: ServiceRow, q: PollReques
     if (seen !== undefined && cache.notifyCount(service.id) !== seen) continue;
     // Nothing touches the database while the poll is held: give its connections back (Workers).
     deps.idle?.();
-    const woke = await (armed ?? holdUntil(deps.notifier, service.id, deadline, signal, { ...holder, since: answer.asOf })).woke;
+    const woke = await (armed ?? holdUntil(deps.notifier, service.id, deadline, gone, answer.asOf === undefined ? holder : { ...holder, since: answer.asOf })).woke;
     const ended = early(woke, deps, credentialId);
     if (ended) return ended;
     if (!woke) return { kind: "unchanged", etag: answer.etag };

@@ -65,6 +65,23 @@ function queryOf(search: string): Record<string, string> | undefined {
   return out;
 }
 
+/**
+ * The client going away (the response closed before it was sent) ends the hold, as the app's
+ * request signal does; lighter than an AbortController with its listeners, 10,000 times over.
+ */
+class Departure {
+  aborted = false;
+  private listeners: (() => void)[] = [];
+  onAbort(fn: () => void): () => void {
+    this.listeners.push(fn);
+    return () => void (this.listeners = this.listeners.filter((l) => l !== fn));
+  }
+  leave() {
+    this.aborted = true;
+    for (const fn of this.listeners.splice(0)) fn();
+  }
+}
+
 /** Answers shared by every waiter of one release: the body's bytes are encoded once. */
 let lastBody = "";
 let lastBytes = Buffer.alloc(0);
@@ -111,11 +128,10 @@ export function withFeedLongPoll(deps: AppDeps, app: NodeListener): NodeListener
       return app(req, res); // the app answers the same 404 or 400, or the error as it renders errors
     }
     const requestId = headerOf(req, "x-request-id")?.slice(0, 64) || randomUUID();
-    // The client going away ends the hold, as the app's request signal does.
-    const gone = new AbortController();
-    res.once("close", () => res.writableFinished || gone.abort());
+    const gone = new Departure();
+    res.once("close", () => res.writableFinished || gone.leave());
     try {
-      const outcome = await longPoll(deps, service, poll, actor.credentialId, gone.signal);
+      const outcome = await longPoll(deps, service, poll, actor.credentialId, gone);
       if (outcome.kind === "revoked" || outcome.kind === "replaced") throw endedEarly(outcome.kind);
       answer(res, requestId, poll.wait, outcome);
     } catch (err) {
