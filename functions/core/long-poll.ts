@@ -80,6 +80,11 @@ function early(outcome: WaitOutcome, deps: AppDeps, credentialId: number | null)
   return undefined;
 }
 
+/** Whether `a` is news to a client holding on `known`; publishing the failed release again is a retry: it answers like a new release. */
+function changed(a: FeedAnswer, known: number | null | undefined, q: PollRequest): boolean {
+  return a.releaseId !== known || (q.seen !== undefined && q.seenPublish !== undefined && a.publishId !== null && a.publishId !== q.seenPublish);
+}
+
 /**
  * The release long-poll: notes the client (batched, core/sightings.ts), answers at once when its
  * target differs from the release it holds on, else holds until a publish changes the target, the
@@ -95,8 +100,6 @@ export async function longPoll(deps: AppDeps, service: ServiceRow, q: PollReques
   if (q.uid) notePoll(deps, service, { ...client, agentVersion: q.agentVersion, mode: q.mode, currentReleaseId: applied ?? null }, deps.clock());
   const deadline = Date.now() + q.wait * 1000;
   const holder: WaitHolder = { credentialId, uid: q.uid || undefined };
-  // Publishing the failed release again is a retry: it answers like a new release.
-  const changed = (a: FeedAnswer) => a.releaseId !== known || (q.seen !== undefined && q.seenPublish !== undefined && a.publishId !== null && a.publishId !== q.seenPublish);
   for (let round = 0; ; round++) {
     const seen = cache.notifyCount(service.id);
     // Without a notify count or a wait that honours `since`, arm the wait before reading so a
@@ -106,8 +109,8 @@ export async function longPoll(deps: AppDeps, service: ServiceRow, q: PollReques
     // From memory where it is all there (Node, most polls): no promise per poll of a herd or a wake.
     let answer = cachedAnswer(deps, service, client, q.wait) ?? (await targetAnswer(deps, service, client, q.wait, { fresh: round > 0 || q.wait === 0 }));
     // A per-isolate copy of the publish list is good for holding on, never for answering.
-    if (changed(answer) && answer.cached) answer = await targetAnswer(deps, service, client, q.wait, { fresh: true });
-    if (changed(answer)) {
+    if (changed(answer, known, q) && answer.cached) answer = await targetAnswer(deps, service, client, q.wait, { fresh: true });
+    if (changed(answer, known, q)) {
       armed?.cancel();
       return (armed && early(await armed.woke, deps, credentialId)) || { kind: "answer", answer };
     }

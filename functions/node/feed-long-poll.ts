@@ -21,8 +21,8 @@ import type { AppDeps } from "../core/ports";
 import { knownToken } from "../core/token-cache";
 import { bearer } from "../http/auth";
 import { errorAnswer } from "../http/errors";
-import { nulField } from "../http/input";
-import { AppParams, endedEarly, pollRequestOf, ReleaseQuery } from "../http/release-poll";
+import { MAX_INT32, nulField } from "../http/input";
+import { endedEarly, parseReleaseQuery, pollRequestOf } from "../http/release-poll";
 
 export type NodeListener = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -114,16 +114,19 @@ export function withFeedLongPoll(deps: AppDeps, app: NodeListener): NodeListener
     const host = headerOf(req, "host");
     const token = bearer(headerOf(req, "authorization"));
     const query = queryOf(search);
-    const params = AppParams.safeParse({ biz: m[1], app: m[2] });
-    const parsed = query && ReleaseQuery.safeParse(query);
-    if (!host || !PLAIN_HOST.test(host) || !token || token.length > 200 || !params.success || !parsed?.success || nulField(parsed.data) !== null) return app(req, res);
+    const parsed = query && parseReleaseQuery(query);
+    // The path's biz and app as the route's AppParams take them (plain digits and names here).
+    const biz = Number(m[1]);
+    const appName = m[2];
+    if (!host || !PLAIN_HOST.test(host) || !token || token.length > 200 || !parsed || nulField(parsed) !== null) return app(req, res);
+    if (!(biz >= 1 && biz <= MAX_INT32) || appName.length > 128) return app(req, res);
     const actor = knownToken(deps, createHash("sha256").update(token).digest("hex"));
-    if (!actor || !mayReadService(actor, params.data.biz, params.data.app)) return app(req, res);
+    if (!actor || !mayReadService(actor, biz, appName)) return app(req, res);
     let service;
     let poll;
     try {
-      service = await cache.serviceOf(deps.db, params.data.biz, params.data.app);
-      poll = pollRequestOf(parsed.data, (name) => headerOf(req, name));
+      service = await cache.serviceOf(deps.db, biz, appName);
+      poll = pollRequestOf(parsed, (name) => headerOf(req, name));
     } catch {
       return app(req, res); // the app answers the same 404 or 400, or the error as it renders errors
     }
