@@ -44,6 +44,9 @@ function headerOf(req: IncomingMessage, name: string): string | undefined {
   return value;
 }
 
+/** A query key or value as the app decodes it: `+` is a space; throws on a broken `%` escape. */
+const decoded = (s: string) => (/[%+]/.test(s) ? decodeURIComponent(s.replace(/\+/g, " ")) : s);
+
 /** `a=1&b=2` as the app's query validator sees it; undefined when a key repeats or a value does not decode. */
 function queryOf(search: string): Record<string, string> | undefined {
   const out: Record<string, string> = {};
@@ -54,8 +57,8 @@ function queryOf(search: string): Record<string, string> | undefined {
     let key: string;
     let value: string;
     try {
-      key = decodeURIComponent((eq < 0 ? part : part.slice(0, eq)).replace(/\+/g, " "));
-      value = eq < 0 ? "" : decodeURIComponent(part.slice(eq + 1).replace(/\+/g, " "));
+      key = decoded(eq < 0 ? part : part.slice(0, eq));
+      value = eq < 0 ? "" : decoded(part.slice(eq + 1));
     } catch {
       return undefined;
     }
@@ -74,7 +77,10 @@ class Departure {
   private listeners: (() => void)[] = [];
   onAbort(fn: () => void): () => void {
     this.listeners.push(fn);
-    return () => void (this.listeners = this.listeners.filter((l) => l !== fn));
+    return () => {
+      const i = this.listeners.indexOf(fn);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
   }
   leave() {
     this.aborted = true;
@@ -144,7 +150,7 @@ export function withFeedLongPoll(deps: AppDeps, app: NodeListener): NodeListener
 
   return (req, res) => {
     const url = req.url ?? "";
-    if (req.method !== "GET" || url.charCodeAt(0) !== 47 /* "/" */) return app(req, res);
+    if (req.method !== "GET" || url.charCodeAt(0) !== 47 /* "/" */ || url.includes("#")) return app(req, res);
     const q = url.indexOf("?");
     const path = q < 0 ? url : url.slice(0, q);
     const m = RELEASE_PATH.exec(path);
