@@ -24,8 +24,11 @@ const arg = (name: string, def: string) => {
   return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : def;
 };
 
-/** A server under test: where it listens, how big it is, how to stop it. */
-type Server = { url: string; adminToken: string; rssBytes(): Promise<number>; stop(): Promise<void> };
+/**
+ * A server under test: where it listens, how big it is, how to stop it; `waiting(serviceId)`: its
+ * held-polls gauge where /metrics has none (the Worker's polls are held by Durable Objects).
+ */
+type Server = { url: string; adminToken: string; rssBytes(): Promise<number>; waiting?(serviceId: number): Promise<number>; stop(): Promise<void> };
 /**
  * One starter per runtime. `--runtime worker` is for the Workers engineer to add here: start the Worker
  * (Miniflare / unstable_startWorker, not `wrangler dev`) on the given database and return a Server.
@@ -50,12 +53,13 @@ async function api(s: Server, method: string, path: string, body?: unknown) {
   return json;
 }
 
-/** Long-polls the server holds now, from its Prometheus gauge; falls back to the clients listing (Workers). */
-async function waitingOn(s: Server): Promise<number> {
-  const res = await fetch(`${s.url}/metrics`, { headers: { authorization: `Bearer ${s.adminToken}` } });
+/** Long-polls the server holds now: its own gauge (Workers: the service's Durable Object), else its Prometheus gauge. */
+async function waitingOn(t: Target): Promise<number> {
+  if (t.server.waiting) return t.server.waiting(t.serviceId);
+  const res = await fetch(`${t.server.url}/metrics`, { headers: { authorization: `Bearer ${t.server.adminToken}` } });
   const m = /^edgeconf_feed_waiting (\d+)$/m.exec(await res.text());
-  if (m) return Number(m[1]);
-  return (await api(s, "GET", "/api/v1/bizs/10/apps/service_bench/clients?limit=1")).total;
+  if (!m) throw new Error(`${t.label}: no held-polls gauge (edgeconf_feed_waiting) on /metrics`);
+  return Number(m[1]);
 }
 
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
@@ -63,13 +67,13 @@ const mb = (b: number) => `${Math.round(b / 1048576)} MB`;
 const ms = (x: number) => `${Math.round(x)} ms`;
 
 /** A poll target: edgeconf (seeded with V1 published, V2 ready) or the bare floor. */
-type Target = { label: string; server: Server; pollPath: string; token: string; current: number; publish(): Promise<void> };
+type Target = { label: string; server: Server; serviceId: number; pollPath: string; token: string; current: number; publish(): Promise<void> };
 
 async function seeded(server: Server, label: string): Promise<Target> {
   const biz = 10;
   const app = "service_bench";
   await api(server, "POST", "/api/v1/bizs", { id: biz, name: "bench" });
-  await api(server, "POST", `/api/v1/bizs/${biz}/apps`, { name: app, configType: "file" });
+  const service = await api(server, "POST", `/api/v1/bizs/${biz}/apps`, { name: app, configType: "file" });
   await api(server, "PUT", `/api/v1/bizs/${biz}/apps/${app}/files/content?path=/etc/bench/app.conf`, "workers = 4\n");
   const v1 = await api(server, "POST", `/api/v1/bizs/${biz}/apps/${app}/versions`, { name: "V1" });
   await api(server, "POST", `/api/v1/bizs/${biz}/apps/${app}/publishes`, { versionId: v1.id });
@@ -79,6 +83,7 @@ async function seeded(server: Server, label: string): Promise<Target> {
   return {
     label,
     server,
+    serviceId: service.id,
     pollPath: `/feed/v1/bizs/${biz}/apps/${app}/release`,
     token: agent.token,
     current: v1.id,
@@ -91,7 +96,7 @@ async function startWorkerFloor(): Promise<Target> {
   const floor = await startDurableObjectFloor();
   const server: Server = { url: floor.url, adminToken: "", rssBytes: floor.rssBytes, stop: floor.stop };
   const pollPath = "/feed/v1/bizs/10/apps/service_bench/release";
-  return { label: "floor (Durable Object)", server, pollPath, token: "floor", current: 1, publish: async () => void (await fetch(`${floor.url}/api/v1/bizs/10/apps/service_bench/publishes`, { method: "POST", body: "{}" })).arrayBuffer() };
+  return { label: "floor (Durable Object)", server, serviceId: 0, pollPath, token: "floor", current: 1, publish: async () => void (await fetch(`${floor.url}/api/v1/bizs/10/apps/service_bench/publishes`, { method: "POST", body: "{}" })).arrayBuffer() };
 }
 
 /** The bare node:http floor (bench/floor.ts) as its own process. */
@@ -117,7 +122,7 @@ async function startFloor(): Promise<Target> {
     },
   };
   const pollPath = "/feed/v1/bizs/10/apps/service_bench/release";
-  return { label: "floor", server, pollPath, token: "floor", current: 1, publish: async () => void (await fetch(`${url}/api/v1/bizs/10/apps/service_bench/publishes`, { method: "POST", body: "{}" })).arrayBuffer() };
+  return { label: "floor", server, serviceId: 0, pollPath, token: "floor", current: 1, publish: async () => void (await fetch(`${url}/api/v1/bizs/10/apps/service_bench/publishes`, { method: "POST", body: "{}" })).arrayBuffer() };
 }
 
 async function rssOf(pid: number): Promise<number> {
@@ -157,7 +162,7 @@ function startClient(t: Target, n: number) {
 async function watchHeld(t: Target, until: (held: number) => boolean): Promise<{ held: number; at: number }> {
   let held = 0;
   for (let last = -1, stalledSince = now(); ; await new Promise((r) => setTimeout(r, 50))) {
-    held = await waitingOn(t.server);
+    held = await waitingOn(t);
     if (until(held)) return { held, at: now() };
     if (held !== last) [last, stalledSince] = [held, now()];
     else if (held > 0 && now() - stalledSince > 10_000) return { held, at: now() };

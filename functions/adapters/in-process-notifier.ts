@@ -1,11 +1,10 @@
 import type { ReleaseNotifier, WaitHolder, WaitOutcome } from "../core/ports";
 
-type Waiter = { serviceId: number; credentialId?: number | null; uid?: string; end(outcome: WaitOutcome): void };
-
 /** Revoked credentials remembered so a wait that starts just after the revocation ends at once. */
 const MAX_REMEMBERED_REVOCATIONS = 10_000;
 
 export type InProcessNotifier = ReleaseNotifier & {
+  hold: NonNullable<ReleaseNotifier["hold"]>;
   waiting(serviceId?: number): number;
   /** Wakes the service's waiters of this process only. */
   wake(serviceId: number): void;
@@ -14,18 +13,59 @@ export type InProcessNotifier = ReleaseNotifier & {
   onRevoke(listener: (credentialId: number) => void): () => void;
 };
 
+type Indexes = { byService: Map<number, Set<Waiter>>; byCredential: Map<number, Set<Waiter>>; byClient: Map<string, Waiter> };
+
 /**
- * Waiters per service in this process. `notify` wakes them all; `wait` cleans up after itself on
- * timeout or abort so a disconnected client leaves nothing behind. Waiters are also indexed by
+ * One held wait: a class rather than closures, and one timer, so a held poll costs a few hundred
+ * bytes here (issue 11: 10,000 held polls). `end` unhooks it from every index, then runs `done`.
+ */
+class Waiter {
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private ended = false;
+  constructor(
+    private readonly indexes: Indexes,
+    readonly serviceId: number,
+    readonly credentialId: number | null,
+    readonly clientKey: string | undefined,
+    private readonly done: (outcome: WaitOutcome) => void,
+    timeoutMs: number,
+  ) {
+    this.timer = setTimeout(endWaiter, timeoutMs, this, false);
+  }
+
+  end(outcome: WaitOutcome) {
+    if (this.ended) return;
+    this.ended = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const { byService, byCredential, byClient } = this.indexes;
+    removeFrom(byService, this.serviceId, this);
+    if (this.credentialId !== null) removeFrom(byCredential, this.credentialId, this);
+    if (this.clientKey !== undefined && byClient.get(this.clientKey) === this) byClient.delete(this.clientKey);
+    this.done(outcome);
+  }
+
+  cancel() {
+    this.end(false);
+  }
+}
+
+function endWaiter(w: Waiter, outcome: WaitOutcome) {
+  w.end(outcome);
+}
+
+const ended = { cancel() {} };
+
+/**
+ * Waiters per service in this process. `notify` wakes them all; a wait cleans up after itself on
+ * timeout or cancel (the client left) so nothing is left behind. Waiters are also indexed by
  * credential (a revocation ends them) and by (service, uid) (a newer wait replaces the older).
  */
 export function inProcessNotifier(): InProcessNotifier {
-  const byService = new Map<number, Set<Waiter>>();
-  const byCredential = new Map<number, Set<Waiter>>();
-  const byClient = new Map<string, Waiter>();
+  const indexes: Indexes = { byService: new Map(), byCredential: new Map(), byClient: new Map() };
+  const { byService, byCredential, byClient } = indexes;
   const revoked = new Set<number>();
   const revokeListeners = new Set<(credentialId: number) => void>();
-  const clientKey = (serviceId: number, uid: string) => `${serviceId}\u0000${uid}`;
 
   const wake = (serviceId: number) => {
     const set = byService.get(serviceId);
@@ -44,10 +84,25 @@ export function inProcessNotifier(): InProcessNotifier {
     }
     for (const w of [...(byCredential.get(credentialId) ?? [])]) w.end("revoked");
   };
+  const hold = (serviceId: number, timeoutMs: number, holder: WaitHolder | undefined, done: (outcome: WaitOutcome) => void) => {
+    const credentialId = holder?.credentialId ?? null;
+    if (credentialId !== null && revoked.has(credentialId)) {
+      done("revoked");
+      return ended;
+    }
+    const key = holder?.uid ? `${serviceId}\u0000${holder.uid}` : undefined;
+    if (key !== undefined) byClient.get(key)?.end("replaced");
+    const w = new Waiter(indexes, serviceId, credentialId, key, done, timeoutMs);
+    addTo(byService, serviceId, w);
+    if (credentialId !== null) addTo(byCredential, credentialId, w);
+    if (key !== undefined) byClient.set(key, w);
+    return w;
+  };
 
   return {
     wake,
     revokeHere,
+    hold,
     async notify(serviceId) {
       wake(serviceId);
     },
@@ -58,34 +113,17 @@ export function inProcessNotifier(): InProcessNotifier {
       revokeListeners.add(listener);
       return () => revokeListeners.delete(listener);
     },
-    wait(serviceId, timeoutMs, signal, holder?: WaitHolder) {
+    wait(serviceId, timeoutMs, signal, holder) {
       return new Promise<WaitOutcome>((resolve) => {
         if (signal?.aborted) return resolve(false);
-        if (holder?.credentialId != null && revoked.has(holder.credentialId)) return resolve("revoked");
-        const key = holder?.uid ? clientKey(serviceId, holder.uid) : undefined;
-        if (key) byClient.get(key)?.end("replaced");
-        let ended = false;
-        const w: Waiter = {
-          serviceId,
-          credentialId: holder?.credentialId,
-          uid: holder?.uid,
-          end(outcome) {
-            if (ended) return;
-            ended = true;
-            clearTimeout(timer);
-            signal?.removeEventListener("abort", onAbort);
-            removeFrom(byService, serviceId, w);
-            if (w.credentialId != null) removeFrom(byCredential, w.credentialId, w);
-            if (key && byClient.get(key) === w) byClient.delete(key);
-            resolve(outcome);
-          },
-        };
-        const onAbort = () => w.end(false);
-        const timer = setTimeout(() => w.end(false), timeoutMs);
-        signal?.addEventListener("abort", onAbort, { once: true });
-        addTo(byService, serviceId, w);
-        if (w.credentialId != null) addTo(byCredential, w.credentialId, w);
-        if (key) byClient.set(key, w);
+        let settled = false;
+        const onAbort = () => w.cancel();
+        const w = hold(serviceId, timeoutMs, holder, (outcome) => {
+          settled = true;
+          signal?.removeEventListener("abort", onAbort);
+          resolve(outcome);
+        });
+        if (!settled) signal?.addEventListener("abort", onAbort, { once: true });
       });
     },
     waiting(serviceId) {

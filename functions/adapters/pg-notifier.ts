@@ -60,6 +60,7 @@ export async function pgNotifier(database: Pick<NodeDatabase, "db" | "listen">):
       await database.db.execute(sql`select pg_notify(${CREDENTIAL_CHANNEL}, ${`${credentialId}:${origin}`})`);
     },
     wait: (serviceId, timeoutMs, signal, holder) => local.wait(serviceId, timeoutMs, signal, holder),
+    hold: (serviceId, timeoutMs, holder, done) => local.hold(serviceId, timeoutMs, holder, done),
     waiting: (serviceId) => local.waiting(serviceId),
     onNotify(listener) {
       listeners.add(listener);

@@ -139,5 +139,14 @@ export function compileGlob(glob: string): RE2JS {
 export function mayReadService(actor: Actor, bizId: number, serviceName: string): boolean {
   if (actor.kind === "admin") return true;
   if (actor.kind !== "agent" || actor.bizId !== bizId) return false;
-  return actor.apps.some((g) => globMatch(g, serviceName));
+  // Every poll of a fleet asks the same few (globs, name) questions: answered from memory.
+  const key = `${actor.apps.join("\u0000")}\u0001${serviceName}`;
+  let may = readable.get(key);
+  if (may === undefined) {
+    may = actor.apps.some((g) => globMatch(g, serviceName));
+    if (readable.size >= MAX_COMPILED) readable.clear();
+    readable.set(key, may);
+  }
+  return may;
 }
+const readable = new Map<string, boolean>();

@@ -54,7 +54,8 @@ type Observable = ReleaseNotifier & { onNotify?: (l: (serviceId: number) => void
  * service, wait). A wake-up of 10,000 waiters then costs one database read, not 10,000.
  */
 export class FeedCache {
-  private publishLists = new Map<number, { at: number; list: Promise<PublishEntry[]> }>();
+  /** `value`: the list once read, so a poll can answer from it without a promise (`cachedAnswer`). */
+  private publishLists = new Map<number, { at: number; list: Promise<PublishEntry[]>; value?: PublishEntry[] }>();
   private contents = new Map<number, Promise<ReleaseContent | null>>();
   private loaded = new Map<number, ReleaseContent>();
   private bodies = new Map<string, string>();
@@ -106,8 +107,12 @@ export class FeedCache {
       const hit = this.publishLists.get(serviceId);
       if (hit && now - hit.at < PUBLISH_TTL_MS) return { list: await hit.list, cached: false };
       const list = loadPublishes(db, serviceId);
-      this.publishLists.set(serviceId, { at: now, list });
-      list.catch(() => this.publishLists.get(serviceId)?.list === list && this.publishLists.delete(serviceId));
+      const entry: { at: number; list: Promise<PublishEntry[]>; value?: PublishEntry[] } = { at: now, list };
+      this.publishLists.set(serviceId, entry);
+      list.then(
+        (value) => void (entry.value = value),
+        () => this.publishLists.get(serviceId) === entry && this.publishLists.delete(serviceId),
+      );
       return { list: await list, cached: false };
     }
     const copy = this.listCopies.get(serviceId);
@@ -116,6 +121,17 @@ export class FeedCache {
     if (this.listCopies.size >= MAX_SERVICES) this.listCopies.delete(this.listCopies.keys().next().value!);
     this.listCopies.set(serviceId, { at: now, list });
     return { list, asOf: now, cached: false };
+  }
+
+  /** Node: the publish list as read and still current (no notify since, within its TTL); else undefined. */
+  listNow(serviceId: number, now = Date.now()): PublishEntry[] | undefined {
+    const hit = this.cachesPublishes ? this.publishLists.get(serviceId) : undefined;
+    return hit && now - hit.at < PUBLISH_TTL_MS ? hit.value : undefined;
+  }
+
+  /** A release's content if this cache has it read (never a pending read). */
+  contentNow(releaseId: number): ReleaseContent | undefined {
+    return this.loaded.get(releaseId);
   }
 
   /**
@@ -159,7 +175,7 @@ export class FeedCache {
       if (this.contents.size >= MAX_RELEASES) this.contents.delete(this.contents.keys().next().value!);
       this.contents.set(releaseId, hit);
       hit.then(
-        (c) => c === null && this.contents.delete(releaseId),
+        (c) => (c === null ? this.contents.delete(releaseId) : this.remember(c)),
         () => this.contents.delete(releaseId),
       );
     }
@@ -304,13 +320,32 @@ export async function targetAnswer(deps: Pick<AppDeps, "db" | "notifier" | "cach
   const { list, asOf, cached } = await cache.listOf(deps.db, service.id, { notifier: deps.notifier, fresh: opts.fresh });
   const pub = resolveTarget(list, client);
   const content = pub ? await cache.contentOf(deps.db, pub.releaseId) : null;
-  const key = `${service.id}:${service.name}:${service.configType}:${pub?.id ?? 0}:${wait}`;
-  if (!pub || !content) {
-    return { etag: `"none"`, releaseId: null, publishId: null, body: cache.body(key, () => JSON.stringify(manifest(service, wait, null, null))), asOf, cached };
-  }
+  const key = bodyKey(service, pub, wait);
   // A kv release's secrets are decrypted into the body only (kept in memory, never in the database or the news).
-  const kvs = service.configType === "kv" && !cache.hasBody(key) ? await revealKvs(deps.secretKey, service.id, content.kvs ?? []) : undefined;
-  return { etag: `"r${content.id}"`, releaseId: content.id, publishId: pub.id, body: cache.body(key, () => JSON.stringify(manifest(service, wait, pub, content, kvs))), asOf, cached };
+  const kvs = pub && content && service.configType === "kv" && !cache.hasBody(key) ? await revealKvs(deps.secretKey, service.id, content.kvs ?? []) : undefined;
+  return { ...answerOf(cache, service, wait, pub, content, kvs), asOf, cached };
+}
+
+/**
+ * What `targetAnswer` answers, when everything it needs is in memory (Node, once the publish list
+ * and the target's manifest are read): no promise, no database. Undefined otherwise.
+ */
+export function cachedAnswer(deps: Pick<AppDeps, "notifier" | "cacheScope">, service: ServiceRow, client: TargetClient, wait: number): FeedAnswer | undefined {
+  const cache = feedCacheFor(deps);
+  const list = cache.listNow(service.id);
+  if (!list) return undefined;
+  const pub = resolveTarget(list, client);
+  const content = pub ? cache.contentNow(pub.releaseId) : null;
+  if (content === undefined || (pub && service.configType === "kv" && !cache.hasBody(bodyKey(service, pub, wait)))) return undefined;
+  return { ...answerOf(cache, service, wait, pub, content), cached: false };
+}
+
+const bodyKey = (service: ServiceRow, pub: PublishEntry | null, wait: number) => `${service.id}:${service.name}:${service.configType}:${pub?.id ?? 0}:${wait}`;
+
+function answerOf(cache: FeedCache, service: ServiceRow, wait: number, pub: PublishEntry | null, content: ReleaseContent | null, kvs?: { key: string; type: string; value: string }[]) {
+  const key = bodyKey(service, pub, wait);
+  if (!pub || !content) return { etag: `"none"`, releaseId: null, publishId: null, body: cache.body(key, () => JSON.stringify(manifest(service, wait, null, null))) };
+  return { etag: `"r${content.id}"`, releaseId: content.id, publishId: pub.id, body: cache.body(key, () => JSON.stringify(manifest(service, wait, pub, content, kvs))) };
 }
 
 function manifest(service: ServiceRow, wait: number, pub: PublishEntry | null, content: ReleaseContent | null, kvs?: { key: string; type: string; value: string }[]) {

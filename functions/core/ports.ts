@@ -37,6 +37,12 @@ export interface ReleaseNotifier {
    */
   wait(serviceId: number, timeoutMs: number, signal?: AbortSignal, holder?: WaitHolder): Promise<WaitOutcome>;
   /**
+   * `wait` without a promise or a signal, for notifiers whose waiters live in this process: `done`
+   * runs once with the outcome (at once for a revoked credential); `cancel()` ends the wait with
+   * false. Ten thousand held polls cost ten thousand of these, so they are kept small.
+   */
+  hold?(serviceId: number, timeoutMs: number, holder: WaitHolder | undefined, done: (outcome: WaitOutcome) => void): { cancel(): void };
+  /**
    * Ends, everywhere this notifier reaches, the waits held with the credential and tells every
    * instance to forget it (token caches). `serviceIds`: the services it could read, for notifiers
    * that keep waiters per service elsewhere (Durable Objects); call after the revocation commits.

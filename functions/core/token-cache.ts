@@ -100,6 +100,19 @@ export async function announceRevocation(deps: Pick<AppDeps, "db" | "notifier" |
   await deps.notifier.revoke(credential.id, ids);
 }
 
+/**
+ * The actor of a token this process already verified (by its SHA-256, hex), with its use noted as
+ * `verifyToken` notes it; undefined when the cache does not hold it (then only `verifyToken` may
+ * say, since it may read the database and counts failures). Synchronous: the Node fast path of the
+ * long-poll (node/feed-long-poll.ts) takes known tokens without a promise.
+ */
+export function knownToken(deps: Pick<AppDeps, "db" | "notifier" | "cacheScope" | "clock" | "defer">, hash: string): Actor | undefined {
+  const now = deps.clock();
+  const actor = tokenCacheFor(deps).get(hash, now.getTime());
+  if (actor && actor.credentialId !== null) sightingsFor(deps).noteToken(deps, actor.credentialId, now);
+  return actor;
+}
+
 export type TokenCheck = { actor: Actor } | { actor: null; retryAfterSeconds?: number };
 
 /**
@@ -111,21 +124,20 @@ export type TokenCheck = { actor: Actor } | { actor: null; retryAfterSeconds?: n
  */
 export async function verifyToken(deps: Pick<AppDeps, "db" | "notifier" | "cacheScope" | "clock" | "defer">, token: string, address: string): Promise<TokenCheck> {
   if (!token || token.length > 200) return { actor: null };
-  const cache = tokenCacheFor(deps);
   const hash = await sha256Hex(token);
+  const known = knownToken(deps, hash);
+  if (known) return { actor: known };
+  const cache = tokenCacheFor(deps);
   const now = deps.clock();
-  let actor = cache.get(hash, now.getTime()) ?? null;
+  const retryAfterSeconds = cache.throttle.retryAfterSeconds(address, now.getTime());
+  if (retryAfterSeconds > 0) return { actor: null, retryAfterSeconds };
+  const epoch = cache.currentEpoch();
+  const actor = await cache.lookup(deps.db, hash);
   if (!actor) {
-    const retryAfterSeconds = cache.throttle.retryAfterSeconds(address, now.getTime());
-    if (retryAfterSeconds > 0) return { actor: null, retryAfterSeconds };
-    const epoch = cache.currentEpoch();
-    actor = await cache.lookup(deps.db, hash);
-    if (!actor) {
-      cache.throttle.fail(address, now.getTime());
-      return { actor: null };
-    }
-    cache.set(hash, actor, now.getTime(), epoch);
+    cache.throttle.fail(address, now.getTime());
+    return { actor: null };
   }
+  cache.set(hash, actor, now.getTime(), epoch);
   if (actor.credentialId !== null) sightingsFor(deps).noteToken(deps, actor.credentialId, now);
   return { actor };
 }

@@ -1,5 +1,4 @@
 /** Node entry: embedded default (PGlite + local blobs) or self-hosted (DATABASE_URL, S3). */
-import { createAdaptorServer } from "@hono/node-server";
 import type { AddressInfo } from "node:net";
 import { z } from "zod";
 import { existsSync } from "node:fs";
@@ -13,6 +12,7 @@ import { claimDataDir, DataDirLocked } from "../node/data-lock";
 import type { AppLimits } from "../core/ports";
 import { pruneAll, retentionFromEnv } from "../core/retention";
 import { buildNodeRuntime } from "../node/deps";
+import { createNodeServer } from "../node/serve";
 import { ensureDatabase } from "../../db/ensure-database";
 
 // Before anything creates a file: the data folder (PGlite's files, blobs, the key) is owner-only.
@@ -106,14 +106,12 @@ const app = createApp(runtime.deps);
 
 // The timeouts cover receiving a request, not answering it: a long-poll is received at once and
 // then held (up to 60 s) untouched; a body trickled a byte at a time is cut with 408.
-const server = createAdaptorServer({
-  fetch: app.fetch,
-  serverOptions: {
-    headersTimeout: Math.min(env.EDGECONF_HEADERS_TIMEOUT_SECONDS, env.EDGECONF_REQUEST_TIMEOUT_SECONDS) * 1000,
-    requestTimeout: env.EDGECONF_REQUEST_TIMEOUT_SECONDS * 1000,
-    // How often Node looks for expired requests (its default, 30 s, would let a trickle run that much longer).
-    connectionsCheckingInterval: Math.min(2000, env.EDGECONF_HEADERS_TIMEOUT_SECONDS * 500),
-  },
+// Held release polls are served by the fast path of node/feed-long-poll.ts, the rest by the app.
+const server = createNodeServer(app, runtime.deps, {
+  headersTimeout: Math.min(env.EDGECONF_HEADERS_TIMEOUT_SECONDS, env.EDGECONF_REQUEST_TIMEOUT_SECONDS) * 1000,
+  requestTimeout: env.EDGECONF_REQUEST_TIMEOUT_SECONDS * 1000,
+  // How often Node looks for expired requests (its default, 30 s, would let a trickle run that much longer).
+  connectionsCheckingInterval: Math.min(2000, env.EDGECONF_HEADERS_TIMEOUT_SECONDS * 500),
 });
 // Thousands of agents reconnect at once after a restart or a publish: a deep accept queue keeps them from being reset.
 server.once("error", (err: Error & { code?: string }) => {

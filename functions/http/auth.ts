@@ -6,7 +6,8 @@ import { verifyToken } from "../core/token-cache";
 import type { AppEnv } from "../env";
 import { ApiError } from "./errors";
 
-function bearer(header: string | undefined): string {
+/** The token of an `Authorization: Bearer <token>` header, or "" when there is none. */
+export function bearer(header: string | undefined): string {
   const m = /^Bearer\s+(.+)$/i.exec(header ?? "");
   return m ? m[1].trim() : "";
 }

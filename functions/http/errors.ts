@@ -36,27 +36,39 @@ export function zodMessage(err: ZodError): string {
   return `${field}: ${issue?.message ?? "invalid"}`;
 }
 
-export function renderError(err: unknown, c: Context<AppEnv>) {
-  const requestId = c.get("requestId") ?? "";
-  const body = (code: ErrorCode, message: string) => ({ error: { code, message, requestId } });
-  if (err instanceof ApiError) return c.json(body(err.code, err.message), err.status as ContentfulStatusCode);
+/** An error as the API answers it: status and `{error:{code,message,requestId}}` body. */
+export type ErrorAnswer = { status: ContentfulStatusCode; body: { error: { code: ErrorCode; message: string; requestId: string; failures?: unknown } } };
+
+/**
+ * Maps any thrown value to its answer (the one mapping for `onError` and the Node long-poll fast
+ * path); unexpected errors are logged with the request's id, method and path, and answer 500.
+ */
+export function errorAnswer(err: unknown, req: { requestId: string; method: string; path: string }): ErrorAnswer {
+  const { requestId } = req;
+  const answer = (code: ErrorCode, message: string, status: ContentfulStatusCode = statusOf[code]): ErrorAnswer => ({ status, body: { error: { code, message, requestId } } });
+  if (err instanceof ApiError) return answer(err.code, err.message, err.status as ContentfulStatusCode);
   // A refused version lists every failing file, so the user fixes them in one round.
-  if (err instanceof ValidationError) return c.json({ error: { ...body(err.code, err.message).error, failures: err.failures } }, statusOf[err.code]);
-  if (err instanceof DomainError) return c.json(body(err.code, err.message), statusOf[err.code]);
-  if (err instanceof ZodError) return c.json(body("invalid_argument", zodMessage(err)), 400);
+  if (err instanceof ValidationError) return { status: statusOf[err.code], body: { error: { code: err.code, message: err.message, requestId, failures: err.failures } } };
+  if (err instanceof DomainError) return answer(err.code, err.message);
+  if (err instanceof ZodError) return answer("invalid_argument", zodMessage(err), 400);
   if (err instanceof HTTPException) {
     const status = err.status as ContentfulStatusCode;
     const code: ErrorCode =
       status === 413 ? "payload_too_large" : status === 401 ? "unauthenticated" : status === 403 ? "permission_denied" : status === 404 ? "not_found" : status === 429 ? "too_many_requests" : status >= 500 ? "internal" : "invalid_argument";
-    return c.json(body(code, err.message || "request refused"), status);
+    return answer(code, err.message || "request refused", status);
   }
-  if (isUniqueViolation(err)) return c.json(body("already_exists", "a resource with that name already exists"), 409);
+  if (isUniqueViolation(err)) return answer("already_exists", "a resource with that name already exists", 409);
   const dataError = invalidInputCode(err);
   if (dataError) {
     // A value the edge let through: a 400 for the client, one line (no stack) for whoever fixes the edge.
-    log("WARN", "database refused a value", { sqlstate: dataError, requestId, path: c.req.path });
-    return c.json(body("invalid_argument", "request: a value is out of range or holds characters that cannot be stored"), 400);
+    log("WARN", "database refused a value", { sqlstate: dataError, requestId, path: req.path });
+    return answer("invalid_argument", "request: a value is out of range or holds characters that cannot be stored", 400);
   }
-  log("ERROR", "unhandled error", { requestId, method: c.req.method, path: c.req.path, ...errorFields(err) });
-  return c.json(body("internal", "internal error"), 500);
+  log("ERROR", "unhandled error", { requestId, method: req.method, path: req.path, ...errorFields(err) });
+  return answer("internal", "internal error", 500);
+}
+
+export function renderError(err: unknown, c: Context<AppEnv>) {
+  const a = errorAnswer(err, { requestId: c.get("requestId") ?? "", method: c.req.method, path: c.req.path });
+  return c.json(a.body, a.status);
 }

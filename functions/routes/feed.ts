@@ -1,31 +1,20 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { agentText, Count, Id, IdParam, MAX_INT32 } from "../http/input";
-import { EVENT_MESSAGE_CHARS, EVENT_OUTPUT_TAIL_CHARS, EVENT_TIMING_NAME_CHARS, EVENT_TIMINGS, notePoll, recordEvent, recordHeartbeat } from "../core/clients";
-import { DEFAULT_WAIT_SECONDS, feedCacheFor, MAX_WAIT_SECONDS, parseLabels, readableBlob, releaseIdOfEtag, targetAnswer } from "../core/feed";
+import { agentText, Count, Id, IdParam } from "../http/input";
+import { EVENT_MESSAGE_CHARS, EVENT_OUTPUT_TAIL_CHARS, EVENT_TIMING_NAME_CHARS, EVENT_TIMINGS, recordEvent, recordHeartbeat } from "../core/clients";
+import { feedCacheFor, parseLabels, readableBlob } from "../core/feed";
 import { mayReadService } from "../core/credentials";
 import type { Actor } from "../core/audit";
-import type { AppDeps, Db, ReleaseNotifier, WaitHolder, WaitOutcome } from "../core/ports";
-import { tokenCacheFor } from "../core/token-cache";
+import type { Db } from "../core/ports";
+import { longPoll } from "../core/long-poll";
+import { AppParams, endedEarly, pollRequestOf, ReleaseQuery } from "../http/release-poll";
 import { loadService } from "../core/services";
 import { assertFeedScope, requireToken } from "../http/auth";
 import { ApiError } from "../http/errors";
 import { errorResponses, json, jsonBody, router } from "../http/openapi";
 
-const AppParams = z.object({
-  biz: IdParam,
-  app: z.string().min(1).max(128),
-});
 const BlobParams = z.object({
   biz: IdParam,
   sha256: z.string().regex(/^[A-Fa-f0-9]{64}$/, "must be 64 hex characters"),
-});
-const ReleaseQuery = z.object({
-  uid: z.string().max(256).optional(),
-  labels: z.string().max(8192).optional(),
-  current: z.coerce.number().int().min(0).max(MAX_INT32).optional(),
-  seen: z.coerce.number().int().min(0).max(MAX_INT32).optional().openapi({ description: "a release the agent received but could not apply: held on like `current`, while `current` stays what it has applied" }),
-  seenPublish: z.coerce.number().int().min(0).max(MAX_INT32).optional().openapi({ description: "with `seen`: the publish that brought it; a new publish of the same release (a retry) answers at once" }),
-  wait: z.coerce.number().int().min(0).max(MAX_WAIT_SECONDS).default(DEFAULT_WAIT_SECONDS),
 });
 const Uid = z.string().min(1).max(256);
 const Labels = z.record(z.string(), z.string());
@@ -58,7 +47,6 @@ const HeartbeatBody = z.object({
 });
 
 const tags = ["feed"];
-const modeOf = (h: string | undefined): "pull" | "watch" | undefined => (h === "pull" || h === "watch" ? h : undefined);
 
 /** Checks label maps sent as JSON bodies with the same rules as the query form. */
 const checkedLabels = (labels: Record<string, string> | undefined) => parseLabels(JSON.stringify(labels ?? {}));
@@ -81,32 +69,6 @@ function parseRange(header: string | undefined, size: number): { start: number; 
   }
   if (start >= size) return "unsatisfiable";
   return { start, end };
-}
-
-/**
- * Waits for a notify of the service until the deadline or the client goes away; `cancel` drops the
- * waiter. `holder` lets a revocation of its token end the wait, and a newer poll of its uid replace it.
- */
-function holdUntil(notifier: ReleaseNotifier, serviceId: number, deadline: number, request: AbortSignal, holder: WaitHolder) {
-  const remaining = deadline - Date.now();
-  if (remaining <= 0 || request.aborted) return { woke: Promise.resolve<WaitOutcome>(false), cancel: () => {} };
-  const armed = new AbortController();
-  const cancel = () => armed.abort();
-  request.addEventListener("abort", cancel, { once: true });
-  const woke = notifier.wait(serviceId, remaining, armed.signal, holder).finally(() => request.removeEventListener("abort", cancel));
-  return { woke, cancel };
-}
-
-/**
- * A held poll that did not end with a publish or its timeout: its token was revoked (this process
- * or isolate forgets the token too), or a newer poll took its place.
- */
-function endedEarly(outcome: WaitOutcome, deps: AppDeps, credentialId: number | null): never | void {
-  if (outcome === "revoked") {
-    if (credentialId !== null) tokenCacheFor(deps).forgetCredential(credentialId);
-    throw new ApiError("unauthenticated", "token revoked while the poll was held");
-  }
-  if (outcome === "replaced") throw new ApiError("conflict", "a newer poll with the same uid replaced this one (one held poll per uid and service)");
 }
 
 /** The service behind a feed path, once the token is known to be allowed to read it (403 before any lookup). */
@@ -133,43 +95,13 @@ feedRoutes
       const q = c.req.valid("query");
       const deps = c.var.deps;
       assertFeedScope(c.var.actor, biz, app);
-      const cache = feedCacheFor(deps);
-      const service = await cache.serviceOf(deps.db, biz, app);
-      const client = { uid: q.uid ?? "", labels: parseLabels(q.labels) };
-      const applied = q.current !== undefined ? q.current || null : c.req.header("if-none-match") ? releaseIdOfEtag(c.req.header("if-none-match")) : null;
-      // The release to hold on: the one applied, or one the agent already has and failed to apply.
-      const known = q.seen !== undefined ? q.seen || null : applied;
-      if (q.uid) {
-        const info = { ...client, agentVersion: c.req.header("x-edgeconf-agent-version")?.slice(0, 64), mode: modeOf(c.req.header("x-edgeconf-mode")) };
-        notePoll(deps, service, { ...info, currentReleaseId: applied ?? null }, deps.clock());
-      }
+      const service = await feedCacheFor(deps).serviceOf(deps.db, biz, app);
+      const poll = pollRequestOf(q, (name) => c.req.header(name));
+      const outcome = await longPoll(deps, service, poll, c.var.actor.credentialId, c.req.raw.signal);
       const headers = { "X-Edgeconf-Wait": String(q.wait), "Cache-Control": "no-store" };
-      const deadline = Date.now() + q.wait * 1000;
-      const holder: WaitHolder = { credentialId: c.var.actor.credentialId, uid: q.uid || undefined };
-      for (let round = 0; ; round++) {
-        const seen = cache.notifyCount(service.id);
-        // Without a notify count or a wait that honours `since`, arm the wait before reading so a
-        // publish in between is not missed.
-        const early = seen === undefined && !deps.notifier.wakesSince ? holdUntil(deps.notifier, service.id, deadline, c.req.raw.signal, holder) : undefined;
-        // wait=0 answers from what it reads: never from a copy (no wait would catch a publish it missed).
-        let answer = await targetAnswer(deps, service, client, q.wait, { fresh: round > 0 || q.wait === 0 });
-        // Publishing the failed release again is a retry: it answers like a new release.
-        const changed = (a: typeof answer) => a.releaseId !== known || (q.seen !== undefined && q.seenPublish !== undefined && a.publishId !== null && a.publishId !== q.seenPublish);
-        // A per-isolate copy of the publish list is good for holding on, never for answering.
-        if (changed(answer) && answer.cached) answer = await targetAnswer(deps, service, client, q.wait, { fresh: true });
-        if (changed(answer)) {
-          early?.cancel();
-          if (early) endedEarly(await early.woke, deps, c.var.actor.credentialId);
-          return c.body(answer.body, 200, { ...headers, ETag: answer.etag, "Content-Type": "application/json" });
-        }
-        // A notify while reading: read again. Else the check and the wait are in one tick: nothing slips between.
-        if (seen !== undefined && cache.notifyCount(service.id) !== seen) continue;
-        // Nothing touches the database while the poll is held: give its connections back (Workers).
-        deps.idle?.();
-        const woke = await (early ?? holdUntil(deps.notifier, service.id, deadline, c.req.raw.signal, { ...holder, since: answer.asOf })).woke;
-        endedEarly(woke, deps, c.var.actor.credentialId);
-        if (!woke) return c.body(null, 304, { ...headers, ETag: answer.etag });
-      }
+      if (outcome.kind === "revoked" || outcome.kind === "replaced") throw endedEarly(outcome.kind);
+      if (outcome.kind === "unchanged") return c.body(null, 304, { ...headers, ETag: outcome.etag });
+      return c.body(outcome.answer.body, 200, { ...headers, ETag: outcome.answer.etag, "Content-Type": "application/json" });
     },
   )
   .openapi(

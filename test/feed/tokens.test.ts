@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compileGlob } from "../../functions/core/credentials";
-import { createTestApi, nodeOnly, type TestApi } from "../helpers/app";
+import { createTestApi, inProcessOnly, type TestApi } from "../helpers/app";
 import { agentToken, seedPublish, seedRelease, seedService } from "../helpers/seed";
 
 let api: TestApi;
@@ -103,7 +103,7 @@ describe("tokens: lastUsedAt", () => {
 });
 
 describe("tokens: failures throttled per address", () => {
-  it.skipIf(nodeOnly("sets the source address with CF-Connecting-IP on an in-process request"))(
+  it.skipIf(inProcessOnly("sets the source address with CF-Connecting-IP on an in-process request"))(
     "answers 429 with Retry-After after 20 wrong tokens from one address; known tokens and other addresses unaffected; counted in /metrics",
     async () => {
       const from = (ip: string) => ({ "cf-connecting-ip": ip });

@@ -22,6 +22,41 @@ export function nodeOnly(reason: string): boolean {
   return true;
 }
 
+/**
+ * `EDGECONF_TEST_NODE_SERVER=1`: on the Node runtime, requests go over loopback HTTP to the server the
+ * Node entry runs (node/serve.ts: the release long-poll fast path in front of the app) instead of
+ * `app.request`, so the same suites check that both answer alike.
+ */
+const overNodeServer = process.env.EDGECONF_TEST_NODE_SERVER === "1";
+
+/** Serves `app` like the Node entry on a free loopback port; `request` takes a path or a full URL. */
+async function nodeServerOf(app: { fetch: (req: Request, env: any) => Response | Promise<Response> }, deps: AppDeps) {
+  const { createNodeServer } = await import("../../functions/node/serve");
+  const server = createNodeServer(app, deps);
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  const request = (p: string, init?: RequestInit) => {
+    if (!/^https?:\/\//i.test(p)) return fetch(base + p, init);
+    // A full URL keeps its origin as the Host the server sees.
+    const u = new URL(p);
+    const headers = new Headers(init?.headers);
+    headers.set("host", u.host);
+    return fetch(base + u.pathname + u.search, { ...init, headers });
+  };
+  const close = () => new Promise<void>((resolve) => (server.closeAllConnections(), server.close(() => resolve())));
+  return { base, request, close };
+}
+
+/**
+ * For a test that needs in-process requests (`app.request`), e.g. to set the source address with a
+ * header: true, printing why, on the Worker runtime and with EDGECONF_TEST_NODE_SERVER=1.
+ */
+export function inProcessOnly(reason: string): boolean {
+  if (testRuntime !== "worker" && !overNodeServer) return false;
+  console.log(`skipped over a real socket: ${reason}`);
+  return true;
+}
+
 export type CallResult<T = any> = { status: number; body: T; headers: Headers };
 
 export type TestApi = {
@@ -55,9 +90,11 @@ export async function createTestApi(overrides: Partial<NodeConfig> = {}): Promis
   const node = await buildNodeRuntime({ databaseUrl: database?.url, dataDir: database ? dataDir : "memory://", blobDir: path.join(dataDir, "blobs"), ...overrides });
   const adminToken = (await ensureFirstAdmin(node.deps.db, systemActor))!;
   const app = createApp(node.deps);
-  const request = async (p: string, init?: RequestInit) => app.request(p, init);
+  const served = overNodeServer ? await nodeServerOf(app, node.deps) : undefined;
+  const request = served?.request ?? (async (p: string, init?: RequestInit) => app.request(p, init));
   return {
     runtime: "node",
+    baseUrl: served?.base,
     adminToken,
     request,
     call: (method, p, body, opts) => callJson(request, adminToken, method, p, body, opts),
@@ -74,6 +111,7 @@ export async function createTestApi(overrides: Partial<NodeConfig> = {}): Promis
     },
     dataDir,
     async close() {
+      await served?.close();
       await node.close();
       await database?.drop();
       await rm(dataDir, { recursive: true, force: true });

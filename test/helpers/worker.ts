@@ -262,7 +262,10 @@ export async function workerdRssBytes(): Promise<number> {
  * The Worker for bench/feed.ts on an empty, migrated database: through PgBouncer (Neon's pooler
  * stand-in) when it is installed, else straight to Postgres (fine for a few hundred polls).
  */
-export async function startBenchWorker(databaseUrl: string, opts: { pgbouncer?: boolean } = {}): Promise<{ url: string; adminToken: string; pooled: boolean; rssBytes(): Promise<number>; stop(): Promise<void> }> {
+export async function startBenchWorker(
+  databaseUrl: string,
+  opts: { pgbouncer?: boolean } = {},
+): Promise<{ url: string; adminToken: string; pooled: boolean; rssBytes(): Promise<number>; waiting(serviceId: number): Promise<number>; stop(): Promise<void> }> {
   const [{ openNodeDatabase }, { ensureFirstAdmin }, { systemActor }, { randomToken }] = await Promise.all([
     import("../../db/drivers/node"),
     import("../../functions/core/credentials"),
@@ -285,6 +288,8 @@ export async function startBenchWorker(databaseUrl: string, opts: { pgbouncer?: 
     adminToken,
     pooled: !!bouncer,
     rssBytes: workerdRssBytes,
+    // The held-polls gauge of the Worker: its service's Durable Object counts the polls it holds.
+    waiting: (serviceId) => worker.waiters(serviceId),
     async stop() {
       await worker.close();
       await bouncer?.stop();

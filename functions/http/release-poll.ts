@@ -1,0 +1,72 @@
+/**
+ * The release long-poll's input and early endings, shared by the route (routes/feed.ts) and the
+ * Node fast path (node/feed-long-poll.ts), so both accept the same requests and answer alike.
+ */
+import { z } from "@hono/zod-openapi";
+import { DEFAULT_WAIT_SECONDS, MAX_WAIT_SECONDS, parseLabels } from "../core/feed";
+import type { PollRequest } from "../core/long-poll";
+import { ApiError } from "./errors";
+import { IdParam, MAX_INT32 } from "./input";
+
+export const AppParams = z.object({
+  biz: IdParam,
+  app: z.string().min(1).max(128),
+});
+
+export const ReleaseQuery = z.object({
+  uid: z.string().max(256).optional(),
+  labels: z.string().max(8192).optional(),
+  current: z.coerce.number().int().min(0).max(MAX_INT32).optional(),
+  seen: z.coerce.number().int().min(0).max(MAX_INT32).optional().openapi({ description: "a release the agent received but could not apply: held on like `current`, while `current` stays what it has applied" }),
+  seenPublish: z.coerce.number().int().min(0).max(MAX_INT32).optional().openapi({ description: "with `seen`: the publish that brought it; a new publish of the same release (a retry) answers at once" }),
+  wait: z.coerce.number().int().min(0).max(MAX_WAIT_SECONDS).default(DEFAULT_WAIT_SECONDS),
+});
+
+const PLAIN_INT = /^(?:0|[1-9][0-9]{0,9})$/;
+type ReleaseQueryValue = z.infer<typeof ReleaseQuery>;
+
+/**
+ * A query as `ReleaseQuery` parses it, or undefined where it refuses it. The usual query (known
+ * keys, plain decimal numbers in range, strings within their lengths) is read without zod, as a
+ * herd of 10,000 polls makes that cost add up; anything else goes through `ReleaseQuery` itself.
+ */
+export function parseReleaseQuery(query: Record<string, string>): ReleaseQueryValue | undefined {
+  const out: ReleaseQueryValue = { wait: DEFAULT_WAIT_SECONDS };
+  for (const key in query) {
+    const v = query[key];
+    if (key === "uid" && v.length <= 256) out.uid = v;
+    else if (key === "labels" && v.length <= 8192) out.labels = v;
+    else if ((key === "current" || key === "seen" || key === "seenPublish" || key === "wait") && PLAIN_INT.test(v) && Number(v) <= (key === "wait" ? MAX_WAIT_SECONDS : MAX_INT32)) out[key] = Number(v);
+    else {
+      const parsed = ReleaseQuery.safeParse(query);
+      return parsed.success ? parsed.data : undefined;
+    }
+  }
+  return out;
+}
+
+export const modeOf = (h: string | undefined): "pull" | "watch" | undefined => (h === "pull" || h === "watch" ? h : undefined);
+
+/**
+ * A validated query and the request's headers (`header(name)`, lower-case names) as the poll core
+ * takes it. Throws the 400 of `parseLabels` for bad labels.
+ */
+export function pollRequestOf(q: z.infer<typeof ReleaseQuery>, header: (name: string) => string | undefined): PollRequest {
+  return {
+    uid: q.uid,
+    labels: parseLabels(q.labels),
+    current: q.current,
+    seen: q.seen,
+    seenPublish: q.seenPublish,
+    wait: q.wait,
+    ifNoneMatch: header("if-none-match"),
+    agentVersion: header("x-edgeconf-agent-version")?.slice(0, 64),
+    mode: modeOf(header("x-edgeconf-mode")),
+  };
+}
+
+/** The error of a held poll that ended early: its token was revoked (401), or a newer poll of its uid took its place (409). */
+export function endedEarly(kind: "revoked" | "replaced"): ApiError {
+  if (kind === "revoked") return new ApiError("unauthenticated", "token revoked while the poll was held");
+  return new ApiError("conflict", "a newer poll with the same uid replaced this one (one held poll per uid and service)");
+}
