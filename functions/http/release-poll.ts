@@ -6,22 +6,28 @@ import { z } from "@hono/zod-openapi";
 import { DEFAULT_WAIT_SECONDS, MAX_WAIT_SECONDS, parseLabels } from "../core/feed";
 import type { PollRequest } from "../core/long-poll";
 import { ApiError } from "./errors";
-import { IdParam, MAX_INT32 } from "./input";
+import { noUnsafeChars, UNSAFE_MESSAGE } from "../core/text";
+import { IdParam, intParam, intParamOr, MAX_INT32 } from "./input";
 
 export const AppParams = z.object({
   biz: IdParam,
   app: z.string().min(1).max(128),
 });
 
+/** A host's uid as agents send it: 1-256 characters, none of them control, bidi or invisible. */
+const uidOk = (v: string) => v.length >= 1 && v.length <= 256 && noUnsafeChars(v);
+export const Uid = z.string().refine(uidOk, `must be 1-256 characters and ${UNSAFE_MESSAGE}`);
+
 export const ReleaseQuery = z.object({
-  uid: z.string().max(256).optional(),
+  uid: Uid.optional(),
   labels: z.string().max(8192).optional(),
-  current: z.coerce.number().int().min(0).max(MAX_INT32).optional(),
-  seen: z.coerce.number().int().min(0).max(MAX_INT32).optional().openapi({ description: "a release the agent received but could not apply: held on like `current`, while `current` stays what it has applied" }),
-  seenPublish: z.coerce.number().int().min(0).max(MAX_INT32).optional().openapi({ description: "with `seen`: the publish that brought it; a new publish of the same release (a retry) answers at once" }),
-  wait: z.coerce.number().int().min(0).max(MAX_WAIT_SECONDS).default(DEFAULT_WAIT_SECONDS),
+  current: intParam(0).optional(),
+  seen: intParam(0).optional().openapi({ description: "a release the agent received but could not apply: held on like `current`, while `current` stays what it has applied" }),
+  seenPublish: intParam(0).optional().openapi({ description: "with `seen`: the publish that brought it; a new publish of the same release (a retry) answers at once" }),
+  wait: intParamOr(0, MAX_WAIT_SECONDS, DEFAULT_WAIT_SECONDS),
 });
 
+/** The canonical spellings `intParam` takes (its fast twin, for the usual query). */
 const PLAIN_INT = /^(?:0|[1-9][0-9]{0,9})$/;
 type ReleaseQueryValue = z.infer<typeof ReleaseQuery>;
 
@@ -34,7 +40,7 @@ export function parseReleaseQuery(query: Record<string, string>): ReleaseQueryVa
   const out: ReleaseQueryValue = { wait: DEFAULT_WAIT_SECONDS };
   for (const key in query) {
     const v = query[key];
-    if (key === "uid" && v.length <= 256) out.uid = v;
+    if (key === "uid" && uidOk(v)) out.uid = v;
     else if (key === "labels" && v.length <= 8192) out.labels = v;
     else if ((key === "current" || key === "seen" || key === "seenPublish" || key === "wait") && PLAIN_INT.test(v) && Number(v) <= (key === "wait" ? MAX_WAIT_SECONDS : MAX_INT32)) out[key] = Number(v);
     else {

@@ -21,13 +21,13 @@ import type { AppDeps } from "../core/ports";
 import { knownToken } from "../core/token-cache";
 import { bearer } from "../http/auth";
 import { errorAnswer } from "../http/errors";
-import { MAX_INT32, nulField } from "../http/input";
+import { MAX_INT32, unstorableText } from "../http/input";
 import { endedEarly, parseReleaseQuery, pollRequestOf } from "../http/release-poll";
 
 export type NodeListener = (req: IncomingMessage, res: ServerResponse) => void;
 
 /** Plain paths only: anything encoded or with dot segments is left to the app's URL handling. */
-const RELEASE_PATH = /^\/feed\/v1\/bizs\/([0-9]+)\/apps\/([A-Za-z0-9_-][A-Za-z0-9_.-]*)\/release$/;
+const RELEASE_PATH = /^\/feed\/v1\/bizs\/([1-9][0-9]*)\/apps\/([A-Za-z0-9_-][A-Za-z0-9_.-]*)\/release$/;
 /** Hosts the app's adapter takes as they are (@hono/node-server `reValidHost`, plus loopback IPv6). */
 const PLAIN_HOST = /^(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$/;
 
@@ -124,7 +124,7 @@ export function withFeedLongPoll(deps: AppDeps, app: NodeListener): NodeListener
     // The path's biz and app as the route's AppParams take them (plain digits and names here).
     const biz = Number(m[1]);
     const appName = m[2];
-    if (!host || !PLAIN_HOST.test(host) || !token || token.length > 200 || !parsed || nulField(parsed) !== null) return app(req, res);
+    if (!host || !PLAIN_HOST.test(host) || !token || token.length > 200 || !parsed || unstorableText(parsed) !== null) return app(req, res);
     if (!(biz >= 1 && biz <= MAX_INT32) || appName.length > 128) return app(req, res);
     const actor = knownToken(deps, createHash("sha256").update(token).digest("hex"));
     if (!actor || !mayReadService(actor, biz, appName)) return app(req, res);

@@ -6,7 +6,7 @@ import { mayReadService } from "../core/credentials";
 import type { Actor } from "../core/audit";
 import type { Db } from "../core/ports";
 import { longPoll } from "../core/long-poll";
-import { AppParams, endedEarly, pollRequestOf, ReleaseQuery } from "../http/release-poll";
+import { AppParams, endedEarly, pollRequestOf, ReleaseQuery, Uid } from "../http/release-poll";
 import { loadService } from "../core/services";
 import { assertFeedScope, requireToken } from "../http/auth";
 import { ApiError } from "../http/errors";
@@ -16,7 +16,6 @@ const BlobParams = z.object({
   biz: IdParam,
   sha256: z.string().regex(/^[A-Fa-f0-9]{64}$/, "must be 64 hex characters"),
 });
-const Uid = z.string().min(1).max(256);
 const Labels = z.record(z.string(), z.string());
 const Mode = z.enum(["pull", "watch"]);
 // Agent-reported text is cut and cleaned, not refused: an event is never lost for what a script printed.

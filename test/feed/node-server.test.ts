@@ -74,9 +74,31 @@ describe.skipIf(skip)("feed over the Node server: the fast path answers as the a
     ["error: unknown service", () => `/feed/v1/bizs/${biz}/apps/service_nope/release?uid=p8&wait=0`],
     ["security: a service the token may not read", () => `/feed/v1/bizs/${biz}/apps/other/release?uid=p9&wait=0`],
     ["security: a NUL in the uid", () => `${feed}/release?uid=p%00x&wait=0`],
+    ["error: an empty uid", () => `${feed}/release?uid=&wait=0`],
+    ["security: a newline or a bidi control in the uid", () => `${feed}/release?uid=p%0Ax%E2%80%AE&wait=0`],
+    ["error: a leading zero in current", () => `${feed}/release?uid=p10&current=01&wait=0`],
+    ["error: a sign in wait", () => `${feed}/release?uid=p11&wait=%2B5`],
+    ["error: an exponent in seen", () => `${feed}/release?uid=p12&seen=1e1&wait=0`],
+    ["error: a leading zero in the biz", () => `/feed/v1/bizs/0${biz}/apps/service_fast/release?uid=p13&wait=0`],
   ])("%s", async (_name, path) => {
     const [socket, inProcess] = await both(path());
     expect(socket).toEqual(inProcess);
+  });
+
+  it("error: a uid that is empty or holds control/bidi characters, and ints not in canonical decimal, are 400s naming the parameter on both paths", async () => {
+    const cases: [string, string][] = [
+      [`${feed}/release?uid=&wait=0`, "uid"],
+      [`${feed}/release?uid=p%0Ax%E2%80%AE&wait=0`, "uid"],
+      [`${feed}/release?uid=p10&current=01&wait=0`, "current"],
+      [`${feed}/release?uid=p11&wait=%2B5`, "wait"],
+      [`${feed}/release?uid=p12&seen=1e1&wait=0`, "seen"],
+      [`/feed/v1/bizs/0${biz}/apps/service_fast/release?uid=p13&wait=0`, "biz"],
+    ];
+    for (const [path, field] of cases) {
+      const [socket] = await both(path);
+      expect(socket.status, path).toBe(400);
+      expect(JSON.stringify(socket.body), path).toContain(field);
+    }
   });
 
   it("happy: If-None-Match holds like current=", async () => {
