@@ -104,9 +104,12 @@ function list(text: string): string[] {
   return text.split(",").map((s) => s.trim()).filter((s) => s !== "");
 }
 
+/** Plain decimal only (`1e3`, `0x10`, `+5` and `010` are mistakes, not spellings); durations may end in `s`. */
+const DECIMAL = /^(0|[1-9][0-9]*)(\.[0-9]+)?s?$/;
+
 function number(name: string, text: string, { min = 0, max = Infinity, integer = false } = {}): number {
   const value = Number(text.trim().replace(/s$/, ""));
-  if (text.trim() === "" || !Number.isFinite(value) || (integer && !Number.isInteger(value))) {
+  if (!DECIMAL.test(text.trim()) || !Number.isFinite(value) || (integer && !Number.isInteger(value))) {
     throw new ConfigError(`${name}: "${text}" is not a valid ${integer ? "whole number" : "number"}`);
   }
   if (value < min || value > max) throw new ConfigError(`${name}: ${text} is out of range (${min} to ${max === Infinity ? "any" : max})`);
@@ -209,7 +212,7 @@ export function loadConfig(flags: Map<string, string>, env: NodeJS.ProcessEnv, c
     token,
     tempDir,
     labels,
-    uid: raw("uid").trim() || hostFingerprint(),
+    uid: uidOf(label("uid"), raw("uid").trim() || hostFingerprint()),
     cacheEnabled: boolean(label("file_cache_enabled"), raw("file_cache_enabled")),
     cacheDir: raw("file_cache_dir") || join(tempDir, "cache"),
     cacheThresholdBytes: Math.floor(num("cache_threshold_gb") * 1024 ** 3),
@@ -227,8 +230,21 @@ export function loadConfig(flags: Map<string, string>, env: NodeJS.ProcessEnv, c
   };
 }
 
+/**
+ * The host's uid as the server takes it (functions/http/release-poll.ts `Uid`): 1-256 characters,
+ * no control, bidi or invisible ones. Checked here so a bad one is a usage error (exit 2), not a
+ * refusal of every poll.
+ */
+function uidOf(name: string, uid: string): string {
+  if (uid.length > 256 || /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]/.test(uid)) {
+    throw new ConfigError(`${name}: must be 1-256 characters with no control, bidi or invisible characters`);
+  }
+  return uid;
+}
+
 /** `host:port` is plain HTTP, as in the seed's manifests; full URLs are kept (without trailing `/`). */
 export function normalizeAddr(addr: string): string {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(addr) && !/^https?:\/\//i.test(addr)) throw new ConfigError(`feed_addrs: "${addr}" is not http:// or https://`);
   const url = /^https?:\/\//i.test(addr) ? addr : `http://${addr}`;
   try {
     new URL(url);

@@ -78,6 +78,13 @@ describe("agent command line", () => {
       [[], env, /missing command/],
       [["pull"], { ...env, token: "" }, /missing token/],
       [["pull", "--log-level=loud"], env, /--log-level: "loud" is not DEBUG/],
+      // Numbers in plain decimal only; addresses http(s) only; a uid the server would refuse.
+      [["pull", "--biz=1e3"], env, /--biz: "1e3" is not a valid whole number/],
+      [["pull", "--biz=010"], env, /--biz: "010" is not a valid whole number/],
+      [["watch", "--wait=0x10"], env, /--wait: "0x10" is not a valid whole number/],
+      [["pull", "--feed-addrs=ftp://127.0.0.1:1"], env, /--feed-addrs: "ftp:\/\/127.0.0.1:1" is not http:\/\/ or https:\/\//],
+      [["pull", "--uid=host\u202eevil"], env, /--uid: must be 1-256 characters with no control, bidi or invisible characters/],
+      [["pull"], { ...env, uid: "a".repeat(257) }, /uid \(environment variable\): must be 1-256 characters/],
     ];
     for (const [args, e, pattern] of cases) {
       const run = await runAgent(copy, args, e);
