@@ -18,6 +18,7 @@ import { ensurePrivateDir, type BlobCache } from "./cache.js";
 import type { FeedClient } from "./feed.js";
 import { isNotFound, mapLimit, sha256File } from "./fsutil.js";
 import { readBody } from "./http.js";
+import { ContentChangedError } from "./integrity.js";
 import type { Logger } from "./log.js";
 
 export class IntegrityError extends Error {}
@@ -141,7 +142,21 @@ export class Fetcher {
     if (cached) {
       result.sources.set(need.sha256, cached);
       result.fromCache++;
-      await behind(async () => void (await onReady(need.sha256, cached)));
+      await behind(async () => {
+        try {
+          await onReady(need.sha256, cached);
+        } catch (err) {
+          // The entry changed between its check and the copy (an adopted link rewritten where it
+          // is applied): dropped, and the blob downloaded instead (agent/integrity.ts).
+          if (!(err instanceof ContentChangedError)) throw err;
+          this.options.log.warn("cached file changed while it was copied, downloading it", { sha256: need.sha256 });
+          await rm(cached, { force: true });
+          const got = await this.download(need, stagingDir, signal);
+          result.bytesDownloaded += got.bytes;
+          result.sources.set(need.sha256, got.data ? await this.keep(need, got.data, stagingDir, onReady) : got.path);
+          if (!got.data) await onReady(need.sha256, got.path);
+        }
+      });
       return;
     }
     const key = this.options.cache.accepts(need.size) ? need.sha256 : join(stagingDir, need.sha256);

@@ -10,6 +10,7 @@ import { errnoOf, nodeFsys, READ, type Fsys } from "./fsys.js";
 import { ManifestError, type Manifest } from "./manifest.js";
 import { preflight } from "./phase-files.js";
 import { placeFile, UnsafePathError, type SafeTree } from "./safetree.js";
+import { keyOf } from "./integrity.js";
 import { appPaths, appTree, writeState, type AppPaths, type FileRecord } from "./state.js";
 
 export const KV_FILE = "kv.json";
@@ -80,7 +81,7 @@ export async function applyKv(deps: RunnerDeps, attempt: Attempt): Promise<void>
   }
   attempt.timings.kvCount = manifest.kvs?.length ?? 0;
   const saved: Manifest = { ...manifest, kvs: [] };
-  await writeState(paths, { ...stateOf(deps, saved, {}), kv: record }, deps.fsys);
+  await writeState(paths, keyOf(deps), { ...stateOf(deps, saved, {}), kv: record }, deps.fsys);
 }
 
 /** Whether kv.json still holds what the applied release wrote (same inode and stat, else same hash). */

@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import { OwnerResolver, parsePrivilege, specialBits } from "./apply.js";
 import { stateOf, StepError, type Attempt, type RunnerDeps } from "./attempt.js";
 import { mapLimit, TEMP_MARKER } from "./fsutil.js";
+import { ContentChangedError, keyOf } from "./integrity.js";
 import { errnoOf, nodeFsys, sha256At, type Fsys } from "./fsys.js";
 import { writeHooks } from "./hooks.js";
 import type { BlobCache } from "./cache.js";
@@ -119,7 +120,7 @@ async function stageForValidation(tree: SafeTree, manifest: Manifest, sources: M
     const from = sources.get(file.sha256) ?? (await tree.path(`files/${rel}`));
     const to = await tree.path(`${VALIDATE_DIR}/${rel}`, true);
     if (!from || !to) throw new StepError(`cannot stage ${rel} for the validate script: no verified copy or no folder for it`);
-    await writeNew(tree.fsys, to, from, parsePrivilege(file.permission.privilege) & 0o777);
+    await writeNew(tree.fsys, to, from, parsePrivilege(file.permission.privilege) & 0o777, undefined, file.sha256);
   }
   await tree.dir(VALIDATE_DIR, true);
   return tree.real(VALIDATE_DIR);
@@ -154,7 +155,7 @@ export async function fetchAndApply(deps: RunnerDeps, attempt: Attempt, previous
   const warnedOwners = new Set<string>();
   const staging = new Set<string>();
   let plan: SwapPlan | undefined = options.resume;
-  const save = (p: SwapPlan) => writeJournal(paths, { phase: "switch", manifest, previous, startedAt: new Date().toISOString(), plan: p }, fsys);
+  const save = (p: SwapPlan) => writeJournal(paths, keyOf(deps), { phase: "switch", manifest, previous, startedAt: new Date().toISOString(), plan: p }, fsys);
   try {
     const { onDisk } = await preflight(tree).catch((err) => Promise.reject(err instanceof UnsafePathError ? new StepError(err.message) : err));
     const records = previous?.files ?? {};
@@ -182,11 +183,15 @@ export async function fetchAndApply(deps: RunnerDeps, attempt: Attempt, previous
         (state === "content" ? restage : needs).push({ file, entry });
       });
       for (const rel of present) if (!wanted.has(rel)) fresh.removes.push({ rel, backup: backupName(fresh, kept++) });
-      // Same bytes, other mode or owner: a new copy with the new mode, swapped like the rest.
-      for (const { entry } of restage) {
+      // Same bytes, other mode or owner: a new copy with the new mode, swapped like the rest. The
+      // bytes copied are hashed: changed since the check, the file is new content, downloaded.
+      for (const { file, entry } of restage) {
         const tmpPath = (await tree.path(entry.rel))!;
-        const staged = await stage(tree, entry, tmpPath);
-        if (staged) staging.add(staged);
+        const staged = await stage(tree, entry, tmpPath, file.sha256).catch((err) => (err instanceof ContentChangedError ? "changed" : Promise.reject(err)));
+        if (staged === "changed") {
+          log.warn("a file changed while it was copied for a new mode; its content is fetched instead", { file: entry.rel });
+          needs.push({ file, entry });
+        } else if (staged) staging.add(staged);
       }
       plan = fresh;
       const bySha = new Map<string, WriteEntry[]>();
@@ -198,7 +203,9 @@ export async function fetchAndApply(deps: RunnerDeps, attempt: Attempt, previous
       const onReady = async (sha: string, source: string | null, data?: Buffer): Promise<Staged> => {
         const result: Staged = { copy: null, all: true };
         for (const entry of bySha.get(sha) ?? []) {
-          const staged = entry.tmp ?? (await stage(tree, entry, data ?? source!));
+          // A file source (cache entry, large blob) is hashed as copied: ContentChangedError
+          // makes the fetcher drop it and download the blob (agent/download.ts, fetchOne).
+          const staged = entry.tmp ?? (await stage(tree, entry, data ?? source!, sha));
           if (staged) staging.add(staged);
           else result.all = false;
           if (staged && !result.copy && cacheMayLink(entry)) result.copy = (await tree.path(staged))!;
@@ -245,9 +252,9 @@ export async function fetchAndApply(deps: RunnerDeps, attempt: Attempt, previous
         const rel = relativeTarget(file);
         const s = await fsys.lstat((await tree.path(`files/${rel}`))!);
         const { user, group, privilege } = file.permission;
-        files[rel] = { sha256: file.sha256, size: s.size, mtimeMs: s.mtimeMs, ino: s.ino, privilege, user, group };
+        files[rel] = { sha256: file.sha256, size: s.size, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs, ino: s.ino, privilege, user, group };
       }
-      await writeState(paths, stateOf(deps, manifest, files), fsys);
+      await writeState(paths, keyOf(deps), stateOf(deps, manifest, files), fsys);
       attempt.keepJournal = false; // the plan is finished
     } catch (err) {
       const reason = (err as Error).message;
@@ -268,9 +275,10 @@ export async function fetchAndApply(deps: RunnerDeps, attempt: Attempt, previous
   }
 }
 
-function sourceFor(manifest: Manifest, entry: WriteEntry, sources: Map<string, string>): string | null {
+function sourceFor(manifest: Manifest, entry: WriteEntry, sources: Map<string, string>): { from: string; sha256: string } | null {
   const file = manifest.files.find((f) => `files/${relativeTarget(f)}` === entry.rel);
-  return (file && sources.get(file.sha256)) ?? null;
+  const from = file && sources.get(file.sha256);
+  return file && from ? { from, sha256: file.sha256 } : null;
 }
 
 /** Removes staging leftovers and the kept files of finished transactions. */

@@ -5,6 +5,7 @@ import { appendMetadata, eventTime, type EventStatus } from "./metadata.js";
 import { nodeFsys } from "./fsys.js";
 import { UnsafePathError } from "./safetree.js";
 import { cleanUp } from "./phase-files.js";
+import { keyOf } from "./integrity.js";
 import { clearJournal, readState, writeState } from "./state.js";
 
 /**
@@ -38,10 +39,10 @@ export async function recordAttempt(deps: RunnerDeps, attempt: Attempt, status: 
       .then(() => cleanUp(deps, paths))
       .catch((err) => log.warn("cannot clear the journal", { error: (err as Error).message }));
   }
-  let state = await readState(paths, fsys).catch(() => null);
+  let state = await readState(paths, keyOf(deps), fsys).catch(() => null);
   if (status === "SUCCESS" && state?.releaseId === releaseId && Boolean(state?.unrecorded) !== (unrecorded !== null)) {
     state = { ...state!, unrecorded: unrecorded !== null || undefined };
-    await writeState(paths, state, fsys).catch((err) => log.warn("cannot save the state's unrecorded mark", { error: (err as Error).message }));
+    await writeState(paths, keyOf(deps), state, fsys).catch((err) => log.warn("cannot save the state's unrecorded mark", { error: (err as Error).message }));
   }
   if (unrecorded !== null) {
     const note = `its event could not be recorded in metadata.json: ${unrecorded}`;

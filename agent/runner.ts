@@ -13,10 +13,11 @@ import { UnsafePathError, type SafeTree } from "./safetree.js";
 import { applyKv, kvApplied } from "./kv.js";
 import { checkSharedMetadata } from "./metadata.js";
 import { refuseMountPoints } from "./mounts.js";
+import { keyOf, UntrustedFileError } from "./integrity.js";
 import { hookReport, runScript, scriptEnv, scriptFailure } from "./phase-hooks.js";
 import { recordAttempt } from "./phase-record.js";
 import { ServiceLock } from "./servicelock.js";
-import { appPaths, appTree, hasContent, readJournal, readState, writeJournal, writeState, type AppliedState, type AppPaths, type JournalPhase } from "./state.js";
+import { appPaths, appTree, hasContent, readJournal, readState, writeJournal, writeState, type AppliedState, type AppPaths, type Journal, type JournalPhase } from "./state.js";
 
 export type { Outcome, OutcomeStatus, RunnerDeps } from "./attempt.js";
 
@@ -77,15 +78,20 @@ export class Runner {
   async start(app: string): Promise<Outcome | null> {
     const paths = appPaths(this.deps.config.tempDir, this.deps.config.biz, app);
     const fsys = fsysOf(this.deps);
-    const state = await readState(paths, fsys).catch(() => null);
+    const state = await readState(paths, keyOf(this.deps), fsys).catch(() => null);
     this.current.set(app, state?.releaseId ?? null);
-    const journal = await readJournal(paths, fsys).catch(() => null);
+    const journal = await this.journal(paths);
     // Under the lock: another agent on the host may be applying this service right now.
     return this.exclusive(
       app,
       async (lock) => {
         // Read again under the lock: another agent may have finished it meanwhile.
-        const current = await readJournal(paths, fsys).catch(() => null);
+        const current = await this.journal(paths);
+        if (current instanceof UntrustedFileError) {
+          // Never acted on, and nothing cleaned: the next apply records it FAILED, naming it.
+          this.deps.log.error("journal refused", { app, error: current.message });
+          return null;
+        }
         if (!current) {
           // Temp files and kept copies of an attempt killed before its journal: the agent's own.
           await cleanUp(this.deps, paths).catch((err) => this.deps.log.warn("cannot clean the service folder", { app, error: (err as Error).message }));
@@ -96,7 +102,7 @@ export class Runner {
         return this.run({ ...newAttempt(app, current.manifest, paths), lock, plan: current.plan }, current.previous, current.phase);
       },
       async (message) => {
-        if (journal) return this.record(newAttempt(app, journal.manifest, paths), "FAILED", message);
+        if (journal && !(journal instanceof UntrustedFileError)) return this.record(newAttempt(app, journal.manifest, paths), "FAILED", message);
         this.deps.log.warn("cannot check the service folder", { app, error: message });
         return null;
       },
@@ -124,15 +130,19 @@ export class Runner {
       }
       // A plan an earlier attempt left (its undo failed, or its folder was refused at a restart)
       // is finished or undone first: a new plan over a half-switched folder would keep the mix.
-      const pending = await readJournal(paths, fsysOf(this.deps)).catch(() => null);
+      const pending = await this.journal(paths);
+      if (pending instanceof UntrustedFileError) {
+        log.error("journal refused", { error: pending.message });
+        return this.record({ ...newAttempt(app, manifest, paths), lock, keepJournal: true }, "FAILED", pending.message);
+      }
       if (pending) {
         log.warn("an earlier apply is unfinished, finishing it first", { releaseID: pending.manifest.release?.id, phase: pending.phase });
         const earlier = await this.run({ ...newAttempt(app, pending.manifest, paths), lock, plan: pending.plan }, pending.previous, pending.phase);
-        if (await readJournal(paths, fsysOf(this.deps)).catch(() => null)) return earlier;
+        if (await this.journal(paths)) return earlier;
       }
       let state: AppliedState | null;
       try {
-        state = await readState(paths, fsysOf(this.deps));
+        state = await readState(paths, keyOf(this.deps), fsysOf(this.deps), log);
       } catch (err) {
         // A link where state.json is, or the disk refusing a read: FAILED, nothing touched.
         log.error("cannot read the service's state", { error: (err as Error).message });
@@ -226,7 +236,7 @@ export class Runner {
         await fetchAndApply(this.deps, attempt, previous, manifest, { resume, validate });
         // Bookkeeping only: if it cannot be saved, the "switch" journal stays, and resuming it
         // after a crash finds every file switched and goes on to the post-script just the same.
-        await writeJournal(paths, { phase: "post", manifest, previous, startedAt: nowOf(this.deps).toISOString(), plan: attempt.plan }, fsysOf(this.deps)).catch((err) =>
+        await writeJournal(paths, keyOf(this.deps), { phase: "post", manifest, previous, startedAt: nowOf(this.deps).toISOString(), plan: attempt.plan }, fsysOf(this.deps)).catch((err) =>
           log.warn("cannot save the journal's post phase", { error: (err as Error).message }),
         );
       }
@@ -237,8 +247,8 @@ export class Runner {
       if (post && post.exitCode !== 0) {
         status = "FAILED";
         message = scriptFailure(this.deps, "post", post);
-        if (this.deps.config.onPostFailure === "rollback") message += await rollback(this.deps, attempt, previous, await readState(paths, fsysOf(this.deps)));
-        else await markPostFailed(paths, fsysOf(this.deps));
+        if (this.deps.config.onPostFailure === "rollback") message += await rollback(this.deps, attempt, previous, await readState(paths, keyOf(this.deps), fsysOf(this.deps)));
+        else await markPostFailed(paths, this.deps);
       }
     } catch (err) {
       status = "FAILED";
@@ -246,6 +256,14 @@ export class Runner {
       if (!(err instanceof StepError)) log.error("apply failed", { releaseID: release.id, error: message });
     }
     return this.record(attempt, status, message);
+  }
+
+  /**
+   * The journal of an interrupted apply: null when there is none (or it cannot be read), the
+   * refusal when it is not the agent's or its plan breaks the rules (never acted on).
+   */
+  private journal(paths: AppPaths): Promise<Journal | UntrustedFileError | null> {
+    return readJournal(paths, keyOf(this.deps), fsysOf(this.deps)).catch((err) => (err instanceof UntrustedFileError ? err : null));
   }
 
   private async record(attempt: Attempt, status: "SUCCESS" | "FAILED", message: string): Promise<Outcome> {
@@ -261,7 +279,7 @@ function stubManifest(biz: number, app: string, id: number | null): Manifest {
 }
 
 /** The files stay (report), but the release is not applied: the next pull or retry runs it again. */
-async function markPostFailed(paths: AppPaths, fsys: Fsys): Promise<void> {
-  const state = await readState(paths, fsys);
-  if (state) await writeState(paths, { ...state, postFailed: true }, fsys);
+async function markPostFailed(paths: AppPaths, deps: RunnerDeps): Promise<void> {
+  const state = await readState(paths, keyOf(deps), fsysOf(deps));
+  if (state) await writeState(paths, keyOf(deps), { ...state, postFailed: true }, fsysOf(deps));
 }

@@ -5,6 +5,7 @@
  */
 import { join } from "node:path";
 import { errnoOf, nodeFsys, READ, sha256At, type Fsys } from "./fsys.js";
+import { checkPlan, seal, unseal, UntrustedFileError, type SealKey } from "./integrity.js";
 import type { Manifest } from "./manifest.js";
 import { placeFile, SafeTree } from "./safetree.js";
 import type { SwapPlan } from "./swap.js";
@@ -40,11 +41,16 @@ export function appPaths(tempDir: string, biz: number, app: string): AppPaths {
   };
 }
 
-/** A file as last written by the agent; the stat fields let a check skip re-hashing. */
+/**
+ * A file as last written by the agent; the stat fields let a check skip re-hashing. `ctimeMs`
+ * is the status change time, which no user can set (touch and utimes change it): a record
+ * without it (written by an older agent) always re-hashes.
+ */
 export interface FileRecord {
   sha256: string;
   size: number;
   mtimeMs: number;
+  ctimeMs?: number;
   ino: number;
   privilege: string;
   user: string;
@@ -91,16 +97,23 @@ async function withTree<T>(paths: AppPaths, fsys: Fsys, work: (tree: SafeTree) =
   }
 }
 
-/** A JSON file of `.edgeconf/`, never through a link; null when absent or unreadable JSON. */
-async function readJson<T>(paths: AppPaths, name: string, fsys: Fsys): Promise<T | null> {
+/** What a sealed file is bound to: the service and the file's name (agent/integrity.ts). */
+const scopeOf = (paths: AppPaths, name: string) => `${paths.segments.join("/")}/${name}`;
+
+/**
+ * A file of `.edgeconf/`, never through a link: its authenticated body (parsed), null when
+ * absent, "untrusted" when its tag is missing or wrong or its JSON unreadable.
+ */
+async function readSealed<T>(paths: AppPaths, name: string, key: SealKey, fsys: Fsys): Promise<T | null | "untrusted"> {
   return withTree(paths, fsys, async (tree) => {
     const path = await tree.path(`.edgeconf/${name}`);
     if (path === null || (await tree.kind(`.edgeconf/${name}`)) !== "file") return null;
     const handle = await fsys.open(path, READ);
     try {
-      return JSON.parse(await handle.readFile("utf8")) as T;
+      const body = unseal(key, scopeOf(paths, name), await handle.readFile("utf8"));
+      return body === null ? "untrusted" : (JSON.parse(body) as T);
     } catch (err) {
-      if (err instanceof SyntaxError) return null;
+      if (err instanceof SyntaxError) return "untrusted";
       throw err;
     } finally {
       await handle.close();
@@ -108,16 +121,40 @@ async function readJson<T>(paths: AppPaths, name: string, fsys: Fsys): Promise<T
   });
 }
 
-export const readState = (paths: AppPaths, fsys: Fsys = nodeFsys) => readJson<AppliedState>(paths, "state.json", fsys);
-export const readJournal = (paths: AppPaths, fsys: Fsys = nodeFsys) => readJson<Journal>(paths, "journal.json", fsys);
-
-/** state.json, 0600, whole or not at all (temp file, fsync, rename). */
-export async function writeState(paths: AppPaths, state: AppliedState, fsys: Fsys = nodeFsys): Promise<void> {
-  await withTree(paths, fsys, (tree) => placeFile(tree, ".edgeconf", "state.json", JSON.stringify(state), 0o600));
+/**
+ * The saved state, when the agent wrote it (its tag checks with `key`). Anything else is no
+ * state: every file is then checked by its hash; `log` (when given) gets one warning.
+ */
+export async function readState(paths: AppPaths, key: SealKey, fsys: Fsys = nodeFsys, log?: { warn(msg: string, fields?: Record<string, unknown>): void }): Promise<AppliedState | null> {
+  const state = await readSealed<AppliedState>(paths, "state.json", key, fsys);
+  if (state !== "untrusted") return state;
+  log?.warn("state.json was not written by this agent (no valid tag: edited, or another token); it is ignored and every file is checked by its hash", { path: paths.statePath });
+  return null;
 }
 
-export async function writeJournal(paths: AppPaths, journal: Journal, fsys: Fsys = nodeFsys): Promise<void> {
-  await withTree(paths, fsys, (tree) => placeFile(tree, ".edgeconf", "journal.json", JSON.stringify(journal), 0o600));
+/**
+ * The journal of an interrupted apply, or null. Throws UntrustedFileError when it is not the
+ * agent's (no valid tag) or its plan breaks the plan rules (agent/integrity.ts, `checkPlan`).
+ */
+export async function readJournal(paths: AppPaths, key: SealKey, fsys: Fsys = nodeFsys): Promise<Journal | null> {
+  const journal = await readSealed<Journal>(paths, "journal.json", key, fsys);
+  if (journal === "untrusted") {
+    throw new UntrustedFileError(
+      `${paths.journalPath} was not written by this agent (no valid tag: edited, or written with another token); nothing in it is done. Check the service folder and remove that file to let applies go on`,
+    );
+  }
+  if (journal?.plan !== undefined) checkPlan(journal.plan, paths.journalPath);
+  return journal;
+}
+
+/** state.json, 0600, sealed, whole or not at all (temp file, fsync, rename). */
+export async function writeState(paths: AppPaths, key: SealKey, state: AppliedState, fsys: Fsys = nodeFsys): Promise<void> {
+  await withTree(paths, fsys, (tree) => placeFile(tree, ".edgeconf", "state.json", seal(key, scopeOf(paths, "state.json"), JSON.stringify(state)), 0o600));
+}
+
+/** journal.json, 0600, sealed, whole or not at all. */
+export async function writeJournal(paths: AppPaths, key: SealKey, journal: Journal, fsys: Fsys = nodeFsys): Promise<void> {
+  await withTree(paths, fsys, (tree) => placeFile(tree, ".edgeconf", "journal.json", seal(key, scopeOf(paths, "journal.json"), JSON.stringify(journal)), 0o600));
 }
 
 export async function clearJournal(paths: AppPaths, fsys: Fsys = nodeFsys): Promise<void> {
@@ -129,8 +166,9 @@ export async function clearJournal(paths: AppPaths, fsys: Fsys = nodeFsys): Prom
 
 /**
  * True when the regular file at `path` (a SafeTree path) holds bytes hashing to `sha256`. The
- * record's size, mtime and inode, when they still match, stand for the hash (the agent wrote
- * that inode); otherwise the file is hashed, opened without following a link.
+ * record's size, mtime, ctime and inode, when they all still match, stand for the hash (the agent
+ * wrote that inode, and any write since, even one followed by `touch -r`, moved its ctime);
+ * otherwise the file is hashed, opened without following a link.
  */
 export async function hasContent(fsys: Fsys, path: string, sha256: string, size: number, record?: FileRecord): Promise<boolean> {
   let s;
@@ -141,7 +179,7 @@ export async function hasContent(fsys: Fsys, path: string, sha256: string, size:
     throw err;
   }
   if (!s.isFile() || s.size !== size) return false;
-  if (record && record.sha256 === sha256 && record.size === s.size && record.mtimeMs === s.mtimeMs && record.ino === s.ino) {
+  if (record && record.sha256 === sha256 && record.size === s.size && record.mtimeMs === s.mtimeMs && record.ctimeMs === s.ctimeMs && record.ino === s.ino) {
     return true;
   }
   return (await sha256At(fsys, path)) === sha256;

@@ -12,7 +12,9 @@
  * removed, so `files/` holds the old version byte for byte with its modes. After a crash, the
  * journal's plan is run again (each step is idempotent) or undone.
  */
+import { createHash } from "node:crypto";
 import type { FileHandle } from "node:fs/promises";
+import { ContentChangedError } from "./integrity.js";
 import { mapLimit, TEMP_MARKER } from "./fsutil.js";
 import { errnoOf, IN_PLACE, NEW_FILE, readChunks, type Fsys } from "./fsys.js";
 import { UnsafePathError, type SafeTree } from "./safetree.js";
@@ -64,19 +66,31 @@ const tempName = (rel: string) => {
 /** A backup name for the plan's n-th kept file. */
 export const backupName = (plan: Pick<SwapPlan, "id">, n: number) => `${PREVIOUS}/${plan.id}-${n}`;
 
-const copyFrom = (fsys: Fsys, source: string, out: FileHandle) => readChunks(fsys, source, (chunk) => out.write(chunk));
+/** Copies the file `source` into `out`; returns the SHA-256 of the bytes copied. */
+async function copyFrom(fsys: Fsys, source: string, out: FileHandle): Promise<string> {
+  const hash = createHash("sha256");
+  await readChunks(fsys, source, (chunk) => {
+    hash.update(chunk);
+    return out.write(chunk);
+  });
+  return hash.digest("hex");
+}
 
 /**
  * Creates `path` (never an existing file or a link) with `mode` from creation, its owner, and
- * the bytes of `source` (in memory, or a local file).
+ * the bytes of `source` (in memory, or a local file). With `expect` (a SHA-256), the bytes
+ * actually copied from a file must hash to it, else the new file is removed and
+ * ContentChangedError thrown: the source may have changed since it was checked.
  */
-export async function writeNew(fsys: Fsys, path: string, source: Buffer | string, mode: number, owner?: Owner): Promise<void> {
+export async function writeNew(fsys: Fsys, path: string, source: Buffer | string, mode: number, owner?: Owner, expect?: string): Promise<void> {
   const out = await fsys.open(path, NEW_FILE, mode & 0o777);
   try {
     if (owner) await out.chown(owner.uid, owner.gid);
     await out.chmod(mode); // after chown, which clears set-id bits; exact, whatever the umask
-    if (typeof source === "string") await copyFrom(fsys, source, out);
-    else await out.writeFile(source);
+    if (typeof source === "string") {
+      const copied = await copyFrom(fsys, source, out);
+      if (expect && copied !== expect) throw new ContentChangedError(`${source} changed while it was copied (sha256 ${copied}, expected ${expect})`);
+    } else await out.writeFile(source);
   } catch (err) {
     await out.close().catch(() => undefined);
     await fsys.unlink(path).catch(() => undefined);
@@ -85,12 +99,15 @@ export async function writeNew(fsys: Fsys, path: string, source: Buffer | string
   await out.close();
 }
 
-/** Stages a write beside its target; null when a file stands where its folder must be. */
-export async function stage(tree: SafeTree, entry: WriteEntry, source: Buffer | string): Promise<string | null> {
+/**
+ * Stages a write beside its target; null when a file stands where its folder must be. A
+ * `source` file is copied only if its bytes hash to `expect` (writeNew).
+ */
+export async function stage(tree: SafeTree, entry: WriteEntry, source: Buffer | string, expect?: string): Promise<string | null> {
   const { dir } = cut(entry.rel);
   if ((await tree.dir(dir, true).catch((err) => (errnoOf(err) === "ENOTDIR" ? null : Promise.reject(err)))) === null) return null;
   const tmp = tempName(entry.rel);
-  await writeNew(tree.fsys, (await tree.path(tmp))!, source, entry.mode, entry.owner);
+  await writeNew(tree.fsys, (await tree.path(tmp))!, source, entry.mode, entry.owner, expect);
   entry.tmp = tmp;
   return tmp;
 }
@@ -205,8 +222,8 @@ export interface SwitchOptions {
   tree: SafeTree;
   /** Saves the plan in the journal (called once every backup exists). */
   save: (plan: SwapPlan) => Promise<void>;
-  /** Bytes of a write that could not be staged before (a file stood in its way). */
-  source: (entry: WriteEntry) => Promise<Buffer | string | null>;
+  /** Bytes of a write that could not be staged before (a file stood in its way), and their hash. */
+  source: (entry: WriteEntry) => Promise<{ from: Buffer | string; sha256: string } | null>;
   /** Before a file is written in place: drops the agent's own other links to it. */
   release?: ReleaseLinks;
   /** The plan comes from the journal of an earlier run: a staged file may be gone (switched). */
@@ -233,7 +250,7 @@ export async function switchIn(plan: SwapPlan, options: SwitchOptions): Promise<
     }
     if (!entry.tmp) {
       const source = await options.source(entry);
-      if (source === null || (await stage(tree, entry, source)) === null) throw new SwapError(`cannot create ${tree.real(entry.rel)}: no verified copy or no folder for it`);
+      if (source === null || (await stage(tree, entry, source.from, source.sha256)) === null) throw new SwapError(`cannot create ${tree.real(entry.rel)}: no verified copy or no folder for it`);
     }
     await put(tree, entry.tmp!, entry.rel, entry.mode, entry.owner, entry.backup, options.release);
   });
