@@ -14,7 +14,7 @@
 import { cp, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AgentSuite, readLines, runAgent, sha256, snapshot, startAgent, startProxy, until, type AgentProcess, type Proxy } from "./harness";
+import { AgentSuite, freePort, readLines, runAgent, sha256, snapshot, startAgent, startProxy, until, type AgentProcess, type Proxy } from "./harness";
 
 const BIZ = 16;
 const APP = "crash";
@@ -153,6 +153,7 @@ describe("kill -9 of the agent process during an apply", () => {
     expect(whole.code, whole.output).toBe(0);
     expect(await violations(calibration.root)).toEqual([]);
 
+    const noFeed = `http://127.0.0.1:${await freePort()}`;
     const random = seeded(SEED);
     const hits: string[] = [];
     let resumed = 0;
@@ -168,8 +169,9 @@ describe("kill -9 of the agent process during an apply", () => {
       const phase = phaseOf(agent.output());
       const killed = await agent.stop("SIGKILL");
       hits.push(killed.code === null ? `${phase}@${swap ? "fetched+" : ""}${delay}ms` : `finished@${delay}ms`);
-      // Started again, with a token the feed refuses: it only finishes what the crash left.
-      const recover = await runAgent(suite.agent, ["pull"], { ...runEnv, token: "not-a-token" });
+      // Started again with no feed to reach (same token: its journal is sealed with a key derived
+      // from it, agent/integrity.ts): it only finishes what the crash left.
+      const recover = await runAgent(suite.agent, ["pull"], { ...runEnv, feed_addrs: noFeed });
       expect(recover.code, recover.output).toBe(3);
       if (recover.output.includes("found an interrupted apply")) resumed++;
       // An orphaned script of the killed agent has been waited for; its last line is written.
