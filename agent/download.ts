@@ -138,25 +138,28 @@ export class Fetcher {
     behind: (write: () => Promise<void>) => Promise<void>,
     signal?: AbortSignal,
   ): Promise<void> {
+    // A file source is hashed as it is copied (agent/swap.ts, writeNew). Changed since its check
+    // (an adopted cache link rewritten where it is applied, a blob's file rewritten), it is
+    // dropped and the blob downloaded again, once (agent/integrity.ts, ContentChangedError).
+    const fromFile = async (path: string, again: boolean): Promise<void> => {
+      try {
+        await onReady(need.sha256, path);
+      } catch (err) {
+        if (!(err instanceof ContentChangedError) || !again) throw err;
+        this.options.log.warn("a blob's file changed while it was copied, downloading it again", { sha256: need.sha256, path });
+        await rm(path, { force: true });
+        const got = await this.download(need, stagingDir, signal);
+        result.bytesDownloaded += got.bytes;
+        if (got.data) return void result.sources.set(need.sha256, await this.keep(need, got.data, stagingDir, onReady));
+        result.sources.set(need.sha256, got.path);
+        await fromFile(got.path, false);
+      }
+    };
     const cached = inCache.has(need.sha256) ? await this.options.cache.get(need.sha256) : null;
     if (cached) {
       result.sources.set(need.sha256, cached);
       result.fromCache++;
-      await behind(async () => {
-        try {
-          await onReady(need.sha256, cached);
-        } catch (err) {
-          // The entry changed between its check and the copy (an adopted link rewritten where it
-          // is applied): dropped, and the blob downloaded instead (agent/integrity.ts).
-          if (!(err instanceof ContentChangedError)) throw err;
-          this.options.log.warn("cached file changed while it was copied, downloading it", { sha256: need.sha256 });
-          await rm(cached, { force: true });
-          const got = await this.download(need, stagingDir, signal);
-          result.bytesDownloaded += got.bytes;
-          result.sources.set(need.sha256, got.data ? await this.keep(need, got.data, stagingDir, onReady) : got.path);
-          if (!got.data) await onReady(need.sha256, got.path);
-        }
-      });
+      await behind(() => fromFile(cached, true));
       return;
     }
     const key = this.options.cache.accepts(need.size) ? need.sha256 : join(stagingDir, need.sha256);
@@ -174,7 +177,7 @@ export class Fetcher {
       await behind(async () => void result.sources.set(need.sha256, await this.keep(need, data, stagingDir, onReady)));
     } else {
       result.sources.set(need.sha256, path);
-      await behind(async () => void (await onReady(need.sha256, path)));
+      await behind(() => fromFile(path, true));
     }
   }
 

@@ -23,12 +23,15 @@ import { Admin, sha256, startServer, tempDir, type ServerHandle } from "./harnes
 
 const BIZ = 37;
 const APP = "integrity";
+const BIG_APP = "integrity-big";
+/** Over 1 MiB: received into a file (the cache's or the staging folder's), not into memory. */
+const BIG = "a".repeat(1_500_000);
 
 let work: Awaited<ReturnType<typeof tempDir>>;
 let server: ServerHandle;
 let token: string;
 let otherToken: string;
-const manifests: Record<"v1" | "v2" | "v3", any> = {} as never;
+const manifests: Record<"v1" | "v2" | "v3" | "big", any> = {} as never;
 
 beforeAll(async () => {
   work = await tempDir("edgeconf-integrity-");
@@ -39,9 +42,9 @@ beforeAll(async () => {
   token = await admin.agentToken(BIZ, ["*"]);
   otherToken = await admin.agentToken(BIZ, ["*"]);
   const feed = new FeedClient({ addrs: [server.url], token, biz: BIZ, uid: "probe", labels: {}, mode: "pull", log: createLogger({ write: () => undefined }) });
-  const publish = async (name: string) => {
-    await admin.release(BIZ, APP, name);
-    return ((await feed.release(APP, { current: null, wait: 0 })) as { manifest: unknown }).manifest;
+  const publish = async (name: string, app = APP) => {
+    await admin.release(BIZ, app, name);
+    return ((await feed.release(app, { current: null, wait: 0 })) as { manifest: unknown }).manifest;
   };
   await admin.file(BIZ, APP, "/etc/app/main.conf", "main v1\n", { privilege: "644" });
   await admin.file(BIZ, APP, "/etc/app/mode.conf", "same\n", { privilege: "644" });
@@ -51,6 +54,9 @@ beforeAll(async () => {
   await admin.file(BIZ, APP, "/etc/app/main.conf", "main v3\n", { privilege: "644" });
   await admin.hooks(BIZ, APP, null, await admin.script(BIZ, "refuse", "shell", "exit 1\n"));
   manifests.v3 = await publish("V3");
+  await admin.service(BIZ, BIG_APP);
+  await admin.file(BIZ, BIG_APP, "/data/big.bin", BIG, { privilege: "644" });
+  manifests.big = await publish("B1", BIG_APP);
 }, 120_000);
 
 afterAll(async () => {
@@ -239,5 +245,15 @@ describe("a file checked once is not trusted by its mtime, nor between its check
     expect(seam.hit()).toBe(true);
     expect(outcome.status, outcome.message).toBe("SUCCESS");
     expect(await readFile(join(other, String(BIZ), APP, "files/etc/app/main.conf"), "utf8")).toBe("main v1\n");
+  });
+
+  it("security: a large blob's file rewritten between its download and its copy is downloaded again", async () => {
+    const root = join(work.path, `w${++seq}`, "temp");
+    await mkdir(root, { recursive: true });
+    const seam = rewriteBeforeCopy((p) => p.endsWith(`/${sha256(BIG)}`), "b".repeat(BIG.length));
+    const outcome = await runner(root, { fsys: seam }).apply(BIG_APP, manifests.big);
+    expect(seam.hit()).toBe(true);
+    expect(outcome.status, outcome.message).toBe("SUCCESS");
+    expect(await readFile(join(root, String(BIZ), BIG_APP, "files/data/big.bin"), "utf8")).toBe(BIG);
   });
 });
