@@ -7,7 +7,7 @@
  * tampered with its mtime put back, and a source rewritten between its check and its copy.
  */
 import { execFileSync } from "node:child_process";
-import { readFile, mkdir, rm, stat, writeFile } from "node:fs/promises";
+import { readdir, readFile, mkdir, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BlobCache } from "../../agent/cache";
@@ -184,6 +184,16 @@ describe("forged bookkeeping in .edgeconf/ is never acted on", () => {
     expect((await runner(root, { token: otherToken }).apply(APP, manifests.v1)).status).toBe("SKIPPED");
     // And the first token now sees a state it cannot verify.
     expect((await runner(root).apply(APP, manifests.v1)).status).toBe("SUCCESS");
+  });
+});
+
+describe("the key stays the agent's", () => {
+  it("security: no file the agent writes (state, journal, scripts, cache, metadata) holds the token", async () => {
+    const { base, root } = await withV1();
+    expect((await runner(root, { extra: { on_post_failure: "rollback" } }).apply(APP, manifests.v3)).status).toBe("FAILED");
+    const files = (await readdir(base, { recursive: true, withFileTypes: true })).filter((e) => e.isFile());
+    expect(files.length).toBeGreaterThan(5);
+    for (const f of files) expect(await readFile(join(f.parentPath, f.name), "utf8"), join(f.parentPath, f.name)).not.toContain(token);
   });
 });
 
