@@ -9,48 +9,16 @@
  * Such an entry shares its inode with an applied file, so nothing here changes an entry's mtime
  * or bytes, and a file later changed where it is applied is caught by the check on read.
  */
-import { constants, existsSync } from "node:fs";
-import { link, lstat, mkdir, open, readdir, rename, unlink, type FileHandle } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { constants } from "node:fs";
+import { link, lstat, open, readdir, rename, unlink } from "node:fs/promises";
+import { join } from "node:path";
 import { formatBytes, isNotFound, openRegular, sha256Handle } from "./fsutil.js";
-import { errnoOf, makeDirs } from "./fsys.js";
+import { errnoOf } from "./fsys.js";
 import type { Logger } from "./log.js";
+import { ensurePrivateDir, PrivateFolders } from "./privatedir.js";
 import { UnsafePathError } from "./safetree.js";
 
-const PROC = existsSync("/proc/self/fd");
-const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
-
-/**
- * Creates `dir` (0700) if missing and makes it private, without following a link at its last
- * component: in the seed's Kubernetes layout another container can write `{temp_dir}`, and a
- * `cache -> /elsewhere` planted there must not make a root agent chmod or fill another folder.
- * Throws (naming the path) when `dir` is a link or not a folder.
- */
-export async function ensurePrivateDir(dir: string): Promise<void> {
-  await makeDirs(dirname(dir));
-  await (await openPrivateDir(dir, dir)).close();
-}
-
-/**
- * Opens folder `path` (created 0700 when absent) with O_DIRECTORY|O_NOFOLLOW and makes it 0700.
- * A link or non-folder there raises UnsafePathError naming `real`.
- */
-async function openPrivateDir(path: string, real: string): Promise<FileHandle> {
-  await mkdir(path, { mode: 0o700 }).catch((err) => {
-    if (errnoOf(err) !== "EEXIST") throw err;
-  });
-  const handle = await open(path, DIR_FLAGS).catch((err) => {
-    const code = errnoOf(err);
-    throw code === "ELOOP" || code === "ENOTDIR" ? new UnsafePathError(real, "a symbolic link or not a folder") : err;
-  });
-  try {
-    await handle.chmod(0o700); // private, whatever made it before
-  } catch (err) {
-    await handle.close();
-    throw err;
-  }
-  return handle;
-}
+export { ensurePrivateDir };
 
 export const CLEANUP_INTERVAL_MS = 5 * 60 * 1000;
 const RETENTION = 0.9;
@@ -62,14 +30,6 @@ export interface CleanupResult {
   removed: number;
 }
 
-/** A folder opened once and checked: entries are named through `path` (/proc/self/fd/N). */
-interface Verified {
-  handle: FileHandle | null;
-  dev: number;
-  ino: number;
-  path: string;
-}
-
 /**
  * Every operation names its entries through the cache folder it verified (opened
  * O_DIRECTORY|O_NOFOLLOW, and still what `dir` names: same inode by lstat right before the
@@ -77,82 +37,36 @@ interface Verified {
  * followed. Entries are opened O_NOFOLLOW|O_NONBLOCK and must be regular files.
  */
 export class BlobCache {
-  private main: Verified | null = null;
-  private partial: Verified | null = null;
-  /** Verifications run one at a time: one handle per folder. */
-  private queue: Promise<unknown> = Promise.resolve();
-  /** Paths refused and warned about (once, until they verify again). */
-  private readonly warned = new Set<string>();
-  /** Every handle opened (replaced ones too, see verify), closed by `close`. */
-  private readonly handles: FileHandle[] = [];
+  /** The cache folder and `.partial`, opened and checked (see agent/privatedir.ts). */
+  private readonly folders: PrivateFolders;
 
   constructor(
     readonly dir: string,
     readonly thresholdBytes: number,
     readonly enabled: boolean,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.folders = new PrivateFolders(log, "cache folder refused: the agent does not follow it, cache operations skipped");
+  }
 
   accepts(size: number): boolean {
     return this.enabled && size <= this.thresholdBytes * MAX_SHARE;
   }
 
   /** The cache folder, verified now, as a path naming entries through its handle; null: refused (warned). */
-  async folder(): Promise<string | null> {
-    return this.serial(async () => (this.main = await this.verify(this.dir, this.dir, this.main))?.path ?? null);
+  folder(): Promise<string | null> {
+    return this.folders.check(this.dir, this.dir);
   }
 
   /** Where partial downloads of cacheable blobs live until verified (`.partial`, checked like the cache). */
   async partialFolder(): Promise<string | null> {
     const main = await this.folder();
-    if (main === null) return null;
-    return this.serial(async () => (this.partial = await this.verify(`${main}/.partial`, join(this.dir, ".partial"), this.partial))?.path ?? null);
-  }
-
-  private serial<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(work, work);
-    this.queue = run.catch(() => undefined);
-    return run;
-  }
-
-  private async verify(path: string, real: string, current: Verified | null): Promise<Verified | null> {
-    const s = await lstat(path).catch((err) => {
-      if (isNotFound(err)) return null;
-      throw err;
-    });
-    if (s && !s.isDirectory()) return this.refuse(real, s.isSymbolicLink() ? "a symbolic link" : "not a folder");
-    if (s && current && s.dev === current.dev && s.ino === current.ino) return current;
-    // New, or replaced by another folder: open that one. A handle replaced stays open (an apply in
-    // flight may still read a source through it).
-    let handle;
-    try {
-      handle = await openPrivateDir(path, real);
-    } catch (err) {
-      if (err instanceof UnsafePathError) return this.refuse(real, "a symbolic link or not a folder");
-      throw err;
-    }
-    this.warned.delete(real);
-    const { dev, ino } = await handle.stat();
-    if (PROC) {
-      this.handles.push(handle);
-      return { handle, dev, ino, path: `/proc/self/fd/${handle.fd}` };
-    }
-    await handle.close(); // no /proc: the lstat check right before each operation is what remains
-    return { handle: null, dev, ino, path };
+    return main === null ? null : this.folders.check(`${main}/.partial`, join(this.dir, ".partial"));
   }
 
   /** Closes the folders' handles (paths handed out before stop working). */
-  async close(): Promise<void> {
-    this.main = this.partial = null;
-    await Promise.all(this.handles.splice(0).map((h) => h.close().catch(() => undefined)));
-  }
-
-  private refuse(real: string, what: string): null {
-    if (!this.warned.has(real)) {
-      this.warned.add(real);
-      this.log.warn("cache folder refused: the agent does not follow it, cache operations skipped", { path: real, found: what });
-    }
-    return null;
+  close(): Promise<void> {
+    return this.folders.close();
   }
 
   /** The cached blob's path if present, a regular file and intact; anything else there is removed. */

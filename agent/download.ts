@@ -16,22 +16,14 @@ import { pipeline } from "node:stream/promises";
 import { Transform } from "node:stream";
 import type { BlobCache } from "./cache.js";
 import type { FeedClient } from "./feed.js";
-import { checkRegular, hashInto, isNotFound, mapLimit, sha256Handle } from "./fsutil.js";
+import { hashInto, mapLimit, sha256Handle } from "./fsutil.js";
 import { errnoOf, makeDirs } from "./fsys.js";
-import { UnsafePathError } from "./safetree.js";
+import { createFresh, isLocalError, openResumable } from "./partial.js";
 import { readBody } from "./http.js";
 import type { Logger } from "./log.js";
 
 export class IntegrityError extends Error {}
 
-/**
- * Local file-system failures: the partial file is deleted (it may be what failed). Any other
- * failure (a cut connection: ECONNRESET, EPIPE, ETIMEDOUT, premature close, an HTTP error)
- * keeps it, so the retry resumes with `Range`.
- */
-const LOCAL_ERRORS = new Set(["ENOSPC", "EDQUOT", "EFBIG", "EACCES", "EPERM", "EROFS", "EIO", "ENOTDIR", "EISDIR", "ELOOP", "EMLINK", "ENAMETOOLONG", "EBADF", "EXDEV", "ENOENT"]);
-
-const { O_RDWR, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = constants;
 
 export interface BlobNeed {
   sha256: string;
@@ -158,7 +150,8 @@ export class Fetcher {
       await behind(async () => void (await onReady(need.sha256, cached)));
       return;
     }
-    const key = this.options.cache.accepts(need.size) ? need.sha256 : join(stagingDir, need.sha256);
+    // Shared by hash only when it lands in the cache (a refused cache: each service's own staging).
+    const key = this.options.cache.accepts(need.size) && this.cacheDirs ? need.sha256 : join(stagingDir, need.sha256);
     let pending = this.inflight.get(key);
     const owner = !pending;
     if (!pending) {
@@ -224,7 +217,7 @@ export class Fetcher {
         const code = errnoOf(err);
         const diskFull = code === "ENOSPC" || code === "EDQUOT";
         // A partial file is kept only to resume a cut transfer; never after a local failure.
-        if (err instanceof IntegrityError || err instanceof UnsafePathError || LOCAL_ERRORS.has(code ?? "")) await unlink(partial).catch(() => undefined);
+        if (err instanceof IntegrityError || isLocalError(err)) await unlink(partial).catch(() => undefined);
         if (diskFull && cache.enabled) {
           // The cache gives way first: oldest blobs go until this one fits, then it is tried again.
           const freed = await cache.evict(need.size);
@@ -328,29 +321,5 @@ async function writePrivate(path: string, data: Buffer): Promise<void> {
   } finally {
     await handle.close();
   }
-}
-
-/**
- * The partial file at `path` to resume: a regular file with one link, opened read-write without
- * following a link or blocking; null (start fresh) for anything else or nothing.
- */
-async function openResumable(path: string): Promise<FileHandle | null> {
-  const handle = await open(path, O_RDWR | O_NOFOLLOW | O_NONBLOCK).catch(() => null);
-  if (!handle) return null;
-  try {
-    checkRegular(await handle.stat(), path, true);
-    return handle;
-  } catch {
-    await handle.close();
-    return null;
-  }
-}
-
-/** A fresh partial file: whatever has the name is unlinked (never written through), then O_EXCL. */
-async function createFresh(path: string): Promise<FileHandle> {
-  await unlink(path).catch((err) => {
-    if (!isNotFound(err)) throw err;
-  });
-  return open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
 }
 

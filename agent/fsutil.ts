@@ -57,16 +57,6 @@ export async function hashInto(handle: FileHandle, hash: Hash, length: number): 
   }
 }
 
-/** SHA-256 of the agent-kept regular file at `path` (see openRegular; `real` names it). */
-export async function sha256File(path: string, real = path): Promise<string> {
-  const { handle } = await openRegular(path, real);
-  try {
-    return await sha256Handle(handle);
-  } finally {
-    await handle.close();
-  }
-}
-
 /** A sibling temp name; the `.edgeconf-tmp-` marker lets recovery find leftovers. */
 export function tempSibling(path: string): string {
   return join(dirname(path), `.${basename(path)}.edgeconf-tmp-${randomBytes(4).toString("hex")}`);
