@@ -9,8 +9,7 @@
  * what a cold pull of many small files spends its time on.
  */
 import { createHash } from "node:crypto";
-import { constants } from "node:fs";
-import { open, readdir, rename, unlink, type FileHandle } from "node:fs/promises";
+import { readdir, rename, unlink, type FileHandle } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { Transform } from "node:stream";
@@ -23,7 +22,6 @@ import { readBody } from "./http.js";
 import type { Logger } from "./log.js";
 
 export class IntegrityError extends Error {}
-
 
 export interface BlobNeed {
   sha256: string;
@@ -313,9 +311,12 @@ export class Fetcher {
   }
 }
 
-/** Writes `data` to a new private file (0600) at `path`, never through a planted link. */
+/**
+ * Writes `data` to a new private file (0600) at `path`: whatever had the name is unlinked first,
+ * so neither a planted symlink nor a planted hard link is written through.
+ */
 async function writePrivate(path: string, data: Buffer): Promise<void> {
-  const handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o600);
+  const handle = await createFresh(path);
   try {
     await handle.writeFile(data);
   } finally {
