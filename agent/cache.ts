@@ -10,33 +10,15 @@
  * or bytes, and a file later changed where it is applied is caught by the check on read.
  */
 import { constants } from "node:fs";
-import { link, lstat, mkdir, open, readdir, rename, rm, stat, utimes } from "node:fs/promises";
+import { link, lstat, open, readdir, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import { formatBytes, isNotFound, sha256File } from "./fsutil.js";
+import { formatBytes, isNotFound, openRegular, sha256Handle } from "./fsutil.js";
+import { errnoOf } from "./fsys.js";
 import type { Logger } from "./log.js";
+import { ensurePrivateDir, PrivateFolders } from "./privatedir.js";
+import { UnsafePathError } from "./safetree.js";
 
-/**
- * Creates `dir` (0700) if missing and makes it private, without following a link at its last
- * component: in the seed's Kubernetes layout another container can write `{temp_dir}`, and a
- * `cache -> /elsewhere` planted there must not make a root agent chmod or fill another folder.
- * Throws (naming the path) when `dir` is a link or not a folder.
- */
-export async function ensurePrivateDir(dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  let handle;
-  try {
-    handle = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === "ELOOP" || code === "ENOTDIR") throw new Error(`${dir} is a symbolic link or not a folder: the agent does not follow it`);
-    throw err;
-  }
-  try {
-    await handle.chmod(0o700); // private, whatever made it before
-  } finally {
-    await handle.close();
-  }
-}
+export { ensurePrivateDir };
 
 export const CLEANUP_INTERVAL_MS = 5 * 60 * 1000;
 const RETENTION = 0.9;
@@ -48,44 +30,73 @@ export interface CleanupResult {
   removed: number;
 }
 
+/**
+ * Every operation names its entries through the cache folder it verified (opened
+ * O_DIRECTORY|O_NOFOLLOW, and still what `dir` names: same inode by lstat right before the
+ * operation), so a `cache -> /victim` planted after start is refused with one warning, never
+ * followed. Entries are opened O_NOFOLLOW|O_NONBLOCK and must be regular files.
+ */
 export class BlobCache {
+  /** The cache folder and `.partial`, opened and checked (see agent/privatedir.ts). */
+  private readonly folders: PrivateFolders;
+
   constructor(
     readonly dir: string,
     readonly thresholdBytes: number,
     readonly enabled: boolean,
     private readonly log: Logger,
-  ) {}
-
-  path(sha256: string): string {
-    return join(this.dir, sha256);
-  }
-
-  /** Where partial downloads of cacheable blobs live until verified. */
-  get partialDir(): string {
-    return join(this.dir, ".partial");
+  ) {
+    this.folders = new PrivateFolders(log, "cache folder refused: the agent does not follow it, cache operations skipped");
   }
 
   accepts(size: number): boolean {
     return this.enabled && size <= this.thresholdBytes * MAX_SHARE;
   }
 
-  /** The cached blob's path if present and intact; a corrupt entry is removed. */
+  /** The cache folder, verified now, as a path naming entries through its handle; null: refused (warned). */
+  folder(): Promise<string | null> {
+    return this.folders.check(this.dir, this.dir);
+  }
+
+  /** Where partial downloads of cacheable blobs live until verified (`.partial`, checked like the cache). */
+  async partialFolder(): Promise<string | null> {
+    const main = await this.folder();
+    return main === null ? null : this.folders.check(`${main}/.partial`, join(this.dir, ".partial"));
+  }
+
+  /** Closes the folders' handles (paths handed out before stop working). */
+  close(): Promise<void> {
+    return this.folders.close();
+  }
+
+  /** The cached blob's path if present, a regular file and intact; anything else there is removed. */
   async get(sha256: string): Promise<string | null> {
     if (!this.enabled) return null;
-    const path = this.path(sha256);
+    const folder = await this.folder();
+    if (folder === null) return null;
+    const path = `${folder}/${sha256}`;
+    let opened;
     try {
-      const s = await stat(path); // a miss costs one stat, not a read stream
-      if ((await sha256File(path)) !== sha256) {
-        this.log.warn("cached file is corrupt, removing it", { sha256, path });
-        await rm(path, { force: true });
+      opened = await openRegular(path, join(this.dir, sha256));
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      if (!(err instanceof UnsafePathError)) throw err;
+      this.log.warn("cache entry is not a regular file, removing it", { sha256, error: err.message });
+      await unlink(path).catch(() => undefined);
+      return null;
+    }
+    const { handle, stats } = opened;
+    try {
+      if ((await sha256Handle(handle)) !== sha256) {
+        this.log.warn("cached file is corrupt, removing it", { sha256, path: join(this.dir, sha256) });
+        await unlink(path).catch(() => undefined);
         return null;
       }
       // Least recently *used* goes first. Only the access time: an adopted entry is an applied file too.
-      await utimes(path, new Date(), s.mtime);
+      await handle.utimes(new Date(), stats.mtime);
       return path;
-    } catch (err) {
-      if (isNotFound(err)) return null;
-      throw err;
+    } finally {
+      await handle.close();
     }
   }
 
@@ -93,14 +104,16 @@ export class BlobCache {
    * Makes the verified file at `from` the cache entry for `sha256` with a hard link (no second
    * copy). Only for a file that no user but the agent's can write (the caller checks its mode
    * and owner). Returns the entry's path, or null when a link is impossible here (another file
-   * system, no hard links): the caller then writes a copy with `put`.
+   * system, no hard links, the cache folder refused): the caller then writes a copy with `put`.
    */
   async adopt(sha256: string, from: string): Promise<string | null> {
-    const path = this.path(sha256);
+    const folder = await this.folder();
+    if (folder === null) return null;
+    const path = `${folder}/${sha256}`;
     try {
       await link(from, path);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") return null; // EEXIST: cached by another service meanwhile
+      if (errnoOf(err) !== "EEXIST") return null; // EEXIST: cached by another service meanwhile
     }
     return path;
   }
@@ -108,7 +121,9 @@ export class BlobCache {
   /** Is the entry for `sha256` the file `s` describes (the same inode: an adopted link)? */
   async holds(sha256: string, s: { ino: number; dev: number }): Promise<boolean> {
     if (!this.enabled) return false;
-    const entry = await lstat(this.path(sha256)).catch(() => null);
+    const folder = await this.folder();
+    if (folder === null) return false;
+    const entry = await lstat(`${folder}/${sha256}`).catch(() => null);
     return entry !== null && entry.ino === s.ino && entry.dev === s.dev;
   }
 
@@ -117,13 +132,19 @@ export class BlobCache {
    * in place, which would change the entry's bytes too.
    */
   async release(sha256: string, s: { ino: number; dev: number }): Promise<void> {
-    if (await this.holds(sha256, s)) await rm(this.path(sha256), { force: true });
+    const folder = await this.folder();
+    if (folder !== null && (await this.holds(sha256, s))) await unlink(`${folder}/${sha256}`).catch(() => undefined);
   }
 
-  /** Writes a private copy (0600, temp name then rename, no link followed) of verified `data`. */
-  async put(sha256: string, data: Buffer): Promise<string> {
-    const path = this.path(sha256);
-    const tmp = join(this.partialDir, `${sha256}.${process.pid}.${Math.random().toString(16).slice(2, 10)}`);
+  /**
+   * Writes a private copy (0600, temp name then rename, no link followed) of verified `data`.
+   * null when the cache folder is refused.
+   */
+  async put(sha256: string, data: Buffer): Promise<string | null> {
+    const [folder, partials] = [await this.folder(), await this.partialFolder()];
+    if (folder === null || partials === null) return null;
+    const path = `${folder}/${sha256}`;
+    const tmp = `${partials}/${sha256}.${process.pid}.${Math.random().toString(16).slice(2, 10)}`;
     const handle = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
     try {
       await handle.writeFile(data);
@@ -131,36 +152,36 @@ export class BlobCache {
       await rename(tmp, path);
     } catch (err) {
       await handle.close().catch(() => undefined);
-      await rm(tmp, { force: true });
+      await unlink(tmp).catch(() => undefined);
       throw err;
     }
     return path;
   }
 
-  /** Every entry with its size and last use (access time), oldest first. */
-  private async entries(): Promise<{ path: string; size: number; usedMs: number }[]> {
-    let names: string[];
-    try {
-      names = await readdir(this.dir);
-    } catch (err) {
-      if (isNotFound(err)) return [];
-      throw err;
-    }
+  /**
+   * Every entry (regular files named by a SHA-256) with its size and last use (access time),
+   * oldest first; a link or special file under such a name is removed (never followed). null
+   * when the cache folder is refused.
+   */
+  private async entries(): Promise<{ path: string; size: number; usedMs: number }[] | null> {
+    if (!this.enabled) return [];
+    const folder = await this.folder();
+    if (folder === null) return null;
     const entries: { path: string; size: number; usedMs: number }[] = [];
-    for (const name of names) {
+    for (const name of await readdir(folder)) {
       if (!/^[0-9a-f]{64}$/.test(name)) continue;
-      try {
-        const s = await stat(join(this.dir, name));
-        if (s.isFile()) entries.push({ path: join(this.dir, name), size: s.size, usedMs: s.atimeMs });
-      } catch {
-        /* removed meanwhile */
-      }
+      const path = `${folder}/${name}`;
+      const s = await lstat(path).catch(() => null); // null: removed meanwhile
+      if (s?.isFile()) entries.push({ path, size: s.size, usedMs: s.atimeMs });
+      else if (s && !s.isDirectory()) await unlink(path).catch(() => undefined);
     }
     return entries.sort((a, b) => a.usedMs - b.usedMs);
   }
 
+  /** Removes the least recently used entries down to 90% of the threshold, when over it. */
   async cleanup(): Promise<CleanupResult> {
     const entries = await this.entries();
+    if (entries === null) return { sizeBefore: 0, sizeAfter: 0, removed: 0 };
     const sizeBefore = entries.reduce((sum, e) => sum + e.size, 0);
     this.log.info("calculate current cache directory size", { cacheDir: this.dir, currentSize: formatBytes(sizeBefore) });
     let size = sizeBefore;
@@ -169,7 +190,7 @@ export class BlobCache {
       const target = this.thresholdBytes * RETENTION;
       for (const entry of entries) {
         if (size <= target) break;
-        await rm(entry.path, { force: true });
+        await unlink(entry.path).catch(() => undefined);
         size -= entry.size;
         removed++;
       }
@@ -180,11 +201,11 @@ export class BlobCache {
 
   /** Removes least recently used blobs until at least `bytes` are freed (disk full); returns bytes freed. */
   async evict(bytes: number): Promise<number> {
-    const entries = await this.entries();
+    const entries = (await this.entries()) ?? [];
     let freed = 0;
     for (const entry of entries) {
       if (freed >= bytes) break;
-      await rm(entry.path, { force: true });
+      await unlink(entry.path).catch(() => undefined);
       freed += entry.size;
     }
     return freed;

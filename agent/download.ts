@@ -9,14 +9,15 @@
  * what a cold pull of many small files spends its time on.
  */
 import { createHash } from "node:crypto";
-import { constants, createReadStream, createWriteStream, openSync } from "node:fs";
-import { mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
+import { readdir, rename, unlink, type FileHandle } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { Transform } from "node:stream";
-import { ensurePrivateDir, type BlobCache } from "./cache.js";
+import type { BlobCache } from "./cache.js";
 import type { FeedClient } from "./feed.js";
-import { isNotFound, mapLimit, sha256File } from "./fsutil.js";
+import { hashInto, mapLimit, sha256Handle } from "./fsutil.js";
+import { errnoOf, makeDirs } from "./fsys.js";
+import { createFresh, isLocalError, openResumable } from "./partial.js";
 import { readBody } from "./http.js";
 import { ContentChangedError } from "./integrity.js";
 import type { Logger } from "./log.js";
@@ -72,6 +73,8 @@ export class Fetcher {
   private readonly inflight = new Map<string, Promise<Downloaded>>();
   /** Partial files present when the current fetch started (see fetchAll). */
   private knownPartials = new Set<string>();
+  /** The cache folders verified when the current fetch started (null: cache off or refused). */
+  private cacheDirs: { dir: string; partial: string } | null = null;
 
   constructor(private readonly options: FetcherOptions) {}
 
@@ -95,16 +98,17 @@ export class Fetcher {
     const unique = [...new Map(needs.map((n) => [n.sha256, n])).values()];
     const result: FetchResult = { sources: new Map(), bytesDownloaded: 0, fromCache: 0, downloaded: 0 };
     if (unique.length === 0) return result;
-    await mkdir(stagingDir, { recursive: true, mode: 0o700 });
-    if (this.options.cache.enabled) {
-      await ensurePrivateDir(this.options.cache.dir);
-      await ensurePrivateDir(this.options.cache.partialDir);
+    await makeDirs(stagingDir, 0o700);
+    const { cache } = this.options;
+    if (cache.enabled) {
+      const [dir, partial] = [await cache.folder(), await cache.partialFolder()];
+      this.cacheDirs = dir !== null && partial !== null ? { dir, partial } : null;
     }
     // One listing instead of a failing stat per blob (a cold pull of 1,000 files saves ~3,000 errors).
-    const list = (dir: string) => readdir(dir).then((names) => new Set(names), () => new Set<string>());
+    const list = (dir: string | undefined) => (dir === undefined ? Promise.resolve(new Set<string>()) : readdir(dir).then((names) => new Set(names), () => new Set<string>()));
     const [inCache, partials] = await Promise.all([
-      this.options.cache.enabled ? list(this.options.cache.dir) : new Set<string>(),
-      Promise.all([list(this.options.cache.partialDir), list(stagingDir)]).then(([a, b]) => new Set([...a, ...b])),
+      list(this.cacheDirs?.dir),
+      Promise.all([list(this.cacheDirs?.partial), list(stagingDir)]).then(([a, b]) => new Set([...a, ...b])),
     ]);
     this.knownPartials = partials;
     // Writing a verified blob out (onReady) runs behind its download, so the download slot takes
@@ -162,7 +166,8 @@ export class Fetcher {
       await behind(() => fromFile(cached, true));
       return;
     }
-    const key = this.options.cache.accepts(need.size) ? need.sha256 : join(stagingDir, need.sha256);
+    // Shared by hash only when it lands in the cache (a refused cache: each service's own staging).
+    const key = this.options.cache.accepts(need.size) && this.cacheDirs ? need.sha256 : join(stagingDir, need.sha256);
     let pending = this.inflight.get(key);
     const owner = !pending;
     if (!pending) {
@@ -192,7 +197,8 @@ export class Fetcher {
       try {
         const staged = (await onReady(need.sha256, null, data)) ?? { copy: null, all: false };
         if (cache.accepts(need.size)) {
-          return (staged.copy && (await cache.adopt(need.sha256, staged.copy))) || (await cache.put(need.sha256, data));
+          const kept = (staged.copy && (await cache.adopt(need.sha256, staged.copy))) || (await cache.put(need.sha256, data));
+          if (kept) return kept;
         }
         if (staged.all && staged.copy) return staged.copy;
         const path = join(stagingDir, need.sha256);
@@ -209,10 +215,10 @@ export class Fetcher {
 
   private async download(need: BlobNeed, stagingDir: string, signal?: AbortSignal): Promise<Downloaded> {
     const { cache, log } = this.options;
-    const cacheable = cache.accepts(need.size);
-    const dest = cacheable ? cache.path(need.sha256) : join(stagingDir, need.sha256);
-    const partialDir = cacheable ? cache.partialDir : stagingDir;
-    const partial = join(partialDir, `${need.sha256}.partial`);
+    const dirs = cache.accepts(need.size) ? this.cacheDirs : null;
+    const cacheable = dirs !== null;
+    const dest = dirs ? `${dirs.dir}/${need.sha256}` : join(stagingDir, need.sha256);
+    const partial = `${dirs ? dirs.partial : stagingDir}/${need.sha256}.partial`;
     const attempts = this.options.attempts ?? 3;
     let bytes = 0;
     for (let attempt = 1; ; attempt++) {
@@ -224,10 +230,10 @@ export class Fetcher {
         await rename(partial, dest);
         return { path: dest, bytes };
       } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
+        const code = errnoOf(err);
         const diskFull = code === "ENOSPC" || code === "EDQUOT";
         // A partial file is kept only to resume a cut transfer; never after a local failure.
-        if (err instanceof IntegrityError || code !== undefined) await rm(partial, { force: true });
+        if (err instanceof IntegrityError || isLocalError(err)) await unlink(partial).catch(() => undefined);
         if (diskFull && cache.enabled) {
           // The cache gives way first: oldest blobs go until this one fits, then it is tried again.
           const freed = await cache.evict(need.size);
@@ -242,54 +248,64 @@ export class Fetcher {
   /**
    * Appends to the partial file from where it stopped, hashing the bytes already there first,
    * then checks size and SHA-256 of the whole. Returns the bytes received over the network.
+   * A partial is resumed only when it is a regular file with one link (opened O_NOFOLLOW|
+   * O_NONBLOCK); else, and for every fresh start, whatever has its name is unlinked and the file
+   * created anew (O_CREAT|O_EXCL|O_NOFOLLOW): a planted link is never written through.
    */
   private async transfer(need: BlobNeed, partial: string, signal?: AbortSignal): Promise<{ received: number; data?: Buffer }> {
+    let file: FileHandle | null = null;
     let offset = 0;
     try {
-      if (this.knownPartials.has(basename(partial))) offset = (await stat(partial)).size;
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
+      if (this.knownPartials.has(basename(partial))) {
+        file = await openResumable(partial);
+        offset = file ? (await file.stat()).size : 0;
+      }
+      this.knownPartials.add(basename(partial)); // a retry resumes what this attempt wrote
+      if (offset >= need.size && need.size > 0) {
+        // Complete before an interruption (crash before the rename): verify it, no request.
+        if (offset === need.size && (await sha256Handle(file!)) === need.sha256) return { received: 0 };
+        offset = 0;
+      }
+      let res = await this.options.feed.openBlob(need.sha256, offset, signal);
+      if (res.statusCode === 416 && offset > 0) {
+        res.resume();
+        offset = 0;
+        res = await this.options.feed.openBlob(need.sha256, 0, signal);
+      }
+      if (res.statusCode === 200) offset = 0; // no Range (or ignored): start over
+      else if (res.statusCode !== 206) {
+        const body = await readBody(res).catch(() => Buffer.alloc(0));
+        throw new Error(`blob ${need.sha256}: HTTP ${res.statusCode} ${body.toString("utf8").slice(0, 200)}`);
+      }
+      if (offset === 0 && need.size <= IN_MEMORY_LIMIT) return await this.receiveWhole(need, res);
+      const hash = createHash("sha256");
+      if (offset > 0) await hashInto(file!, hash, offset);
+      else {
+        await file?.close();
+        file = await createFresh(partial);
+      }
+      let received = 0;
+      const tap = new Transform({
+        transform(chunk: Buffer, _enc, done) {
+          hash.update(chunk);
+          received += chunk.length;
+          // Stop at the declared size: a server sending more is not written to disk.
+          if (offset + received > need.size) done(new IntegrityError(`blob ${need.sha256}: more than the declared ${need.size} bytes`));
+          else done(null, chunk);
+        },
+      });
+      const out = file!.createWriteStream({ start: offset });
+      file = null; // the stream closes it
+      await pipeline(res, tap, out);
+      const total = offset + received;
+      const digest = hash.digest("hex");
+      if (total !== need.size || digest !== need.sha256) {
+        throw new IntegrityError(`blob ${need.sha256}: received ${total} bytes hashing to ${digest}, expected ${need.size} bytes`);
+      }
+      return { received };
+    } finally {
+      await file?.close().catch(() => undefined);
     }
-    this.knownPartials.add(basename(partial)); // a retry resumes what this attempt wrote
-    if (offset >= need.size && need.size > 0) {
-      // Complete before an interruption (crash before the rename): verify it, no request.
-      if (offset === need.size && (await sha256File(partial)) === need.sha256) return { received: 0 };
-      offset = 0;
-    }
-    let res = await this.options.feed.openBlob(need.sha256, offset, signal);
-    if (res.statusCode === 416 && offset > 0) {
-      res.resume();
-      offset = 0;
-      res = await this.options.feed.openBlob(need.sha256, 0, signal);
-    }
-    if (res.statusCode === 200) offset = 0; // no Range (or ignored): start over
-    else if (res.statusCode !== 206) {
-      const body = await readBody(res).catch(() => Buffer.alloc(0));
-      throw new Error(`blob ${need.sha256}: HTTP ${res.statusCode} ${body.toString("utf8").slice(0, 200)}`);
-    }
-    if (offset === 0 && need.size <= IN_MEMORY_LIMIT) return this.receiveWhole(need, res);
-    const hash = createHash("sha256");
-    if (offset > 0) {
-      for await (const chunk of createReadStream(partial, { end: offset - 1, highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
-    }
-    let received = 0;
-    const tap = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        hash.update(chunk);
-        received += chunk.length;
-        // Stop at the declared size: a server sending more is not written to disk.
-        if (offset + received > need.size) done(new IntegrityError(`blob ${need.sha256}: more than the declared ${need.size} bytes`));
-        else done(null, chunk);
-      },
-    });
-    const flags = offset > 0 ? constants.O_WRONLY | constants.O_NOFOLLOW : constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW;
-    await pipeline(res, tap, createWriteStream("", { fd: openSync(partial, flags, 0o600), start: offset }));
-    const total = offset + received;
-    const digest = hash.digest("hex");
-    if (total !== need.size || digest !== need.sha256) {
-      throw new IntegrityError(`blob ${need.sha256}: received ${total} bytes hashing to ${digest}, expected ${need.size} bytes`);
-    }
-    return { received };
   }
 
   /** A small blob: into memory and checked; nothing written (see `keep`). */
@@ -313,12 +329,16 @@ export class Fetcher {
   }
 }
 
-/** Writes `data` to a new private file (0600) at `path`, never through a planted link. */
+/**
+ * Writes `data` to a new private file (0600) at `path`: whatever had the name is unlinked first,
+ * so neither a planted symlink nor a planted hard link is written through.
+ */
 async function writePrivate(path: string, data: Buffer): Promise<void> {
-  const handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o600);
+  const handle = await createFresh(path);
   try {
     await handle.writeFile(data);
   } finally {
     await handle.close();
   }
 }
+

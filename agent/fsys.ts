@@ -7,7 +7,8 @@
  */
 import { createHash } from "node:crypto";
 import { constants, type Dirent, type Stats } from "node:fs";
-import { link, lstat, mkdir, open, readdir, rename, rmdir, unlink, type FileHandle } from "node:fs/promises";
+import { link, lstat, mkdir, open, readdir, rename, rmdir, stat, unlink, type FileHandle } from "node:fs/promises";
+import { join, resolve, sep } from "node:path";
 
 export interface Fsys {
   /** open(2); the handle's write/chmod/chown/sync/close are file operations too. */
@@ -66,4 +67,28 @@ export async function sha256At(fsys: Fsys, path: string): Promise<string> {
   const hash = createHash("sha256");
   await readChunks(fsys, path, (chunk) => void hash.update(chunk));
   return hash.digest("hex");
+}
+
+/**
+ * Creates folder `path` and its missing parents one mkdir(2) at a time, never with
+ * `{recursive: true}`: Node's recursive mkdir loops forever where a parent refuses new entries
+ * without EEXIST (`/proc/nope` spins at 100% CPU). The first error other than EEXIST is thrown
+ * (its message names the component); a non-folder at `path` raises ENOTDIR. `mode` applies to
+ * the folders created here.
+ */
+export async function makeDirs(path: string, mode = 0o755): Promise<void> {
+  const parts = resolve(path).split(sep).filter(Boolean);
+  let current: string = sep;
+  for (const part of parts) {
+    current = join(current, part);
+    try {
+      await mkdir(current, { mode });
+    } catch (err) {
+      if (errnoOf(err) !== "EEXIST") throw err;
+    }
+  }
+  // stat, not lstat: the operator's own path may pass through a link (callers check their part).
+  if (!(await stat(current)).isDirectory()) {
+    throw Object.assign(new Error(`ENOTDIR: not a folder, ${current}`), { code: "ENOTDIR", path: current });
+  }
 }

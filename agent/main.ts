@@ -3,7 +3,7 @@
  * (0 ok, 1 apply failed, 2 usage, 3 feed, 4 no release, 5 local error).
  */
 import { realpathSync } from "node:fs";
-import { mkdir, rm, writeFile } from "node:fs/promises";
+import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import v8 from "node:v8";
@@ -11,6 +11,7 @@ import { BlobCache, ensurePrivateDir } from "./cache.js";
 import { EXIT, helpText, parseCommandLine, usageError } from "./cli.js";
 import { ConfigError, banner, loadConfig, AGENT_VERSION, type AgentConfig } from "./config.js";
 import { Fetcher } from "./download.js";
+import { makeDirs } from "./fsys.js";
 import { Backoff, FeedClient, abortableSleep, watchService, type Mode } from "./feed.js";
 import { closeIdleSockets } from "./http.js";
 import { createLogger, parseLevel, type Logger } from "./log.js";
@@ -56,7 +57,7 @@ async function checkLocal(config: AgentConfig, typed: Map<string, string>): Prom
     try {
       // The cache is the agent's own: never a link to somewhere else (made and kept 0700).
       if (setting === "file_cache_dir") await ensurePrivateDir(path);
-      else await mkdir(path, { recursive: true });
+      else await makeDirs(path);
       await writeFile(probe, "");
       await rm(probe, { force: true });
     } catch (err) {

@@ -5,6 +5,7 @@
  */
 import { join } from "node:path";
 import { APPEND, errnoOf, nodeFsys, type Fsys } from "./fsys.js";
+import { checkRegular } from "./fsutil.js";
 import { UnsafePathError } from "./safetree.js";
 import { appTree, type AppPaths } from "./state.js";
 
@@ -29,7 +30,8 @@ export function metadataLine(event: MetadataEvent, extra: Record<string, unknown
 
 /**
  * Appends one line to a metadata file, never through a link and never to anything but a regular
- * file (O_APPEND|O_NOFOLLOW|O_NONBLOCK: a planted FIFO does not hang the agent). One write()
+ * file with one link (O_APPEND|O_NOFOLLOW|O_NONBLOCK: a planted FIFO does not hang the agent; a
+ * planted hard link to a file elsewhere is refused, naming the path). One write()
  * per line with O_APPEND: concurrent services never interleave.
  */
 async function appendLine(fsys: Fsys, path: string, real: string, line: string): Promise<void> {
@@ -41,7 +43,7 @@ async function appendLine(fsys: Fsys, path: string, real: string, line: string):
     throw err;
   }
   try {
-    if (!(await handle.stat()).isFile()) throw new UnsafePathError(real, "not a regular file");
+    checkRegular(await handle.stat(), real, true); // a hard link would carry the line outside
     await handle.write(line);
   } finally {
     await handle.close();
@@ -71,5 +73,6 @@ export async function checkSharedMetadata(paths: AppPaths, fsys: Fsys = nodeFsys
     if (errnoOf(err) === "ENOENT") return null;
     throw err;
   });
-  if (stats && !stats.isFile()) throw new UnsafePathError(path, stats.isSymbolicLink() ? "a symbolic link" : "not a regular file");
+  if (stats?.isSymbolicLink()) throw new UnsafePathError(path, "a symbolic link");
+  if (stats) checkRegular(stats, path, true);
 }

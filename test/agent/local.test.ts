@@ -50,7 +50,9 @@ describe("cache", () => {
     const cache = new BlobCache(cacheDir, 1e9, true, log());
     const good = Buffer.from("hello");
     await writeFile(join(cacheDir, sha(good)), good);
-    expect(await cache.get(sha(good))).toBe(join(cacheDir, sha(good)));
+    // A path naming the entry through the verified folder (/proc/self/fd/N/<sha> on Linux).
+    const path = await cache.get(sha(good));
+    expect(path && (await readFile(path, "utf8"))).toBe("hello");
     await writeFile(join(cacheDir, sha(good)), "tampered");
     expect(await cache.get(sha(good))).toBeNull();
     expect(await readdir(cacheDir)).toEqual([]);

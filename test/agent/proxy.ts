@@ -19,6 +19,11 @@ export interface ProxyOptions {
   cutMs?: () => number | null;
   /** Holds each blob answer this many milliseconds before passing it on (a slow link). */
   blobDelayMs?: number;
+  /**
+   * Cuts a blob answer's connection after this many body bytes (null: pass it whole); asked
+   * for each blob request with how many requests for that blob came before.
+   */
+  cutBlobAfter?: (sha: string, earlier: number) => number | null;
 }
 
 export interface Proxy {
@@ -27,6 +32,8 @@ export interface Proxy {
   polls: URL[];
   /** How many requests were cut with 504. */
   cuts: () => number;
+  /** Each blob request's `Range` header (undefined: none), in order, by blob. */
+  ranges: Map<string, (string | undefined)[]>;
   close: () => Promise<void>;
 }
 
@@ -38,12 +45,19 @@ export interface Proxy {
 export async function startProxy(target: string, tamper: ProxyOptions = {}): Promise<Proxy> {
   const upstream = new URL(target);
   const polls: URL[] = [];
+  const ranges = new Map<string, (string | undefined)[]>();
   let cuts = 0;
   const server = http.createServer((req, res) => {
     const isRelease = /\/release(\?|$)/.test(req.url ?? "");
     const blobMatch = /\/blobs\/([0-9a-f]{64})/.exec(req.url ?? "");
     const url = new URL(req.url ?? "/", "http://proxy");
     if (isRelease) polls.push(url);
+    let cutAfter: number | null = null;
+    if (blobMatch) {
+      const seen = ranges.get(blobMatch[1]) ?? [];
+      cutAfter = tamper.cutBlobAfter?.(blobMatch[1], seen.length) ?? null;
+      ranges.set(blobMatch[1], [...seen, req.headers.range]);
+    }
     const headers = { ...req.headers };
     if (tamper.blob && blobMatch) delete headers.range;
     const cutMs = tamper.cutMs?.() ?? null;
@@ -60,6 +74,20 @@ export async function startProxy(target: string, tamper: ProxyOptions = {}): Pro
       if (isRelease && tamper.answered) await tamper.answered(url, upRes.statusCode ?? 0);
       if (blobMatch && tamper.blobDelayMs) await delay(tamper.blobDelayMs);
       const rewrite = (isRelease && tamper.release && upRes.statusCode === 200) || (blobMatch && tamper.blob && upRes.statusCode === 200);
+      if (cutAfter !== null) {
+        // Half the body, then the connection dies mid-transfer (as a dropped link does).
+        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+        let sent = 0;
+        upRes.on("data", (chunk: Buffer) => {
+          if (sent >= cutAfter!) return;
+          const part = chunk.subarray(0, cutAfter! - sent);
+          sent += part.length;
+          res.write(part, () => {
+            if (sent >= cutAfter!) res.socket?.destroy();
+          });
+        });
+        return;
+      }
       if (!rewrite) {
         res.writeHead(upRes.statusCode ?? 502, upRes.headers);
         upRes.pipe(res);
@@ -88,6 +116,7 @@ export async function startProxy(target: string, tamper: ProxyOptions = {}): Pro
   return {
     addr: `127.0.0.1:${port}`,
     polls,
+    ranges,
     cuts: () => cuts,
     close: () =>
       new Promise((r) => {
