@@ -151,7 +151,7 @@ export class Fetcher {
       } catch (err) {
         if (!(err instanceof ContentChangedError) || !again) throw err;
         this.options.log.warn("a blob's file changed while it was copied, downloading it again", { sha256: need.sha256, path });
-        await rm(path, { force: true });
+        await unlink(path).catch(() => undefined);
         const got = await this.download(need, stagingDir, signal);
         result.bytesDownloaded += got.bytes;
         if (got.data) return void result.sources.set(need.sha256, await this.keep(need, got.data, stagingDir, onReady));
