@@ -250,7 +250,8 @@ describe("a file checked once is not trusted by its mtime, nor between its check
     expect(await readFile(entry, "utf8")).toBe("main v1\n");
     const other = join(base, "temp2");
     await mkdir(other);
-    const seam = rewriteBeforeCopy((p) => p === entry, "MAIN V1\n");
+    // The cache names its entries through its verified folder (/proc/self/fd/N/<sha>).
+    const seam = rewriteBeforeCopy((p) => p.endsWith(`/${sha256("main v1\n")}`), "MAIN V1\n");
     const outcome = await runner(other, { fsys: seam }).apply(APP, manifests.v1);
     expect(seam.hit()).toBe(true);
     expect(outcome.status, outcome.message).toBe("SUCCESS");
