@@ -27,7 +27,13 @@ export const fsysOf = (deps: RunnerDeps): Fsys => deps.fsys ?? nodeFsys;
  */
 export async function preflight(tree: SafeTree): Promise<{ onDisk: string[] }> {
   for (const rel of ["metadata.json", "hooks", ".edgeconf", "files"]) await tree.kind(rel);
-  for (const rel of ["hooks", ".edgeconf"]) if ((await tree.kind(rel)) === "dir") await tree.walk(rel);
+  if ((await tree.kind("hooks")) === "dir") await tree.walk("hooks");
+  // The validate script's scratch copy is the one place a script writes below .edgeconf/: what it
+  // leaves there (a link too) is removed unfollowed before the next validation, never refused.
+  if ((await tree.kind(".edgeconf")) === "dir") {
+    const planted = (await tree.walk(".edgeconf", true)).others.find((o) => !o.startsWith("validate/"));
+    if (planted) throw new UnsafePathError(tree.real(`.edgeconf/${planted}`), "a symbolic link or special file");
+  }
   const files = (await tree.kind("files")) === "dir" ? (await tree.walk("files")).files : [];
   return { onDisk: files.map((f) => `files/${f}`) };
 }
@@ -129,8 +135,8 @@ async function stageForValidation(tree: SafeTree, manifest: Manifest, sources: M
 /** Removes the validate script's staged folder and whatever it holds. */
 async function removeStaged(tree: SafeTree): Promise<void> {
   if ((await tree.kind(VALIDATE_DIR)) !== "dir") return;
-  const { files } = await tree.walk(VALIDATE_DIR);
-  for (const rel of files) await tree.fsys.unlink((await tree.path(`${VALIDATE_DIR}/${rel}`))!);
+  const { files, others } = await tree.walk(VALIDATE_DIR, true);
+  for (const rel of [...files, ...others]) await tree.fsys.unlink((await tree.path(`${VALIDATE_DIR}/${rel}`))!);
   await prune(tree, VALIDATE_DIR);
   await tree.fsys.rmdir((await tree.path(VALIDATE_DIR))!);
   await tree.forget(VALIDATE_DIR);

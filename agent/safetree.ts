@@ -173,10 +173,11 @@ export class SafeTree {
 
   /**
    * Every entry below folder `rel`, as paths relative to it: files, and folders (bottom-up,
-   * for pruning). A link or special file anywhere raises UnsafePathError.
+   * for pruning). A link or special file anywhere raises UnsafePathError, or with `lenient` is
+   * listed in `others` (never followed).
    */
-  async walk(rel: string): Promise<{ files: string[]; dirs: string[] }> {
-    const out = { files: [] as string[], dirs: [] as string[] };
+  async walk(rel: string, lenient = false): Promise<{ files: string[]; dirs: string[]; others: string[] }> {
+    const out = { files: [] as string[], dirs: [] as string[], others: [] as string[] };
     const visit = async (sub: string) => {
       const dir = await this.dir(sub ? `${rel}/${sub}` : rel);
       if (dir === null) return;
@@ -186,6 +187,7 @@ export class SafeTree {
           await visit(child);
           out.dirs.push(child);
         } else if (entry.isFile()) out.files.push(child);
+        else if (lenient) out.others.push(child);
         else if (entry.isSymbolicLink()) throw new UnsafePathError(this.real(`${rel}/${child}`), "a symbolic link");
         else throw new UnsafePathError(this.real(`${rel}/${child}`), "a special file (FIFO, socket or device)");
       }

@@ -2,7 +2,7 @@
  * The validate script on a real agent against a real server: it sees the whole new version staged
  * like files/, and a non-zero exit refuses the release with nothing swapped and no post-script.
  */
-import { readdir, readFile, stat } from "node:fs/promises";
+import { readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AgentSuite, readLines, runAgent } from "./harness";
@@ -88,5 +88,25 @@ describe("agent: validate script", () => {
     expect(await readFile(join(dir, "files/etc/app/app.conf"), "utf8")).toBe("worker 2;\nport 8443;\n");
     expect(await readFile(join(dir, "post_runs"), "utf8")).toBe("V1\nV3\n");
     expect((await readLines(join(dir, "metadata.json"))).map((l) => [l.releaseID, l.status])).toEqual([[v1, "SUCCESS"], [v2, "FAILED"], [v3, "SUCCESS"]]);
+  });
+
+  it("security: links a validate script leaves in its staged copy are removed unfollowed, and do not block the next release", async () => {
+    const outside = join(suite.work.path, "outside.conf");
+    await writeFile(outside, "outside\n");
+    const planter = await suite.script("shell", `#!/bin/bash\nln -s "${outside}" "$edgeconf_staged_dir/planted"\nln -s / "$edgeconf_staged_dir/etc/root"\nexit 0\n`);
+    const app = "svc_validate_links";
+    await suite.service(app, { "/etc/app/app.conf": "port 80;\n" }, {});
+    await suite.admin.call("PUT", `/api/v1/bizs/${BIZ}/apps/${app}/hooks`, { validate: { scriptId: planter } });
+    await suite.admin.release(BIZ, app, "V1");
+    const { env, appDir } = await suite.agentEnv([app]);
+    const first = await runAgent(suite.agent, ["pull"], env);
+    expect(first.code, first.output).toBe(0);
+    await suite.admin.file(BIZ, app, "/etc/app/app.conf", "port 81;\n");
+    await suite.admin.release(BIZ, app, "V2");
+    const second = await runAgent(suite.agent, ["pull"], env);
+    expect(second.code, second.output).toBe(0);
+    expect(await readFile(join(appDir(app), "files/etc/app/app.conf"), "utf8")).toBe("port 81;\n");
+    expect(await readFile(outside, "utf8")).toBe("outside\n");
+    await expect(stat(join(appDir(app), ".edgeconf/validate"))).rejects.toThrow();
   });
 });
