@@ -15,6 +15,7 @@ import { cp, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AgentSuite, freePort, readLines, runAgent, sha256, snapshot, startAgent, startProxy, until, type AgentProcess, type Proxy } from "./harness";
+import { expected, V1, V2 as BASE_V2, type Files } from "./versions";
 
 const BIZ = 16;
 const APP = "crash";
@@ -24,23 +25,8 @@ const SWAP_RUNS = 3;
 const SEED = Number(process.env.EDGECONF_CRASH_SEED ?? 20261130);
 const suite = new AgentSuite(BIZ, "crash");
 
-/** V1 → V2: changed, mode-only change, removed, added in a new folder, unchanged. */
-const V1: Record<string, [string, string]> = {
-  "/etc/app/main.conf": ["main v1\n", "644"],
-  "/etc/app/secret.key": ["key v1\n", "600"],
-  "/etc/app/conf.d/a.conf": ["a\n", "644"],
-  "/etc/old/gone.conf": ["gone\n", "644"],
-  "/bin/run.sh": ["echo v1\n", "755"],
-};
-const V2: Record<string, [string, string]> = {
-  "/etc/app/main.conf": ["main v2\n", "644"],
-  "/etc/app/secret.key": ["key v2\n", "600"],
-  "/etc/app/conf.d/a.conf": ["a\n", "640"],
-  "/etc/new/deep/added.conf": ["added\n", "644"],
-  "/bin/run.sh": ["echo v1\n", "755"],
-  "/etc/app/big.bin": ["x".repeat(256 * 1024), "644"],
-};
-const expected = (v: Record<string, [string, string]>) => Object.fromEntries(Object.entries(v).map(([p, [content, mode]]) => [p.slice(1), `${mode} ${sha256(content)}`]));
+/** faults.test.ts's V1 → V2, plus a 256 KiB file so a download lasts long enough to be killed in. */
+const V2: Files = { ...BASE_V2, "/etc/app/big.bin": ["x".repeat(256 * 1024), "644"] };
 const canon = (x: Record<string, string>) => JSON.stringify(Object.entries(x).sort());
 
 /** A script that notes its start and end in `{app}/scripts.log`, and takes a while between. */

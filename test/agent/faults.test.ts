@@ -20,26 +20,11 @@ import { nodeFsys, type Fsys } from "../../agent/fsys";
 import { createLogger } from "../../agent/log";
 import { Runner } from "../../agent/runner";
 import { Admin, readLines, snapshot, startServer, tempDir, type ServerHandle } from "./harness";
+import { expected, V1, V2 } from "./versions";
 
 const BIZ = 31;
 const APP = "faults";
 const ERRNOS = ["EBUSY", "EXDEV", "EACCES", "EPERM", "ENOSPC", "EROFS", "EIO"];
-
-/** V1 and V2 differ in every way a release can: changed, added (new folder), removed, mode only. */
-const V1: Record<string, [string, string]> = {
-  "/etc/app/main.conf": ["main v1\n", "644"],
-  "/etc/app/secret.key": ["key v1\n", "600"],
-  "/etc/app/conf.d/a.conf": ["a\n", "644"],
-  "/etc/old/gone.conf": ["gone\n", "644"],
-  "/bin/run.sh": ["echo v1\n", "755"],
-};
-const V2: Record<string, [string, string]> = {
-  "/etc/app/main.conf": ["main v2\n", "644"],
-  "/etc/app/secret.key": ["key v2\n", "600"],
-  "/etc/app/conf.d/a.conf": ["a\n", "640"],
-  "/etc/new/deep/added.conf": ["added\n", "644"],
-  "/bin/run.sh": ["echo v1\n", "755"],
-};
 
 let work: Awaited<ReturnType<typeof tempDir>>;
 let server: ServerHandle;
@@ -89,8 +74,6 @@ function faulty(plan: { at: number; errno?: string; crash?: boolean }): Fsys & {
 
 const sha = (s: string) => createHash("sha256").update(s).digest("hex");
 
-const expected = (v: Record<string, [string, string]>) =>
-  Object.fromEntries(Object.entries(v).map(([p, [content, mode]]) => [p.slice(1), `${mode} ${sha(content)}`]));
 
 function runner(root: string, fsys: Fsys, extra: Record<string, string> = {}) {
   const config = loadConfig(new Map(), { biz: String(BIZ), app: APP, feed_addrs: server.url, token, temp_dir: root, uid: "faults", file_cache_dir: join(work.path, "cache"), ...extra });

@@ -1,0 +1,28 @@
+/**
+ * The two releases the agent's transaction suites (faults, crash) apply: V1 → V2 differ in every
+ * way a release can — changed, mode only, removed, added in a new folder, unchanged — and what
+ * `files/` must hold for each (relative path → "mode sha256", as the suites snapshot it).
+ */
+import { sha256 } from "./harness";
+
+/** Path → [content, privilege]. */
+export type Files = Record<string, [string, string]>;
+
+export const V1: Files = {
+  "/etc/app/main.conf": ["main v1\n", "644"],
+  "/etc/app/secret.key": ["key v1\n", "600"],
+  "/etc/app/conf.d/a.conf": ["a\n", "644"],
+  "/etc/old/gone.conf": ["gone\n", "644"],
+  "/bin/run.sh": ["echo v1\n", "755"],
+};
+
+export const V2: Files = {
+  "/etc/app/main.conf": ["main v2\n", "644"],
+  "/etc/app/secret.key": ["key v2\n", "600"],
+  "/etc/app/conf.d/a.conf": ["a\n", "640"],
+  "/etc/new/deep/added.conf": ["added\n", "644"],
+  "/bin/run.sh": ["echo v1\n", "755"],
+};
+
+/** What a snapshot of `files/` holds when exactly `v` is applied. */
+export const expected = (v: Files) => Object.fromEntries(Object.entries(v).map(([p, [content, mode]]) => [p.slice(1), `${mode} ${sha256(content)}`]));
