@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { hostname, networkInterfaces } from "node:os";
 import { join } from "node:path";
+import { noUnsafeChars } from "../functions/core/text.js";
 
 export const AGENT_VERSION = "0.1.0";
 
@@ -236,7 +237,7 @@ export function loadConfig(flags: Map<string, string>, env: NodeJS.ProcessEnv, c
  * refusal of every poll.
  */
 function uidOf(name: string, uid: string): string {
-  if (uid.length > 256 || /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]/.test(uid)) {
+  if (uid.length > 256 || !noUnsafeChars(uid)) {
     throw new ConfigError(`${name}: must be 1-256 characters with no control, bidi or invisible characters`);
   }
   return uid;
