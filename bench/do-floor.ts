@@ -63,6 +63,7 @@ export async function startDurableObjectFloor(): Promise<{ url: string; rssBytes
     compatibilityFlags: ["enable_request_signal"],
     durableObjects: { WAITERS: { className: "Waiters", useSQLite: true } },
     durableObjectsPersist: false,
+    ...(process.env.EDGECONF_WORKER_INSPECTOR_PORT ? { inspectorPort: Number(process.env.EDGECONF_WORKER_INSPECTOR_PORT) } : {}),
   } as ConstructorParameters<typeof Miniflare>[0]);
   const url = (await mf.ready).toString().replace(/\/$/, "");
   return { url, rssBytes: workerdRssBytes, stop: () => mf.dispose() };

@@ -115,7 +115,8 @@ export class ReleaseWaiters {
           if (ended) return;
           ended = true;
           clearTimeout(timer);
-          signal?.removeEventListener("abort", onAbort);
+          // The abort listener stays: it is a no-op once ended and goes with the request, and
+          // removing it is a native call per waiter on the wake of the whole fleet.
           this.waiters.delete(w);
           if (uid && this.byUid.get(uid) === w) this.byUid.delete(uid);
           resolve(outcome);

@@ -64,6 +64,7 @@ export class FeedCache {
   private serviceLoads = new Map<string, Promise<ServiceRow>>();
   /** Workers: resolved publish lists per service, read at most LIST_COPY_TTL_MS ago (never a pending read). */
   private listCopies = new Map<number, { at: number; list: PublishEntry[] }>();
+  private newsParsed = new Map<number, { news: string; parsed: { publishes: PublishEntry[]; contents: ReleaseContent[] } }>();
   readonly cachesPublishes: boolean;
 
   constructor(notifier: Observable) {
@@ -98,7 +99,7 @@ export class FeedCache {
     // A wake that brought the publish list (Durable Objects) needs no database read.
     const news = this.cachesPublishes ? undefined : opts.notifier?.newsFor?.(serviceId);
     if (news) {
-      const { publishes, contents } = parseNews(news);
+      const { publishes, contents } = this.parsedNews(serviceId, news);
       // Manifests are immutable: the ones the news brought serve every later poll of this isolate too.
       for (const c of contents) this.remember(c);
       return { list: publishes, cached: false };
@@ -121,6 +122,16 @@ export class FeedCache {
     if (this.listCopies.size >= MAX_SERVICES) this.listCopies.delete(this.listCopies.keys().next().value!);
     this.listCopies.set(serviceId, { at: now, list });
     return { list, asOf: now, cached: false };
+  }
+
+  /** The news of a wake, parsed once per isolate: the polls one notify wakes all bring the same string. */
+  private parsedNews(serviceId: number, news: string): { publishes: PublishEntry[]; contents: ReleaseContent[] } {
+    const last = this.newsParsed.get(serviceId);
+    if (last && last.news === news) return last.parsed;
+    const parsed = parseNews(news);
+    if (this.newsParsed.size >= MAX_SERVICES) this.newsParsed.delete(this.newsParsed.keys().next().value!);
+    this.newsParsed.set(serviceId, { news, parsed });
+    return parsed;
   }
 
   /** Node: the publish list as read and still current (no notify since, within its TTL); else undefined. */

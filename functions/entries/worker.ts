@@ -1,7 +1,7 @@
 /**
  * Cloudflare Workers entry (wrangler.toml `main`): the same `createApp` as Node, with
- *   - Postgres through @neondatabase/serverless, a Pool per request, ended after the response
- *     (including a streamed body) has been sent;
+ *   - Postgres through @neondatabase/serverless, a Pool per request, ended once the response is
+ *     made and the request's deferred writes are done;
  *   - blobs in the R2 binding BLOBS;
  *   - long-poll wake-up through the Durable Object RELEASE_WAITERS, one per service.
  * It never migrates: `npm run db:migrate` runs before `npm run deploy`.
@@ -160,28 +160,14 @@ const app = createApp((c): AppDeps => {
   };
 });
 
-declare const FixedLengthStream: new (length: number) => TransformStream<Uint8Array, Uint8Array>;
-declare const IdentityTransformStream: new () => TransformStream<Uint8Array, Uint8Array>;
-
 /**
- * Ends `database` once `res` has been sent and the deferred writes are done: at once without a
- * body, else when the body has streamed out.
+ * Ends `database` once the deferred writes are done. The response goes out as the app made it: no
+ * body reads the database (they are strings or R2 streams), and piping each body through a stream
+ * of our own cost a wake of 1,000 held polls about a third of its time (bench:feed, issue 11).
  */
 function releaseAfter(res: Response, database: RequestDatabase, deferred: Promise<unknown>[], ctx: ExecutionContextLike): Response {
-  const close = () => Promise.allSettled(deferred).then(() => database.close());
-  if (!res.body) {
-    ctx.waitUntil(close());
-    return res;
-  }
-  const length = res.headers.get("content-length");
-  const pipe = length !== null && /^\d+$/.test(length) ? new FixedLengthStream(Number(length)) : new IdentityTransformStream();
-  ctx.waitUntil(
-    res.body
-      .pipeTo(pipe.writable)
-      .catch(() => {})
-      .finally(close),
-  );
-  return new Response(pipe.readable, { status: res.status, statusText: res.statusText, headers: res.headers });
+  ctx.waitUntil(Promise.allSettled(deferred).then(() => database.close()));
+  return res;
 }
 
 export default {

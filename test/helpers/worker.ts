@@ -125,7 +125,7 @@ export async function startTestWorker(opts: { databaseUrl: string; secretKey: st
     serviceBindings: { APP: "edgeconf" },
     durableObjects: { RELEASE_WAITERS: { className: "ReleaseWaiters", scriptName: "edgeconf", useSQLite: true } },
   };
-  const mf = new Miniflare({ host: "127.0.0.1", port: 0, r2Persist: false, durableObjectsPersist: false, workers: [app, client] } as ConstructorParameters<typeof Miniflare>[0]);
+  const mf = new Miniflare({ host: "127.0.0.1", port: 0, ...(process.env.EDGECONF_WORKER_INSPECTOR_PORT ? { inspectorPort: Number(process.env.EDGECONF_WORKER_INSPECTOR_PORT) } : {}), r2Persist: false, durableObjectsPersist: false, workers: [app, client] } as ConstructorParameters<typeof Miniflare>[0]);
   let url: URL;
   try {
     url = await mf.ready;
