@@ -13,7 +13,8 @@ import net from "node:net";
 import { fileURLToPath } from "node:url";
 import { WebSocketServer, type WebSocket } from "ws";
 
-export type NeonWsProxy = { port: number; url: string; close(): Promise<void> };
+/** `connections`: database connections opened through the proxy so far (tests count a herd's). */
+export type NeonWsProxy = { port: number; url: string; readonly connections: number; close(): Promise<void> };
 
 /** `host:port` of a postgres URL (port 5432 when absent). */
 export function addressOf(databaseUrl: string): string {
@@ -26,6 +27,7 @@ export async function startNeonWsProxy(opts: { allow: string[]; port?: number; h
   const host = opts.host ?? "127.0.0.1";
   const wss = new WebSocketServer({ host, port: opts.port ?? 0, perMessageDeflate: false });
   const sockets = new Set<net.Socket>();
+  let connections = 0;
   wss.on("connection", (ws: WebSocket, req) => {
     const url = new URL(req.url ?? "/", "http://proxy");
     const address = (url.searchParams.get("address") ?? "").toLowerCase();
@@ -35,6 +37,7 @@ export async function startNeonWsProxy(opts: { allow: string[]; port?: number; h
       ws.close(1008, "target not allowed");
       return;
     }
+    connections++;
     const tcp = net.connect({ host: m[1], port: Number(m[2]) });
     tcp.setNoDelay(true);
     sockets.add(tcp);
@@ -70,6 +73,9 @@ export async function startNeonWsProxy(opts: { allow: string[]; port?: number; h
   return {
     port,
     url: `${host}:${port}`,
+    get connections() {
+      return connections;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();

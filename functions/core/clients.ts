@@ -1,7 +1,8 @@
 import { and, desc, eq, inArray, lt, sql } from "drizzle-orm";
 import { clientEvents, clients, releases, type HookRun } from "../../db/schema/index";
 import { invalid, notFound } from "./errors";
-import { feedCacheFor, targetReleaseOf } from "./feed";
+import { targetReleaseOf } from "./feed";
+import { feedCacheFor } from "./feed-cache";
 import { log } from "./log";
 import { capClientEvents, pruneOnWrite } from "./retention";
 import type { AppDeps, Db } from "./ports";

@@ -1,5 +1,6 @@
 import { notePoll } from "./clients";
-import { cachedAnswer, feedCacheFor, releaseIdOfEtag, targetAnswer, type FeedAnswer } from "./feed";
+import { cachedAnswer, releaseIdOfEtag, targetAnswer, type FeedAnswer } from "./feed";
+import { feedCacheFor } from "./feed-cache";
 import type { AppDeps, ReleaseNotifier, WaitHolder, WaitOutcome } from "./ports";
 import type { ServiceRow } from "./services";
 import { tokenCacheFor } from "./token-cache";

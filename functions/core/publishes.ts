@@ -1,4 +1,4 @@
-import { announcePublish, reachesEveryone } from "./feed";
+import { announcePublish, reachesEveryone } from "./feed-cache";
 import { and, count, desc, eq, gte, sql } from "drizzle-orm";
 import { publishes, releases, type PublishRollout } from "../../db/schema/index";
 import { recordAudit, type Actor } from "./audit";

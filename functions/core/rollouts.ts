@@ -2,7 +2,7 @@ import { and, desc, count, eq, inArray } from "drizzle-orm";
 import { publishes, releases, rollouts, type GroupSnapshot } from "../../db/schema/index";
 import { recordAudit, type Actor } from "./audit";
 import { DomainError, invalid, isUniqueViolation, notFound } from "./errors";
-import { announcePublish } from "./feed";
+import { announcePublish } from "./feed-cache";
 import type { AppDeps, Db } from "./ports";
 import { publishRelease } from "./publishes";
 import { gateOf, rolloutMembers, waveProgress, type Member } from "./rollout-waves";

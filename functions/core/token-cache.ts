@@ -5,6 +5,7 @@ import { authenticateHash } from "./credentials";
 import { sha256Hex } from "./crypto";
 import type { AppDeps, Db } from "./ports";
 import { sightingsFor } from "./sightings";
+import { SingleFlight } from "./single-flight";
 import { FailureThrottle } from "./throttle";
 
 /**
@@ -18,6 +19,7 @@ export class TokenCache {
   /** Bumped on every revocation: a lookup that raced one is not cached. */
   private epoch = 0;
   private lookups = new Map<string, Promise<Actor | null>>();
+  private flight = new SingleFlight();
   readonly ttlMs: number;
   readonly throttle = new FailureThrottle();
 
@@ -26,12 +28,13 @@ export class TokenCache {
   }
 
   /**
-   * Looks the token up in the database; where requests may share a pending read (Node), a herd
-   * reconnecting with one token makes one read. On Workers a promise pending on one request's I/O
-   * must not be awaited by another (it hangs if that request ends first), so each reads.
+   * Looks the token up in the database (the caller caches what it finds); a herd reconnecting with
+   * one token makes one read. Node: requests share the pending read. Workers: a promise pending on
+   * one request's I/O must not be awaited by another (it hangs if that request ends first), so the
+   * others wait for the cache on their own timers (core/single-flight.ts).
    */
   lookup(db: Db, hash: string): Promise<Actor | null> {
-    if (!this.observable) return authenticateHash(db, hash);
+    if (!this.observable) return this.flight.run(hash, () => this.get(hash, Date.now()), () => authenticateHash(db, hash));
     let p = this.lookups.get(hash);
     if (!p) {
       p = authenticateHash(db, hash);

@@ -15,7 +15,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { mayReadService } from "../core/credentials";
-import { feedCacheFor } from "../core/feed";
+import { feedCacheFor } from "../core/feed-cache";
 import { longPoll, type PollOutcome } from "../core/long-poll";
 import type { AppDeps } from "../core/ports";
 import { knownToken } from "../core/token-cache";

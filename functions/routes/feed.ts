@@ -1,7 +1,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { agentText, Count, Id, IdParam } from "../http/input";
 import { EVENT_MESSAGE_CHARS, EVENT_OUTPUT_TAIL_CHARS, EVENT_TIMING_NAME_CHARS, EVENT_TIMINGS, recordEvent, recordHeartbeat } from "../core/clients";
-import { feedCacheFor, parseLabels, readableBlob } from "../core/feed";
+import { parseLabels, readableBlob } from "../core/feed";
+import { feedCacheFor } from "../core/feed-cache";
 import { mayReadService } from "../core/credentials";
 import type { Actor } from "../core/audit";
 import type { Db } from "../core/ports";

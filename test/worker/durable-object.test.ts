@@ -73,6 +73,26 @@ describe.skipIf(!inWorkerPass)("worker: long-polls held by the Durable Object", 
     expect(await api.waiting(svc.service_a.id)).toBe(0);
   });
 
+  it("lets a fleet reconnecting at once share its reads: a handful of database connections, not one per agent", async () => {
+    // Each agent's first poll needs the token, the service, the publish list and the manifest; one
+    // request per isolate reads each while the others wait for the cache (core/single-flight.ts).
+    const n = 200;
+    const fleet = await seedService(api, biz, "service_fleet", [{ path: "/etc/fleet.conf", content: "v=1\n" }]);
+    const v1 = await seedRelease(api, biz, "service_fleet", "V1");
+    await seedPublish(api, biz, "service_fleet", v1.id);
+    const before = api.worker!.proxy.connections;
+    const polls = Array.from({ length: n }, (_, i) => poll("service_fleet", `uid=fleet-${i}&current=${v1.id}&wait=30`));
+    await until(async () => (await api.waiting(fleet.id)) >= n);
+    expect(await api.waiting(fleet.id)).toBe(n);
+    const opened = api.worker!.proxy.connections - before;
+    const v2 = await seedRelease(api, biz, "service_fleet", "V2");
+    await seedPublish(api, biz, "service_fleet", v2.id);
+    expect((await Promise.all(polls)).map((r) => r.status)).toEqual(Array(n).fill(200));
+    // One per agent before (200 to 800); now the four reads plus batched sightings, with room for a
+    // loaded machine where a slow leader lets some followers read for themselves.
+    expect(opened).toBeLessThan(n / 4);
+  });
+
   it("answers 304 with the same ETag when the wait runs out, and the object lets the waiter go", async () => {
     const res = await poll("service_b", `uid=b2&current=${svc.service_b.v1}&wait=1`);
     expect(res.status).toBe(304);
