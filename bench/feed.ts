@@ -256,7 +256,7 @@ async function embeddedMemory() {
 /** One row per (runtime, db, n), each figure beside the floor's from the same run. */
 async function runOne(runtime: string, db: "pglite" | "postgres", n: number, floor: Awaited<ReturnType<typeof herdThenWake>>) {
   const wake = await withDatabase(db, (url) => withTarget(async () => seeded(await runtimes[runtime](db, url), runtime), (t) => herdThenWake(t, n)));
-  const during = runtime === "node" ? await withDatabase(db, (url) => withTarget(async () => seeded(await runtimes[runtime](db, url), runtime), (t) => publishDuringHerd(t, n))) : undefined;
+  const during = await withDatabase(db, (url) => withTarget(async () => seeded(await runtimes[runtime](db, url), runtime), (t) => publishDuringHerd(t, n)));
   const perPoll = (r: typeof wake) => (r.rssHeld - r.rssBefore) / Math.max(1, r.held);
   const row = {
     runtime,
@@ -270,7 +270,7 @@ async function runOne(runtime: string, db: "pglite" | "postgres", n: number, flo
     "manifests (wrong)": `${wake.manifests} (${wake.wrong})`,
     "rss held": mb(wake.rssHeld),
     "rss per held poll": `${kb(perPoll(wake))} (${ratio(perPoll(wake), perPoll(floor))})`,
-    "publish during herd": during ? `${ms(during.publishMs)}; ${during.manifests}/${n} manifests, ${during.wrong} wrong, ${during.errors} errors` : "-",
+    "publish during herd": `${ms(during.publishMs)}; ${during.manifests}/${n} manifests, ${during.wrong} wrong, ${during.errors} errors`,
   };
   console.log(JSON.stringify(row));
   return row;
