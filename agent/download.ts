@@ -8,26 +8,17 @@
  * folder when it is too big to cache. One new file per small blob, not two: file creation is
  * what a cold pull of many small files spends its time on.
  */
-import { createHash } from "node:crypto";
-import { readdir, rename, unlink, type FileHandle } from "node:fs/promises";
+import { readdir, rename, unlink } from "node:fs/promises";
 import { basename, join } from "node:path";
-import { pipeline } from "node:stream/promises";
-import { Transform } from "node:stream";
 import type { BlobCache } from "./cache.js";
 import type { FeedClient } from "./feed.js";
-import { hashInto, mapLimit, sha256Handle } from "./fsutil.js";
+import { mapLimit } from "./fsutil.js";
 import { errnoOf, makeDirs } from "./fsys.js";
-import { createFresh, isLocalError, openResumable } from "./partial.js";
-import { readBody } from "./http.js";
+import { createFresh, isLocalError } from "./partial.js";
 import { ContentChangedError } from "./integrity.js";
 import type { Logger } from "./log.js";
+import { IntegrityError, receiveBlob, type BlobNeed } from "./transfer.js";
 
-export class IntegrityError extends Error {}
-
-export interface BlobNeed {
-  sha256: string;
-  size: number;
-}
 
 export interface FetchResult {
   /** sha256 → a local path holding exactly those bytes. */
@@ -61,12 +52,6 @@ export interface Staged {
 /** The runner's step for each verified blob: a local file, or the bytes of a small one. */
 export type OnReady = (sha256: string, source: string | null, data?: Buffer) => Promise<Staged | void>;
 
-/**
- * Blobs up to this size are received into memory, hashed, and written with one call, and handed to
- * `onReady` so the runner stages them from memory rather than copying the file back: most config
- * files are small, and per-chunk stream writes cost more CPU than the transfer.
- */
-const IN_MEMORY_LIMIT = 1 << 20;
 
 export class Fetcher {
   /** Downloads in flight by destination, so two services needing one blob share the transfer. */
@@ -245,87 +230,11 @@ export class Fetcher {
     }
   }
 
-  /**
-   * Appends to the partial file from where it stopped, hashing the bytes already there first,
-   * then checks size and SHA-256 of the whole. Returns the bytes received over the network.
-   * A partial is resumed only when it is a regular file with one link (opened O_NOFOLLOW|
-   * O_NONBLOCK); else, and for every fresh start, whatever has its name is unlinked and the file
-   * created anew (O_CREAT|O_EXCL|O_NOFOLLOW): a planted link is never written through.
-   */
-  private async transfer(need: BlobNeed, partial: string, signal?: AbortSignal): Promise<{ received: number; data?: Buffer }> {
-    let file: FileHandle | null = null;
-    let offset = 0;
-    try {
-      if (this.knownPartials.has(basename(partial))) {
-        file = await openResumable(partial);
-        offset = file ? (await file.stat()).size : 0;
-      }
-      this.knownPartials.add(basename(partial)); // a retry resumes what this attempt wrote
-      if (offset >= need.size && need.size > 0) {
-        // Complete before an interruption (crash before the rename): verify it, no request.
-        if (offset === need.size && (await sha256Handle(file!)) === need.sha256) return { received: 0 };
-        offset = 0;
-      }
-      let res = await this.options.feed.openBlob(need.sha256, offset, signal);
-      if (res.statusCode === 416 && offset > 0) {
-        res.resume();
-        offset = 0;
-        res = await this.options.feed.openBlob(need.sha256, 0, signal);
-      }
-      if (res.statusCode === 200) offset = 0; // no Range (or ignored): start over
-      else if (res.statusCode !== 206) {
-        const body = await readBody(res).catch(() => Buffer.alloc(0));
-        throw new Error(`blob ${need.sha256}: HTTP ${res.statusCode} ${body.toString("utf8").slice(0, 200)}`);
-      }
-      if (offset === 0 && need.size <= IN_MEMORY_LIMIT) return await this.receiveWhole(need, res);
-      const hash = createHash("sha256");
-      if (offset > 0) await hashInto(file!, hash, offset);
-      else {
-        await file?.close();
-        file = await createFresh(partial);
-      }
-      let received = 0;
-      const tap = new Transform({
-        transform(chunk: Buffer, _enc, done) {
-          hash.update(chunk);
-          received += chunk.length;
-          // Stop at the declared size: a server sending more is not written to disk.
-          if (offset + received > need.size) done(new IntegrityError(`blob ${need.sha256}: more than the declared ${need.size} bytes`));
-          else done(null, chunk);
-        },
-      });
-      const out = file!.createWriteStream({ start: offset });
-      file = null; // the stream closes it
-      await pipeline(res, tap, out);
-      const total = offset + received;
-      const digest = hash.digest("hex");
-      if (total !== need.size || digest !== need.sha256) {
-        throw new IntegrityError(`blob ${need.sha256}: received ${total} bytes hashing to ${digest}, expected ${need.size} bytes`);
-      }
-      return { received };
-    } finally {
-      await file?.close().catch(() => undefined);
-    }
-  }
-
-  /** A small blob: into memory and checked; nothing written (see `keep`). */
-  private async receiveWhole(need: BlobNeed, res: AsyncIterable<Buffer> & { destroy(): void }): Promise<{ received: number; data: Buffer }> {
-    const chunks: Buffer[] = [];
-    let received = 0;
-    for await (const chunk of res) {
-      received += chunk.length;
-      if (received > need.size) {
-        res.destroy();
-        break;
-      }
-      chunks.push(chunk);
-    }
-    const data = Buffer.concat(chunks, Math.min(received, need.size));
-    const digest = createHash("sha256").update(data).digest("hex");
-    if (received !== need.size || digest !== need.sha256) {
-      throw new IntegrityError(`blob ${need.sha256}: received ${received} bytes hashing to ${digest}, expected ${need.size} bytes`);
-    }
-    return { received, data };
+  /** One transfer of `need` into `partial` (agent/transfer.ts), resumed when the partial was there before this fetch. */
+  private transfer(need: BlobNeed, partial: string, signal?: AbortSignal): Promise<{ received: number; data?: Buffer }> {
+    const resumable = this.knownPartials.has(basename(partial));
+    this.knownPartials.add(basename(partial)); // a retry resumes what this attempt wrote
+    return receiveBlob(this.options.feed, need, partial, resumable, signal);
   }
 }
 

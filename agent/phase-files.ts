@@ -1,7 +1,8 @@
 /**
  * The runner's file phase: check the service folder, fetch and verify every blob, stage the
- * files beside their targets, swap them in as one transaction (agent/swap.ts), save the state;
- * and the rollback to the previous release after a refused post-script (a second transaction).
+ * files beside their targets, swap them in as one transaction (agent/swap.ts), save the state.
+ * The rollback after a refused post-script is agent/rollback.ts; the validate script's staged copy
+ * agent/validate-stage.ts.
  */
 import { randomBytes } from "node:crypto";
 import { OwnerResolver, parsePrivilege, specialBits } from "./apply.js";
@@ -9,14 +10,13 @@ import { stateOf, StepError, type Attempt, type RunnerDeps } from "./attempt.js"
 import { mapLimit, TEMP_MARKER } from "./fsutil.js";
 import { ContentChangedError, keyOf } from "./integrity.js";
 import { errnoOf, nodeFsys, sha256At, type Fsys } from "./fsys.js";
-import { writeHooks } from "./hooks.js";
 import type { BlobCache } from "./cache.js";
 import type { Staged } from "./download.js";
 import { relativeTarget, type Manifest, type ManifestFile } from "./manifest.js";
-import { runScript, scriptEnv } from "./phase-hooks.js";
 import { UnsafePathError, type SafeTree } from "./safetree.js";
+import { removeStaged, stageForValidation } from "./validate-stage.js";
 import { appTree, hasContent, writeJournal, writeState, type AppliedState, type AppPaths, type FileRecord } from "./state.js";
-import { backupName, dropBackups, prune, stage, switchIn, undo, writeNew, type Owner, type SwapPlan, type WriteEntry } from "./swap.js";
+import { backupName, dropBackups, prune, stage, switchIn, undo, type Owner, type SwapPlan, type WriteEntry } from "./swap.js";
 
 export const fsysOf = (deps: RunnerDeps): Fsys => deps.fsys ?? nodeFsys;
 
@@ -109,37 +109,6 @@ export interface ApplyOptions {
    * the release: the staged files are removed and `files/` is untouched.
    */
   validate?: (stagedDir: string) => Promise<void>;
-}
-
-/** Where the validate script sees the staged version: private, below the service folder. */
-const VALIDATE_DIR = ".edgeconf/validate";
-
-/**
- * Lays the whole new version out below VALIDATE_DIR as `files/` would hold it: copies (not links,
- * so nothing a script does there reaches `files/` or the cache) of each verified blob, or of the
- * file already in place when it is unchanged. Modes as declared, without special bits.
- */
-async function stageForValidation(tree: SafeTree, manifest: Manifest, sources: Map<string, string>): Promise<string> {
-  await removeStaged(tree);
-  for (const file of manifest.files) {
-    const rel = relativeTarget(file);
-    const from = sources.get(file.sha256) ?? (await tree.path(`files/${rel}`));
-    const to = await tree.path(`${VALIDATE_DIR}/${rel}`, true);
-    if (!from || !to) throw new StepError(`cannot stage ${rel} for the validate script: no verified copy or no folder for it`);
-    await writeNew(tree.fsys, to, from, parsePrivilege(file.permission.privilege) & 0o777, undefined, file.sha256);
-  }
-  await tree.dir(VALIDATE_DIR, true);
-  return tree.real(VALIDATE_DIR);
-}
-
-/** Removes the validate script's staged folder and whatever it holds. */
-async function removeStaged(tree: SafeTree): Promise<void> {
-  if ((await tree.kind(VALIDATE_DIR)) !== "dir") return;
-  const { files, others } = await tree.walk(VALIDATE_DIR, true);
-  for (const rel of [...files, ...others]) await tree.fsys.unlink((await tree.path(`${VALIDATE_DIR}/${rel}`))!);
-  await prune(tree, VALIDATE_DIR);
-  await tree.fsys.rmdir((await tree.path(VALIDATE_DIR))!);
-  await tree.forget(VALIDATE_DIR);
 }
 
 /**
@@ -304,45 +273,5 @@ export async function cleanUp(deps: RunnerDeps, paths: AppPaths): Promise<void> 
     }
   } finally {
     await tree.close();
-  }
-}
-
-/** Puts the previous release's files back byte for byte and runs its post-script again. */
-export async function rollback(deps: RunnerDeps, attempt: Attempt, previous: AppliedState | null, current: AppliedState | null): Promise<string> {
-  const { paths } = attempt;
-  const log = deps.log.with({ app: attempt.app });
-  if (!previous?.manifest?.release) {
-    log.warn("no previous release to roll back to");
-    return "; no previous release to roll back to";
-  }
-  const prev = previous.manifest;
-  log.warn("rolling back", { to: prev.release!.name, releaseID: prev.release!.id });
-  try {
-    // The files the failed release replaced were kept: they are the sources, when intact.
-    const preset = new Map<string, string>();
-    const plan = attempt.plan;
-    if (plan) {
-      const tree = await appTree(paths, fsysOf(deps));
-      try {
-        for (const entry of [...plan.writes, ...plan.removes]) {
-          const file = prev.files.find((f) => `files/${relativeTarget(f)}` === entry.rel);
-          const path = entry.backup && (await tree.path(entry.backup));
-          if (!file || !path || (await tree.kind(entry.backup!)) !== "file") continue;
-          if ((await sha256At(tree.fsys, path)) === file.sha256) preset.set(file.sha256, `${tree.real(entry.backup!)}`);
-        }
-      } finally {
-        await tree.close();
-      }
-    }
-    const again = { ...attempt, plan: undefined };
-    await fetchAndApply(deps, again, current, prev, { preset });
-    const env = scriptEnv(deps, attempt, prev.release!.name, prev.release!.id);
-    await writeHooks(paths.appDir, prev.hooks, env);
-    const post = await runScript(deps, attempt, "post", prev, env);
-    const tail = post && post.exitCode !== 0 ? ` (its post-script failed too: exit ${post.exitCode})` : "";
-    return `; rolled back to ${prev.release!.name}${tail}`;
-  } catch (err) {
-    log.error("rollback failed", { error: (err as Error).message });
-    return `; rollback to ${prev.release!.name} failed: ${(err as Error).message}`;
   }
 }

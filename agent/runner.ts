@@ -7,7 +7,8 @@
 import { newAttempt, nowOf, StepError, type Attempt, type Outcome, type RunnerDeps } from "./attempt.js";
 import { writeHooks } from "./hooks.js";
 import { ManifestError, parseManifest, relativeTarget, releaseIdOf, type Manifest } from "./manifest.js";
-import { checkServiceFolder, cleanUp, fetchAndApply, fsysOf, rollback } from "./phase-files.js";
+import { checkServiceFolder, cleanUp, fetchAndApply, fsysOf } from "./phase-files.js";
+import { rollback } from "./rollback.js";
 import type { Fsys } from "./fsys.js";
 import { UnsafePathError, type SafeTree } from "./safetree.js";
 import { applyKv, kvApplied } from "./kv.js";
