@@ -6,22 +6,21 @@ import { execFile } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import type { Browser, Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestApi, type TestApi } from "../helpers/app";
-import { chromiumMissing, collectConsoleErrors, launchBrowser, screensDir, startServer } from "../helpers/browser";
+import type { TestApi } from "../helpers/app";
+import { chromiumMissing, consoleSession } from "../helpers/browser";
 
 if (chromiumMissing) console.log(chromiumMissing);
 
+let session: Awaited<ReturnType<typeof consoleSession>>;
 let api: TestApi;
-let server: Awaited<ReturnType<typeof startServer>>;
-let browser: Browser;
+let server: Awaited<ReturnType<typeof consoleSession>>["server"];
 let page: Page;
-let shots: string;
 let tempDir: string;
 
-const shot = (name: string) => page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
-const go = (p: string) => page.goto(server.url + p);
+const shot = (name: string) => session.shot(name);
+const go = (p: string) => session.go(p);
 /** Every console error the pages logged: CSP violations ("Refused to apply inline style…"), failed loads (a missing favicon), script errors. */
 let consoleErrors: string[] = [];
 let agentToken = "";
@@ -47,19 +46,13 @@ const POST = "#!/bin/bash\n# Create a tag file after the configuration is pulled
 
 describe.skipIf(!!chromiumMissing)("console in a browser: the seed's flow", () => {
   beforeAll(async () => {
-    api = await createTestApi();
-    server = await startServer(api);
-    browser = await launchBrowser();
-    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    consoleErrors = collectConsoleErrors(page);
-    shots = screensDir();
+    session = await consoleSession();
+    ({ api, server, page, consoleErrors } = session);
     tempDir = await mkdtemp(path.join(os.tmpdir(), "edgeconf-console-agent-"));
-    console.log(`screenshots: ${shots}`);
+    console.log(`screenshots: ${session.shots}`);
   });
   afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-    await api?.close();
+    await session?.close();
     if (tempDir) await rm(tempDir, { recursive: true, force: true });
   });
 

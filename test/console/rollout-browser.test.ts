@@ -4,11 +4,10 @@
  * saying what it did), the service screens naming the open rollout, and no console error (CSP).
  * Clients are made through the feed as agents would (heartbeats, events), on a real server.
  */
-import path from "node:path";
-import type { Browser, Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestApi, type TestApi } from "../helpers/app";
-import { chromiumMissing, collectConsoleErrors, launchBrowser, screensDir, startServer } from "../helpers/browser";
+import type { TestApi } from "../helpers/app";
+import { chromiumMissing, consoleSession } from "../helpers/browser";
 
 if (chromiumMissing) console.log(chromiumMissing);
 
@@ -16,21 +15,19 @@ const BIZ = 14;
 const APP = "edge_web";
 const CLIENTS = Array.from({ length: 10 }, (_, i) => `web-${String(i + 1).padStart(2, "0")}`);
 
+let session: Awaited<ReturnType<typeof consoleSession>>;
 let api: TestApi;
-let server: Awaited<ReturnType<typeof startServer>>;
-let browser: Browser;
 let page: Page;
-let shots: string;
 let agentToken = "";
 let v1 = 0;
 let v2 = 0;
 let rolloutPath = "";
 let consoleErrors: string[] = [];
 
-const go = (p: string) => page.goto(server.url + p);
-const shot = (name: string) => page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
+const go = (p: string) => session.go(p);
+const shot = (name: string) => session.shot(name);
 const svc = `/ui/bizs/${BIZ}/services/${APP}`;
-const feed = (p: string, init: RequestInit = {}) => fetch(`${server.url}/feed/v1/bizs/${BIZ}/apps/${APP}/${p}`, { ...init, headers: { authorization: `Bearer ${agentToken}`, "content-type": "application/json" } });
+const feed = (p: string, init: RequestInit = {}) => fetch(`${session.server.url}/feed/v1/bizs/${BIZ}/apps/${APP}/${p}`, { ...init, headers: { authorization: `Bearer ${agentToken}`, "content-type": "application/json" } });
 const post = (p: string, body: unknown) => feed(p, { method: "POST", body: JSON.stringify(body) });
 
 /** After an action: the next page confirms it on screen with these words. */
@@ -43,12 +40,8 @@ const wave = (n: number, what: string) => page.locator(`tr[data-wave="${n}"] [da
 
 describe.skipIf(!!chromiumMissing)("console: progressive rollouts in a browser", () => {
   beforeAll(async () => {
-    api = await createTestApi();
-    server = await startServer(api);
-    browser = await launchBrowser();
-    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    consoleErrors = collectConsoleErrors(page);
-    shots = screensDir();
+    session = await consoleSession();
+    ({ api, page, consoleErrors } = session);
 
     expect((await api.call("POST", "/api/v1/bizs", { id: BIZ, name: "rollouts" })).status).toBe(201);
     expect((await api.call("POST", `/api/v1/bizs/${BIZ}/apps`, { name: APP, configType: "file" })).status).toBe(201);
@@ -71,11 +64,7 @@ describe.skipIf(!!chromiumMissing)("console: progressive rollouts in a browser",
     await page.waitForURL(/\/ui$/);
   }, 60_000);
 
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-    await api?.close();
-  });
+  afterAll(() => session?.close());
 
   it("starts a rollout from the publish form: defaults shown, the review states the waves and settings", async () => {
     await go(`${svc}/versions/${v2}`);

@@ -55,3 +55,33 @@ export function collectConsoleErrors(page: Page): string[] {
   page.on("pageerror", (e) => errors.push(`${page.url()}: ${e.message}`));
   return errors;
 }
+
+/**
+ * A browser suite's start: a fresh test app served over loopback, Chromium with one 1280×900 page
+ * whose console errors are collected, and the screenshots folder. `go(path)` opens a page of the
+ * server, `shot(name)` saves `<name>.png`; `close()` ends all of it.
+ */
+export async function consoleSession() {
+  const { createTestApi } = await import("./app");
+  const api = await createTestApi();
+  const server = await startServer(api);
+  const browser = await launchBrowser();
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const consoleErrors = collectConsoleErrors(page);
+  const shots = screensDir();
+  return {
+    api,
+    server,
+    browser,
+    page,
+    consoleErrors,
+    shots,
+    go: (p: string) => page.goto(server.url + p),
+    shot: (name: string) => page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true }),
+    async close() {
+      await browser.close();
+      await server.close();
+      await api.close();
+    },
+  };
+}
