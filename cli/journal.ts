@@ -33,4 +33,16 @@ export class Journal {
     }
     return failed;
   }
+
+  /**
+   * After `err` stopped `command` part-way: undoes what it changed, adds to `err`'s message what the
+   * draft is left as (as it was, or which changes could not be undone), and throws it.
+   */
+  async abandon(io: Output, err: unknown, command: string): Promise<never> {
+    const changes = this.size;
+    const failed = await this.undo(io);
+    const outcome = failed.length ? `${failed.length} of ${changes} changes could NOT be undone (listed above); the draft is partly changed` : `the ${changes} changes made before it were undone; the draft is as it was`;
+    if (err instanceof Error) err.message += `\n${command} stopped: ${outcome}`;
+    throw err;
+  }
 }

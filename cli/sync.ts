@@ -5,7 +5,7 @@
  */
 import type { Api } from "./api.js";
 import type { Output } from "./context.js";
-import type { Journal } from "./journal.js";
+import { Journal } from "./journal.js";
 import { draftFiles, fullPath, type DraftFile } from "./resources.js";
 
 export type WantedFile = {
@@ -98,10 +98,17 @@ async function upload(api: Api, app: string, want: WantedFile): Promise<{ id: nu
   return JSON.parse(res.body.toString("utf8")) as { id: number };
 }
 
-/** Plan, print, and unless `dryRun` apply: the whole of `push` and `import` after reading their source. */
-export async function syncDraft(api: Api, io: Output, app: string, wanted: WantedFile[], opts: { prune: boolean; dryRun: boolean; journal?: Journal }): Promise<Plan> {
+/**
+ * Plan, print, and unless `dryRun` apply: the whole of `push` after reading its folder. Whole or
+ * nothing: when the server refuses a step part-way, the steps before it are undone (cli/journal.ts)
+ * and the error says what the draft was left as.
+ */
+export async function syncDraft(api: Api, io: Output, app: string, wanted: WantedFile[], opts: { prune: boolean; dryRun: boolean; command: string }): Promise<Plan> {
   const plan = planSync(wanted, await draftFiles(api, app), opts.prune);
-  if (!opts.dryRun) await applyPlan(api, app, plan, opts.journal);
+  if (!opts.dryRun) {
+    const journal = new Journal();
+    await applyPlan(api, app, plan, journal).catch((err: unknown) => journal.abandon(io, err, opts.command));
+  }
   printPlan(io, plan, opts.dryRun);
   return plan;
 }

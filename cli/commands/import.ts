@@ -101,15 +101,7 @@ export const importCommand: Command = {
       };
     }
     if (dryRun) return EXIT.OK;
-    try {
-      await apply();
-    } catch (err) {
-      const changes = journal.size;
-      const failed = await journal.undo(ctx.io);
-      const outcome = failed.length ? `${failed.length} of ${changes} changes could NOT be undone (listed above); the draft is partly imported` : `the ${changes} changes made before it were undone; the draft is as it was`;
-      (err as Error).message += `\nimport stopped: ${outcome}`;
-      throw err;
-    }
+    await apply().catch((err: unknown) => journal.abandon(ctx.io, err, "import"));
     ctx.io.out(`imported into the draft of ${app}`);
     return EXIT.OK;
   },

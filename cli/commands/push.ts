@@ -29,7 +29,8 @@ Examples:
 
 ${COMMON_HELP}
 
-${EXIT_HELP} A server refusal part-way leaves the draft with the changes made so far; run push again.`;
+${EXIT_HELP} Whole or nothing: when the server refuses a file part-way, the changes made before it
+are undone and the draft is as it was (the error says so, or names what could not be undone).`;
 
 /** Checks made before any request, so a bad name never leaves the draft half-pushed. */
 function checkName(rel: string): void {
@@ -91,7 +92,7 @@ export const push: Command = {
     const api = ctx.api();
     const wanted = await readFolder(dir, ctx.io, { user: str(values.user), group: str(values.group) });
     for (const w of wanted) checkDraftFile("push", w);
-    await syncDraft(api, ctx.io, app, wanted, { prune: values.prune === true, dryRun: values["dry-run"] === true });
+    await syncDraft(api, ctx.io, app, wanted, { prune: values.prune === true, dryRun: values["dry-run"] === true, command: "push" });
     return EXIT.OK;
   },
 };

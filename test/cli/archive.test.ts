@@ -1,10 +1,10 @@
 /**
  * `edgeconf export` → `import` carries a whole service (files with modes, owners and memos, the
  * pre/post/validate scripts, the service's validators, a kv service's items and what export does
- * with secrets), and an import is whole or nothing. The CLI bundle as a process against a real
+ * with secrets), and an import (like a push) is whole or nothing. The CLI bundle as a process against a real
  * server process; assertions compare what the server holds before and after.
  */
-import { mkdir, readFile, stat } from "node:fs/promises";
+import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { x as extract } from "tar";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -228,5 +228,24 @@ describe("import is whole or nothing", () => {
     expect(after.files.map((f: any) => [f.name, f.privilege])).toEqual([["a.conf", "600"], ["b.conf", "644"]]);
     expect(after.hooks.pre).toBeNull();
     expect(after.validators.map((v: any) => v.pathGlob)).toEqual(["*.never"]);
+  });
+});
+
+describe("push is whole or nothing", () => {
+  it("error: a file the server refuses part-way (larger than its limit): the change and the additions before it are undone, the draft is exactly as before", async () => {
+    await admin.service(BIZ, "pushed");
+    await admin.file(BIZ, "pushed", "/etc/a.conf", "a=old\n", { privilege: "644", user: "app" });
+    await admin.file(BIZ, "pushed", "/etc/keep.conf", "keep\n");
+    const before = await snapshot("pushed");
+    const dir = join(work.path, "push-too-big");
+    await mkdir(join(dir, "etc"), { recursive: true });
+    await writeFile(join(dir, "etc/a.conf"), "a=new\n");
+    await writeFile(join(dir, "etc/b.conf"), "b\n");
+    await writeFile(join(dir, "etc/z.bin"), Buffer.alloc(MAX_FILE_BYTES + 1, 7));
+    const r = await run("push", dir, "--app", "pushed", "--prune");
+    expect(r.code, r.stdout + r.stderr).toBe(3);
+    expect(r.stderr).toMatch(/413|too large|larger/i);
+    expect(r.stderr).toContain("push stopped: the 2 changes made before it were undone; the draft is as it was");
+    expect(await snapshot("pushed")).toEqual(before);
   });
 });
