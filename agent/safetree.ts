@@ -35,12 +35,18 @@ export type Kind = "absent" | "file" | "dir";
 export class SafeTree {
   /** Folders opened so far (promises: two callers asking at once share one open). */
   private readonly dirs = new Map<string, Promise<{ handle: FileHandle | null; path: string } | null>>();
+  /** `/proc/self/fd/N` of each folder this tree opened → its real path, so errors name real paths. */
+  private readonly named = new Map<string, string>();
+  /** The file system, its errors naming real paths instead of `/proc/self/fd/N` (agent/fsys.ts). */
+  readonly fsys: Fsys;
 
   private constructor(
     /** The real path of the tree's root, for messages. */
     readonly root: string,
-    readonly fsys: Fsys,
-  ) {}
+    fsys: Fsys,
+  ) {
+    this.fsys = namingRealPaths(fsys, this.named);
+  }
 
   /**
    * Opens `{base}/{segments...}`: `base` (temp_dir, configured by the operator) is trusted; each
@@ -50,6 +56,7 @@ export class SafeTree {
     const tree = new SafeTree(join(base, ...segments), fsys);
     const handle = PROC ? await fsys.open(base, constants.O_RDONLY | constants.O_DIRECTORY) : null;
     let path = handle ? `/proc/self/fd/${handle.fd}` : base;
+    if (handle) tree.named.set(path, base);
     let real = base;
     const opened: FileHandle[] = handle ? [handle] : [];
     try {
@@ -114,6 +121,7 @@ export class SafeTree {
       if (!PROC) return { handle: null, path };
       try {
         const handle = await this.fsys.open(path, DIR_FLAGS);
+        this.named.set(`/proc/self/fd/${handle.fd}`, real);
         return { handle, path: `/proc/self/fd/${handle.fd}` };
       } catch (err) {
         // Swapped between lstat and open: look again (and name what is there now).
@@ -230,4 +238,34 @@ export async function placeFile(tree: SafeTree, dir: string, name: string, data:
     throw err;
   }
   return real;
+}
+
+const PROC_FD = /\/proc\/self\/fd\/\d+/g;
+
+/**
+ * `fsys` whose failures name real paths: an error's message, `path` and `dest` have each
+ * `/proc/self/fd/N` of a folder in `named` replaced by that folder's path ("EBUSY: resource busy or
+ * locked, rename '/srv/app/files/main.conf'", not ".../proc/self/fd/23/main.conf").
+ */
+function namingRealPaths(fsys: Fsys, named: Map<string, string>): Fsys {
+  const rename = (text: string) => text.replace(PROC_FD, (p) => named.get(p) ?? p);
+  const fix = (err: unknown): never => {
+    if (err instanceof Error) {
+      const e = err as Error & { path?: unknown; dest?: unknown };
+      e.message = rename(e.message);
+      if (typeof e.path === "string") e.path = rename(e.path);
+      if (typeof e.dest === "string") e.dest = rename(e.dest);
+    }
+    throw err;
+  };
+  return {
+    open: (path, flags, mode) => fsys.open(path, flags, mode).catch(fix),
+    lstat: (path) => fsys.lstat(path).catch(fix),
+    mkdir: (path, mode) => fsys.mkdir(path, mode).catch(fix),
+    rename: (from, to) => fsys.rename(from, to).catch(fix),
+    link: (from, to) => fsys.link(from, to).catch(fix),
+    unlink: (path) => fsys.unlink(path).catch(fix),
+    rmdir: (path) => fsys.rmdir(path).catch(fix),
+    readdir: (path) => fsys.readdir(path).catch(fix),
+  };
 }

@@ -269,10 +269,15 @@ describe("apply transaction under faults", () => {
 
   it("error: a bind-mounted file that must be removed cannot be: V1 kept whole, FAILED names it", async () => {
     const { root, sentinel } = await prepared();
-    const busy: Fsys = { ...nodeFsys, unlink: (path) => (path.endsWith("/gone.conf") ? Promise.reject(Object.assign(new Error("EBUSY"), { code: "EBUSY" })) : nodeFsys.unlink(path)) };
+    // As Node words it: the path the call was given, which below the service folder is /proc/self/fd/N/...
+    const ebusy = (path: string) => Object.assign(new Error(`EBUSY: resource busy or locked, unlink '${path}'`), { code: "EBUSY", path });
+    const busy: Fsys = { ...nodeFsys, unlink: (path) => (path.endsWith("/gone.conf") ? Promise.reject(ebusy(path)) : nodeFsys.unlink(path)) };
     const outcome = await runner(root, busy).apply(APP, manifests.v2);
     expect(outcome.status).toBe("FAILED");
     expect(outcome.message).toMatch(/EBUSY/);
+    // The message names the file where the operator finds it.
+    expect(outcome.message).not.toContain("/proc/self/fd");
+    expect(outcome.message).toContain(`${join(root, String(BIZ), APP, "files")}/`);
     expect(await violations(root, sentinel)).toEqual([]);
     expect(JSON.parse(await readFile(join(root, String(BIZ), APP, ".edgeconf/state.json"), "utf8")).releaseId).toBe(manifests.ids[0]);
   });
