@@ -256,7 +256,7 @@ function sourceFor(manifest: Manifest, entry: WriteEntry, sources: Map<string, s
   return file && from ? { from, sha256: file.sha256 } : null;
 }
 
-/** Removes staging leftovers and the kept files of finished transactions. */
+/** Removes staging leftovers, temp files of killed writes and the kept files of finished transactions. */
 export async function cleanUp(deps: RunnerDeps, paths: AppPaths): Promise<void> {
   const tree = await appTree(paths, fsysOf(deps));
   try {
@@ -266,6 +266,12 @@ export async function cleanUp(deps: RunnerDeps, paths: AppPaths): Promise<void> 
     }
     await dropBackups(tree);
     await removeStaged(tree);
+    // Writes killed before their rename (placeFile: journal, state, metadata.json) leave `.NAME.edgeconf-tmp-*`.
+    for (const dir of ["", ".edgeconf"]) {
+      const folder = await tree.dir(dir);
+      if (folder === null) continue;
+      for (const e of await tree.fsys.readdir(folder)) if (e.isFile() && e.name.startsWith(".") && e.name.includes(TEMP_MARKER)) await tree.fsys.unlink(`${folder}/${e.name}`);
+    }
     if ((await tree.kind("files")) === "dir") {
       const { files } = await tree.walk("files");
       for (const rel of files.filter((f) => f.includes(TEMP_MARKER))) await tree.fsys.unlink((await tree.path(`files/${rel}`))!);

@@ -15,7 +15,7 @@ import { cp, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AgentSuite, freePort, readLines, runAgent, sha256, snapshot, startAgent, startProxy, until, type AgentProcess, type Proxy } from "./harness";
-import { expected, V1, V2 as BASE_V2, type Files } from "./versions";
+import { expected, tempFilesLeft, V1, V2 as BASE_V2, type Files } from "./versions";
 
 const BIZ = 16;
 const APP = "crash";
@@ -120,6 +120,8 @@ async function violations(root: string): Promise<string[]> {
   if (events.filter((e) => e.status === "SUCCESS").at(-1)?.releaseID !== version) out.push(`last SUCCESS event is not ${version}: ${JSON.stringify(events)}`);
   if (events.at(-1)?.status === "SUCCESS" && events.at(-1)?.releaseID !== version) out.push("last event disagrees with the disk");
   if (await stat(join(app, ".edgeconf/journal.json")).then(() => true, () => false)) out.push("journal left behind");
+  const temps = await tempFilesLeft(app);
+  if (temps.length) out.push(`temp files left behind: ${temps.join(", ")}`);
   if (canon(await snapshot(join(root, "sentinel"))) !== canon({ "etc/app/main.conf": `644 ${sha256("outside\n")}` })) out.push("sentinel tree changed");
   let running = 0;
   for (const line of (await readFile(join(app, "scripts.log"), "utf8")).trim().split("\n")) {

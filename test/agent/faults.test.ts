@@ -20,7 +20,7 @@ import { nodeFsys, type Fsys } from "../../agent/fsys";
 import { createLogger } from "../../agent/log";
 import { Runner } from "../../agent/runner";
 import { Admin, readLines, snapshot, startServer, tempDir, type ServerHandle } from "./harness";
-import { expected, V1, V2 } from "./versions";
+import { expected, tempFilesLeft, V1, V2 } from "./versions";
 
 const BIZ = 31;
 const APP = "faults";
@@ -101,6 +101,8 @@ async function violations(root: string, sentinel: Record<string, string>): Promi
   if (last?.status === "SUCCESS" && last.releaseID !== version) out.push(`last event SUCCESS ${last.releaseID}, disk holds ${version}`);
   if (lastSuccess?.releaseID !== version) out.push(`last SUCCESS event names ${lastSuccess?.releaseID}, disk holds ${version}`);
   if ((await stat(join(app, ".edgeconf/journal.json")).catch(() => null)) !== null) out.push("journal left behind");
+  const temps = await tempFilesLeft(app);
+  if (temps.length) out.push(`temp files left behind: ${temps.join(", ")}`);
   const outside = await snapshot(join(root, "sentinel"));
   if (canon(outside) !== canon(sentinel)) out.push("sentinel tree changed");
   return out;

@@ -3,6 +3,7 @@
  * way a release can — changed, mode only, removed, added in a new folder, unchanged — and what
  * `files/` must hold for each (relative path → "mode sha256", as the suites snapshot it).
  */
+import { readdir } from "node:fs/promises";
 import { sha256 } from "./harness";
 
 /** Path → [content, privilege]. */
@@ -26,3 +27,11 @@ export const V2: Files = {
 
 /** What a snapshot of `files/` holds when exactly `v` is applied. */
 export const expected = (v: Files) => Object.fromEntries(Object.entries(v).map(([p, [content, mode]]) => [p.slice(1), `${mode} ${sha256(content)}`]));
+
+/**
+ * Temp files of writes killed before their rename (journal, state, metadata.json, staged files)
+ * below the service folder `app`: the next run must have removed them (an invariant of both suites).
+ */
+export async function tempFilesLeft(app: string): Promise<string[]> {
+  return ((await readdir(app, { recursive: true }).catch(() => [])) as string[]).filter((p) => p.includes(".edgeconf-tmp-"));
+}
