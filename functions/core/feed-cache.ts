@@ -122,11 +122,14 @@ export class FeedCache {
       this.listCopies.set(serviceId, entry);
       return entry;
     };
-    // A fresh read must start after the caller asked; a copy another request read meanwhile is only
-    // good for holding on (`cached`), as a copy always is.
+    // A fresh read must have started after the caller asked (then it may answer): one started by
+    // another request since serves too, so a herd that must be answered at once makes a few reads.
     if (opts.fresh) {
-      const { list } = await readCopy();
-      return { list, asOf: now, cached: false };
+      const got = await this.flight.run(`list:${serviceId}`, () => {
+        const c = this.listCopies.get(serviceId);
+        return c && c.at >= now ? c : undefined;
+      }, readCopy);
+      return { list: got.list, asOf: got.at, cached: false };
     }
     const got = await this.flight.run(`list:${serviceId}`, () => {
       const c = this.listCopies.get(serviceId);

@@ -4,8 +4,10 @@
  * request that made it ends first, and the waiter hangs. So followers never share the leader's
  * promise: the first caller of a key reads; a caller that arrives while that read is under way polls
  * `peek` on its own timers (2 ms, doubling to 50 ms) and takes the value once the leader has stored
- * it. A follower reads for itself when the read it waited on ended without leaving a value (not
- * found, an error) or after `maxWaitMs` (a leader whose request was cancelled never reports back).
+ * it. When the read it waited on ended without a value for it (not found, an error, or a read that
+ * started too early for it: see `peek`), a follower waits for a read another follower has started
+ * since, else reads itself; so a burst of callers makes a few reads, not one each. Nobody waits
+ * more than `maxWaitMs` for one read (a leader whose request was cancelled never reports back).
  *
  * Used by the per-isolate caches (core/feed.ts, core/token-cache.ts) so that a fleet reconnecting
  * at once makes one read of its token, service, publish list and manifest per isolate instead of
@@ -22,13 +24,14 @@ export class SingleFlight {
    * `read`: reads and stores it; its result is returned to this caller only. Throws what `read` throws.
    */
   async run<T>(key: string, peek: () => T | undefined, read: () => Promise<T>): Promise<T> {
-    const flight = this.flights.get(key);
-    if (flight && Date.now() - flight.startedAt < this.maxWaitMs) {
-      for (let delay = 2; this.flights.get(key) === flight && Date.now() - flight.startedAt < this.maxWaitMs; delay = Math.min(50, delay * 2)) {
-        await new Promise((resolve) => setTimeout(resolve, delay));
-        const value = peek();
-        if (value !== undefined) return value;
-      }
+    // Wait while a read of the key is under way; when it ends without a value for us (or another
+    // follower started a newer read meanwhile), look again before reading ourselves.
+    for (let delay = 2; ; delay = Math.min(50, delay * 2)) {
+      const flight = this.flights.get(key);
+      if (!flight || Date.now() - flight.startedAt >= this.maxWaitMs) break;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      const value = peek();
+      if (value !== undefined) return value;
     }
     const mine = { id: ++this.nextId, startedAt: Date.now() };
     // Leaders whose requests were cancelled leave their entry behind: bound the map.

@@ -88,6 +88,15 @@ describe.skipIf(!inWorkerPass)("worker: long-polls held by the Durable Object", 
     const v2 = await seedRelease(api, biz, "service_fleet", "V2");
     await seedPublish(api, biz, "service_fleet", v2.id);
     expect((await Promise.all(polls)).map((r) => r.status)).toEqual(Array(n).fill(200));
+    // A fleet coming back after a publish it missed must be answered at once, from a read that
+    // started after each poll arrived: those reads are shared too.
+    const v3 = await seedRelease(api, biz, "service_fleet", "V3");
+    await seedPublish(api, biz, "service_fleet", v3.id);
+    const beforeAnswers = api.worker!.proxy.connections;
+    const answers = await Promise.all(Array.from({ length: n }, (_, i) => poll("service_fleet", `uid=fleet-${i}&current=${v2.id}&wait=30`)));
+    expect(answers.map((r) => r.status)).toEqual(Array(n).fill(200));
+    expect(new Set(await Promise.all(answers.map(async (r) => ((await r.json()) as any).release.id)))).toEqual(new Set([v3.id]));
+    expect(api.worker!.proxy.connections - beforeAnswers).toBeLessThan(n / 4);
     // One per agent before (200 to 800); now the four reads plus batched sightings, with room for a
     // loaded machine where a slow leader lets some followers read for themselves.
     expect(opened).toBeLessThan(n / 4);
