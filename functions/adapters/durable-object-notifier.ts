@@ -30,6 +30,10 @@ export function durableObjectNotifier(ns: DurableObjectNamespaceLike, startedAt 
       const res = await stub(serviceId).fetch("https://release-waiters/notify", { method: "POST", body: body ?? "", headers: { "x-news-version": version } });
       await res.body?.cancel();
     },
+    async removeService(serviceId) {
+      const res = await stub(serviceId).fetch("https://release-waiters/gone", { method: "POST" });
+      await res.body?.cancel();
+    },
     async revoke(credentialId, serviceIds) {
       await Promise.all(
         serviceIds.map(async (id) => {
@@ -53,7 +57,7 @@ export function durableObjectNotifier(ns: DurableObjectNamespaceLike, startedAt 
         if (Number(last) > 0) since.set(serviceId, Math.max(since.get(serviceId) ?? startedAt, Number(last) + 1));
         const brought = nl < 0 ? "" : text.slice(nl + 1);
         if (state === "notified" && brought) news.set(serviceId, brought);
-        if (state === "revoked" || state === "replaced") return state;
+        if (state === "revoked" || state === "replaced" || state === "gone") return state;
         return state === "notified";
       } catch (err) {
         if (signal?.aborted) return false;

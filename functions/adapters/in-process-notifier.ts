@@ -8,6 +8,8 @@ export type InProcessNotifier = ReleaseNotifier & {
   waiting(serviceId?: number): number;
   /** Wakes the service's waiters of this process only. */
   wake(serviceId: number): void;
+  /** Ends the service's waiters of this process with "gone" (the service was deleted). */
+  endService(serviceId: number): void;
   /** Ends this process's waits held with the credential ("revoked") and runs the revocation listeners. */
   revokeHere(credentialId: number): void;
   onRevoke(listener: (credentialId: number) => void): () => void;
@@ -67,11 +69,13 @@ export function inProcessNotifier(): InProcessNotifier {
   const revoked = new Set<number>();
   const revokeListeners = new Set<(credentialId: number) => void>();
 
-  const wake = (serviceId: number) => {
+  const endAll = (serviceId: number, outcome: WaitOutcome) => {
     const set = byService.get(serviceId);
     if (!set) return;
-    for (const w of [...set]) w.end(true);
+    for (const w of [...set]) w.end(outcome);
   };
+  const wake = (serviceId: number) => endAll(serviceId, true);
+  const endService = (serviceId: number) => endAll(serviceId, "gone");
   const revokeHere = (credentialId: number) => {
     if (revoked.size >= MAX_REMEMBERED_REVOCATIONS) revoked.delete(revoked.values().next().value!);
     revoked.add(credentialId);
@@ -101,10 +105,14 @@ export function inProcessNotifier(): InProcessNotifier {
 
   return {
     wake,
+    endService,
     revokeHere,
     hold,
     async notify(serviceId) {
       wake(serviceId);
+    },
+    async removeService(serviceId) {
+      endService(serviceId);
     },
     async revoke(credentialId) {
       revokeHere(credentialId);

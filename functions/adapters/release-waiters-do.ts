@@ -10,6 +10,8 @@
  *                            (before or during the wait); "replaced:<t>" when a newer wait with the
  *                            same uid U arrives (one held poll per client and service).
  *   POST /notify             wakes every waiter (request body: the news they get); answers {"woken": n}
+ *   POST /gone               the service was deleted: ends every waiter with "gone:<t>", and every
+ *                            later wait at once (until the object is evicted); answers {"ended": n}
  *   POST /revoke?cred=C      ends the waits held with credential C; answers {"ended": n}
  *   GET  /waiters            {"waiters": n} (tests and operators)
  *   POST /schedule?service=S&at=T
@@ -23,7 +25,7 @@ export const MAX_WAIT_MS = 120_000;
 /** Revoked credentials remembered, so a wait that arrives just after the revocation ends at once. */
 const MAX_REVOKED = 10_000;
 
-type Outcome = "notified" | "timeout" | "revoked" | "replaced";
+type Outcome = "notified" | "timeout" | "revoked" | "replaced" | "gone";
 /** The part of `DurableObjectState` used here (alarms and a key for the service id). */
 type StateLike = { storage: { getAlarm(): Promise<number | null>; setAlarm(at: number): Promise<void>; get<T>(key: string): Promise<T | undefined>; put(key: string, value: unknown): Promise<void> } };
 type Waiter = { cred: number; uid: string; end(outcome: Outcome): void };
@@ -33,6 +35,8 @@ export class ReleaseWaiters {
   private readonly byUid = new Map<string, Waiter>();
   private readonly revoked = new Set<number>();
   private lastNotifyAt = 0;
+  /** Set by `/gone`: the service no longer exists, so no wait is held here again. */
+  private deleted = false;
   private news = "";
   private newsVersion = 0;
 
@@ -75,6 +79,12 @@ export class ReleaseWaiters {
       const woken = this.wake(await request.text(), Number(request.headers.get("x-news-version")) || 0);
       return Response.json({ woken });
     }
+    if (url.pathname === "/gone" && request.method === "POST") {
+      this.deleted = true;
+      const all = [...this.waiters];
+      for (const w of all) w.end("gone");
+      return Response.json({ ended: all.length });
+    }
     if (url.pathname === "/schedule" && request.method === "POST") {
       const serviceId = Number(url.searchParams.get("service"));
       const at = Number(url.searchParams.get("at"));
@@ -96,6 +106,7 @@ export class ReleaseWaiters {
       const since = Number(url.searchParams.get("since")) || 0;
       const cred = Number(url.searchParams.get("cred")) || 0;
       if (cred && this.revoked.has(cred)) return new Response(`revoked:${this.lastNotifyAt}`);
+      if (this.deleted) return new Response(`gone:${this.lastNotifyAt}`);
       if (since > 0 && this.lastNotifyAt >= since) return new Response(`notified:${this.lastNotifyAt}\n${this.news}`);
       const outcome = await this.hold(ms, request.signal, cred, url.searchParams.get("uid") ?? "");
       return new Response(outcome === "notified" ? `notified:${this.lastNotifyAt}\n${this.news}` : `${outcome}:${this.lastNotifyAt}`);

@@ -40,7 +40,7 @@ const LIST_COPY_TTL_MS = 5_000;
 const MAX_SERVICES = 10_000;
 
 /** A notifier that tells listeners synchronously before it wakes waiters (the Node pg notifier does). */
-type Observable = ReleaseNotifier & { onNotify?: (l: (serviceId: number) => void) => () => void };
+type Observable = ReleaseNotifier & { onNotify?: (l: (serviceId: number, gone: boolean) => void) => () => void };
 
 /**
  * Per process: each service's publish list (dropped on notify) and each release's content (immutable,
@@ -60,15 +60,35 @@ export class FeedCache {
   private listCopies = new Map<number, { at: number; list: PublishEntry[] }>();
   /** Workers: a herd's first polls make one read of each (core/single-flight.ts). */
   private flight = new SingleFlight();
+  private gone = new Set<number>();
   private newsParsed = new Map<number, { news: string; parsed: { publishes: PublishEntry[]; contents: ReleaseContent[] } }>();
   readonly cachesPublishes: boolean;
 
   constructor(notifier: Observable) {
     this.cachesPublishes = typeof notifier.onNotify === "function";
-    notifier.onNotify?.((serviceId) => {
+    notifier.onNotify?.((serviceId, gone) => {
       this.publishLists.delete(serviceId);
       this.notifies.set(serviceId, (this.notifies.get(serviceId) ?? 0) + 1);
+      if (gone) this.forgetService(serviceId);
     });
+  }
+
+  /**
+   * A deleted service: its cached row, publish list and copy go, and its id is remembered as gone,
+   * so a poll that resolved the service just before the deletion is not held on it, and the next
+   * poll of its name reads the database (404, or the service created again under that name).
+   */
+  forgetService(serviceId: number) {
+    for (const [key, hit] of this.services) if (hit.row.id === serviceId) this.services.delete(key);
+    this.publishLists.delete(serviceId);
+    this.listCopies.delete(serviceId);
+    if (this.gone.size >= MAX_SERVICES) this.gone.delete(this.gone.values().next().value!);
+    this.gone.add(serviceId);
+  }
+
+  /** Whether this process (isolate) has heard that the service was deleted. */
+  isGone(serviceId: number): boolean {
+    return this.gone.has(serviceId);
   }
 
   /**
@@ -259,6 +279,17 @@ const NEWS_CONTENTS = 4;
  * news get the fresh publish list and the manifests of its newest releases with the notify
  * (`{"publishes":[...],"contents":[...]}`), so the polls they wake need no database read at all.
  */
+/**
+ * Tells every instance that a service was deleted (call after the deletion commits): this process
+ * (isolate) forgets it at once, held polls of it end with 404 everywhere the notifier reaches, and
+ * other instances forget it (Node: NOTIFY; Workers: other isolates when a poll of theirs held on
+ * the service ends, else when their 10 s copy of the service expires).
+ */
+export async function announceServiceDeleted(deps: Pick<AppDeps, "notifier" | "cacheScope">, serviceId: number): Promise<void> {
+  feedCacheFor(deps).forgetService(serviceId);
+  await deps.notifier.removeService?.(serviceId);
+}
+
 export async function announcePublish(deps: Pick<AppDeps, "db" | "notifier">, serviceId: number): Promise<void> {
   let news: string | undefined;
   if (deps.notifier.wantsNews) {

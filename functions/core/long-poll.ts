@@ -22,10 +22,10 @@ export type PollRequest = {
 
 /**
  * How a long-poll ended: the client's target (a changed one), `unchanged` after the wait (304 with
- * the target's ETag), or ended early because its token was revoked or a newer poll of its uid took
- * its place. The HTTP layers (routes/feed.ts, node/feed-long-poll.ts) turn it into the answer.
+ * the target's ETag), or ended early because its token was revoked, a newer poll of its uid took
+ * its place, or the service was deleted (`gone`). The HTTP layers (routes/feed.ts, node/feed-long-poll.ts) turn it into the answer.
  */
-export type PollOutcome = { kind: "answer"; answer: FeedAnswer } | { kind: "unchanged"; etag: string } | { kind: "revoked" } | { kind: "replaced" };
+export type PollOutcome = { kind: "answer"; answer: FeedAnswer } | { kind: "unchanged"; etag: string } | { kind: "revoked" } | { kind: "replaced" } | { kind: "gone" };
 
 /**
  * How the HTTP layer tells that the client left: the request's AbortSignal (the route), or a lighter
@@ -71,8 +71,15 @@ function holdUntil(notifier: ReleaseNotifier, serviceId: number, deadline: numbe
   return { woke, cancel };
 }
 
-/** A wait that ended without a publish or its timeout; a revocation also makes this process forget the token. */
-function early(outcome: WaitOutcome, deps: AppDeps, credentialId: number | null): PollOutcome | undefined {
+/**
+ * A wait that ended without a publish or its timeout; a revocation also makes this process forget
+ * the token, a deletion the service.
+ */
+function early(outcome: WaitOutcome, deps: AppDeps, credentialId: number | null, serviceId: number): PollOutcome | undefined {
+  if (outcome === "gone") {
+    feedCacheFor(deps).forgetService(serviceId);
+    return { kind: "gone" };
+  }
   if (outcome === "revoked") {
     if (credentialId !== null) tokenCacheFor(deps).forgetCredential(credentialId);
     return { kind: "revoked" };
@@ -102,6 +109,8 @@ export async function longPoll(deps: AppDeps, service: ServiceRow, q: PollReques
   const deadline = Date.now() + q.wait * 1000;
   const holder: WaitHolder = { credentialId, uid: q.uid || undefined };
   for (let round = 0; ; round++) {
+    // Deleted after this poll resolved it (or while it was held): never answered from its releases.
+    if (cache.isGone(service.id)) return { kind: "gone" };
     const seen = cache.notifyCount(service.id);
     // Without a notify count or a wait that honours `since`, arm the wait before reading so a
     // publish in between is not missed.
@@ -113,14 +122,14 @@ export async function longPoll(deps: AppDeps, service: ServiceRow, q: PollReques
     if (changed(answer, known, q) && answer.cached) answer = await targetAnswer(deps, service, client, q.wait, { fresh: true });
     if (changed(answer, known, q)) {
       armed?.cancel();
-      return (armed && early(await armed.woke, deps, credentialId)) || { kind: "answer", answer };
+      return (armed && early(await armed.woke, deps, credentialId, service.id)) || { kind: "answer", answer };
     }
     // A notify while reading: read again. Else the check and the wait are in one tick: nothing slips between.
     if (seen !== undefined && cache.notifyCount(service.id) !== seen) continue;
     // Nothing touches the database while the poll is held: give its connections back (Workers).
     deps.idle?.();
     const woke = await (armed ?? holdUntil(deps.notifier, service.id, deadline, gone, answer.asOf === undefined ? holder : { ...holder, since: answer.asOf })).woke;
-    const ended = early(woke, deps, credentialId);
+    const ended = early(woke, deps, credentialId, service.id);
     if (ended) return ended;
     if (!woke) return { kind: "unchanged", etag: answer.etag };
   }

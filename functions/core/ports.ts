@@ -48,6 +48,13 @@ export interface ReleaseNotifier {
    * that keep waiters per service elsewhere (Durable Objects); call after the revocation commits.
    */
   revoke?(credentialId: number, serviceIds: number[]): Promise<void>;
+  /**
+   * Ends, everywhere this notifier reaches, the waits held on a deleted service (outcome "gone"),
+   * and tells every instance to forget the service (feed caches), so no poll is answered from the
+   * deleted service's releases nor held on its id when a service of the same name is created again.
+   * Call after the deletion commits.
+   */
+  removeService?(serviceId: number): Promise<void>;
   /** Runs synchronously when a revocation arrives (local or from another instance), before waits end. */
   onRevoke?(listener: (credentialId: number) => void): () => void;
   /** Long-polls held by this process (all services, or one); absent where waiters live elsewhere (Durable Objects). */
@@ -56,7 +63,8 @@ export interface ReleaseNotifier {
 
 /** Who holds a wait: the token's credential and the client's uid (either may be absent). */
 export type WaitHolder = { credentialId?: number | null; uid?: string; since?: number };
-export type WaitOutcome = boolean | "revoked" | "replaced";
+/** `gone`: the service was deleted (`removeService`) while the poll was held. */
+export type WaitOutcome = boolean | "revoked" | "replaced" | "gone";
 
 /**
  * Runs a service's rollout evaluation (core/rollouts.ts `evaluateServiceRollouts`) at or soon after a

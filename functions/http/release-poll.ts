@@ -4,7 +4,7 @@
  */
 import { z } from "@hono/zod-openapi";
 import { DEFAULT_WAIT_SECONDS, MAX_WAIT_SECONDS, parseLabels } from "../core/feed";
-import type { PollRequest } from "../core/long-poll";
+import type { PollOutcome, PollRequest } from "../core/long-poll";
 import { ApiError } from "./errors";
 import { noUnsafeChars, UNSAFE_MESSAGE } from "../core/text";
 import { IdParam, intParam, intParamOr, MAX_INT32 } from "./input";
@@ -71,8 +71,17 @@ export function pollRequestOf(q: z.infer<typeof ReleaseQuery>, header: (name: st
   };
 }
 
-/** The error of a held poll that ended early: its token was revoked (401), or a newer poll of its uid took its place (409). */
-export function endedEarly(kind: "revoked" | "replaced"): ApiError {
+type EndedEarly = Extract<PollOutcome, { kind: "revoked" | "replaced" | "gone" }>;
+
+/** Whether a long-poll ended early (the HTTP layers answer it with `endedEarly`'s error). */
+export const isEndedEarly = (o: PollOutcome): o is EndedEarly => o.kind === "revoked" || o.kind === "replaced" || o.kind === "gone";
+
+/**
+ * The error of a held poll that ended early: its token was revoked (401), a newer poll of its uid
+ * took its place (409), or the service was deleted (404, as a new poll of it would get).
+ */
+export function endedEarly({ kind }: EndedEarly): ApiError {
   if (kind === "revoked") return new ApiError("unauthenticated", "token revoked while the poll was held");
+  if (kind === "gone") return new ApiError("not_found", "the service was deleted while the poll was held");
   return new ApiError("conflict", "a newer poll with the same uid replaced this one (one held poll per uid and service)");
 }

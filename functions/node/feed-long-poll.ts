@@ -22,7 +22,7 @@ import { knownToken } from "../core/token-cache";
 import { bearer } from "../http/auth";
 import { errorAnswer } from "../http/errors";
 import { MAX_INT32, unstorableText } from "../http/input";
-import { endedEarly, parseReleaseQuery, pollRequestOf } from "../http/release-poll";
+import { endedEarly, isEndedEarly, parseReleaseQuery, pollRequestOf } from "../http/release-poll";
 
 export type NodeListener = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -96,7 +96,7 @@ function bytesOf(body: string): Buffer {
   return lastBytes;
 }
 
-function answer(res: ServerResponse, requestId: string, wait: number, outcome: Exclude<PollOutcome, { kind: "revoked" | "replaced" }>) {
+function answer(res: ServerResponse, requestId: string, wait: number, outcome: Extract<PollOutcome, { kind: "answer" | "unchanged" }>) {
   const base = { "x-request-id": requestId, "x-edgeconf-wait": String(wait), "cache-control": "no-store" };
   if (outcome.kind === "unchanged") return res.writeHead(304, { ...base, etag: outcome.etag }).end();
   const bytes = bytesOf(outcome.answer.body);
@@ -141,7 +141,7 @@ export function withFeedLongPoll(deps: AppDeps, app: NodeListener): NodeListener
     res.once("close", () => res.writableFinished || gone.leave());
     try {
       const outcome = await longPoll(deps, service, poll, actor.credentialId, gone);
-      if (outcome.kind === "revoked" || outcome.kind === "replaced") throw endedEarly(outcome.kind);
+      if (isEndedEarly(outcome)) throw endedEarly(outcome);
       answer(res, requestId, poll.wait, outcome);
     } catch (err) {
       fail(res, requestId, path, err);

@@ -7,7 +7,7 @@ import { mayReadService } from "../core/credentials";
 import type { Actor } from "../core/audit";
 import type { Db } from "../core/ports";
 import { longPoll } from "../core/long-poll";
-import { AppParams, endedEarly, pollRequestOf, ReleaseQuery, Uid } from "../http/release-poll";
+import { AppParams, endedEarly, isEndedEarly, pollRequestOf, ReleaseQuery, Uid } from "../http/release-poll";
 import { loadService } from "../core/services";
 import { assertFeedScope, requireToken } from "../http/auth";
 import { ApiError } from "../http/errors";
@@ -99,7 +99,7 @@ feedRoutes
       const poll = pollRequestOf(q, (name) => c.req.header(name));
       const outcome = await longPoll(deps, service, poll, c.var.actor.credentialId, c.req.raw.signal);
       const headers = { "X-Edgeconf-Wait": String(q.wait), "Cache-Control": "no-store" };
-      if (outcome.kind === "revoked" || outcome.kind === "replaced") throw endedEarly(outcome.kind);
+      if (isEndedEarly(outcome)) throw endedEarly(outcome);
       if (outcome.kind === "unchanged") return c.body(null, 304, { ...headers, ETag: outcome.etag });
       return c.body(outcome.answer.body, 200, { ...headers, ETag: outcome.answer.etag, "Content-Type": "application/json" });
     },

@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { announceServiceDeleted } from "../core/feed-cache";
 import * as services from "../core/services";
 import { ApiError } from "../http/errors";
 import { BizParam, errorResponses, json, jsonBody, Paging, router } from "../http/openapi";
@@ -60,12 +61,15 @@ export const serviceRoutes = router()
       method: "delete",
       path: "/bizs/{biz}/apps/{app}",
       tags,
-      description: "Deletes the service with its draft, versions, publishes and clients.",
+      description: "Deletes the service with its draft, versions, publishes and clients. Polls held on it end with 404 at once.",
       request: { params: AppParam },
       responses: { 200: json(z.object({ id: z.number().int(), name: z.string() })), ...errorResponses },
     }),
     async (c) => {
       const p = c.req.valid("param");
-      return c.json(await services.deleteService(c.var.deps.db, c.var.actor, p.biz, p.app), 200);
+      const deleted = await services.deleteService(c.var.deps.db, c.var.actor, p.biz, p.app);
+      // After the commit: held polls of it end with 404 and no instance answers from its releases.
+      await announceServiceDeleted(c.var.deps, deleted.id);
+      return c.json(deleted, 200);
     },
   );

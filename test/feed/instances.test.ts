@@ -84,4 +84,25 @@ describe.skipIf(skip)("wake-up across instances (Postgres LISTEN/NOTIFY)", () =>
     expect(r.status).toBe(401);
     expect((await a.call("GET", `/feed/v1/bizs/${biz}/apps/service_demo/release?uid=x1&wait=0`, undefined, { token: t.token })).status).toBe(401);
   });
+
+  it("ends a poll held by instance A when instance B deletes its service, and A serves the service created again under that name", async () => {
+    await seedService(b, biz, "service_gone", [{ path: "/etc/gone.conf", content: "old\n" }]);
+    const old = await seedRelease(b, biz, "service_gone", "OLD");
+    await seedPublish(b, biz, "service_gone", old.id);
+    const token = (await agentToken(b, biz, ["service_gone"], "gone-across")).token;
+    const feed = (q: string) => a.call("GET", `/feed/v1/bizs/${biz}/apps/service_gone/release?${q}`, undefined, { token });
+    // A caches the service, its publish list and its manifest.
+    expect((await feed("uid=g0&wait=0")).body.release.name).toBe("OLD");
+    const held = feed(`uid=g1&current=${old.id}&wait=60`);
+    const waitingOnA = () => (a.deps.notifier as unknown as { waiting(): number }).waiting();
+    for (let i = 0; i < 2000 && waitingOnA() === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    expect((await b.call("DELETE", `/api/v1/bizs/${biz}/apps/service_gone`)).status).toBe(200);
+    expect((await held).status).toBe(404);
+    await seedService(b, biz, "service_gone", [{ path: "/etc/gone.conf", content: "new\n" }]);
+    const fresh = await seedRelease(b, biz, "service_gone", "NEW");
+    await seedPublish(b, biz, "service_gone", fresh.id);
+    const r = await feed(`uid=g2&current=${old.id}&wait=0`);
+    expect(r.status).toBe(200);
+    expect(r.body.release.name).toBe("NEW");
+  });
 });
