@@ -1,8 +1,10 @@
 /**
  * Failed sign-ins and bearer tokens per source address, as a token bucket: `burst` failures are
- * free, then one more every `refillMs`. While the bucket is empty the address is throttled
- * (429 with Retry-After) for tokens this process does not already know. Per process (per isolate
- * on Workers): a bound on guessing and on the database load it causes, not an account lockout.
+ * free, then one more every `refillMs` (ms). While the bucket is empty the address is throttled
+ * (429 with Retry-After, whole seconds) for tokens this process does not know: tokens it verified
+ * before, even with their cached copies expired, are re-verified regardless (core/token-cache.ts
+ * `verifyToken`), until revoked or evicted. Per process (per isolate on Workers): a bound on
+ * guessing and on the database load it causes, not an account lockout.
  */
 import { logfmtLine } from "./log";
 

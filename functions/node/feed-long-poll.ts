@@ -7,8 +7,9 @@
  * (http/release-poll.ts, http/errors.ts) as the route.
  *
  * It only takes requests whose answer it would give exactly as the app does: a plain path, a query
- * the route's schema accepts, a bearer token this process already verified (core/token-cache.ts)
- * that may read the service, a service that exists. Anything else (no or unknown token, 400s, 403s,
+ * the route's schema accepts, a bearer token with a live copy in this process's token cache
+ * (core/token-cache.ts) that may read the service, a service that exists. A token whose copy expired
+ * goes to the app, which re-verifies it without throttling (the process knows its hash). Anything else (no or unknown token, 400s, 403s,
  * 404s, other routes) goes to the app untouched, before anything is written; checks that could
  * refuse it are all made before the poll is noted.
  */

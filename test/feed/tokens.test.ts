@@ -3,9 +3,11 @@
  * revocation still ends the polls held with them at once; one held poll per uid and service; failed
  * tokens throttled per address; `lastUsedAt` recorded; globs matched in linear time.
  */
+import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { credentials } from "../../db/schema/index";
 import { compileGlob } from "../../functions/core/credentials";
-import { createTestApi, inProcessOnly, type TestApi } from "../helpers/app";
+import { createTestApi, inProcessOnly, nodeOnly, type TestApi } from "../helpers/app";
 import { agentToken, seedPublish, seedRelease, seedService } from "../helpers/seed";
 
 let api: TestApi;
@@ -137,6 +139,61 @@ describe("tokens: failures throttled per address", () => {
       expect(Number(/^edgeconf_auth_throttled_total (\d+)$/m.exec(metrics)![1])).toBeGreaterThanOrEqual(7);
     },
   );
+});
+
+describe.skipIf(nodeOnly("moves the server's clock past the token cache's TTL (the Worker has no clock seam)"))("tokens: known tokens are re-verified whatever the throttle says", () => {
+  // Its own app, on a clock the test moves. Every request comes from one address (in-process
+  // "unknown", over the Node server its loopback peer), as agents behind one NAT with a guesser.
+  let api: TestApi;
+  let now = Date.now();
+  let release: { id: number };
+  const feedOf = `/feed/v1/bizs/${biz}/apps/service_nat/release`;
+  const pollAs = (token: string, query: string) => api.call("GET", `${feedOf}?${query}`, undefined, { token });
+  beforeAll(async () => {
+    api = await createTestApi({ clock: () => new Date(now) });
+    expect((await api.call("POST", "/api/v1/bizs", { id: biz, name: "demo" })).status).toBe(201);
+    await seedService(api, biz, "service_nat", [{ path: "/etc/nat.conf", content: "n=1\n" }]);
+    release = await seedRelease(api, biz, "service_nat", "N1");
+    await seedPublish(api, biz, "service_nat", release.id);
+  });
+  afterAll(() => api?.close());
+
+  it("agents verified before pass after their cached copies expired; a never-seen token is throttled (429), a revoked one refused (never answered)", async () => {
+    const agents = await Promise.all([1, 2, 3, 4, 5].map((i) => agentToken(api, biz, ["service_*"], `nat-agent-${i}`)));
+    const revoked = await agentToken(api, biz, ["service_*"], "nat-revoked");
+    const revokedElsewhere = await agentToken(api, biz, ["service_*"], "nat-revoked-elsewhere");
+    const neverSeen = await agentToken(api, biz, ["service_*"], "nat-never-seen");
+    for (const [i, a] of [...agents, revoked, revokedElsewhere].entries()) expect((await pollAs(a.token, `uid=nat-${i}&wait=0`)).status).toBe(200);
+    // Past the cache's TTL (10 min on Node): every copy, the admin token's too, has expired.
+    now += 11 * 60_000;
+    const guesses: number[] = [];
+    for (let i = 0; i < 25; i++) guesses.push((await pollAs(`ecg_guess${i}`, "wait=0")).status);
+    expect(guesses).toEqual([...Array(20).fill(401), ...Array(5).fill(429)]);
+
+    // Known tokens: re-verified and answered as usual (the admin's for the revocation too).
+    for (const [i, a] of agents.entries()) expect((await pollAs(a.token, `uid=nat-${i}&current=${release.id}&wait=0`)).status, `agent ${i}`).toBe(304);
+    expect((await api.call("DELETE", `/api/v1/credentials/${revoked.id}`)).status).toBe(200);
+
+    // A valid token this process never verified: throttled like any unknown one.
+    const limited = await pollAs(neverSeen.token, "uid=nat-new&wait=0");
+    expect(limited.status).toBe(429);
+    expect(limited.body.error.code).toBe("too_many_requests");
+    expect(Number(limited.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+
+    // Revoked here: forgotten, so unknown again and throttled.
+    expect((await pollAs(revoked.token, "uid=nat-5&wait=0")).status).toBe(429);
+    // Revoked by another instance whose notice never came (a Worker isolate hears of it only through
+    // the Durable Objects): still known here, so re-verified, and refused; then unknown.
+    await api.deps.db.update(credentials).set({ revokedAt: new Date(now) }).where(eq(credentials.id, revokedElsewhere.id));
+    const refused = await pollAs(revokedElsewhere.token, "uid=nat-6&wait=0");
+    expect(refused.status).toBe(401);
+    expect(refused.body.error.code).toBe("unauthenticated");
+    expect((await pollAs(revokedElsewhere.token, "uid=nat-6&wait=0")).status).toBe(429);
+    // The bucket's next try (one per 3 s) tells the revoked token 401, as before.
+    now += 3_000;
+    expect((await pollAs(revoked.token, "uid=nat-5&wait=0")).status).toBe(401);
+    for (const [i, a] of agents.entries()) expect((await pollAs(a.token, `uid=nat-${i}&current=${release.id}&wait=0`)).status, `agent ${i}`).toBe(304);
+  });
 });
 
 describe("tokens: app globs", () => {
