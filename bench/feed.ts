@@ -16,6 +16,7 @@ import { fileURLToPath } from "node:url";
 import { createTestDatabase } from "../test/helpers/database";
 import { startServer } from "../test/helpers/server";
 import { startBenchWorker } from "../test/helpers/worker";
+import { causeText } from "../functions/core/log";
 import { startDurableObjectFloor } from "./do-floor";
 
 const now = () => performance.timeOrigin + performance.now();
@@ -42,22 +43,56 @@ const runtimes: Record<string, (db: "pglite" | "postgres", databaseUrl?: string)
   },
 };
 
+const CONTROL_RETRIES = 3;
+
+/**
+ * One control-plane request (seeding, publishing, reading a gauge): `attempt` sends it and reads its
+ * answer, and is run again, up to 3 more times 200/400/600 ms apart, when the network fails. Why: under
+ * the herd's load workerd now and then closes a keep-alive socket just as a request goes out on it
+ * (undici: `TypeError: terminated`, cause `SocketError: other side closed`), and one dropped socket
+ * must not lose a whole run. Only fetch's network failures (TypeError) are retried, never an HTTP
+ * error answer; sending and reading the body are one attempt, as the socket can close between them.
+ */
+async function control<T>(what: string, attempt: () => Promise<T>): Promise<T> {
+  for (let tries = 1; ; tries++) {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (!(err instanceof TypeError) || tries > CONTROL_RETRIES) throw err;
+      console.error(`${what}: network failure (${causeText(err)}), retry ${tries} of ${CONTROL_RETRIES}`);
+      await new Promise((r) => setTimeout(r, 200 * tries));
+    }
+  }
+}
+
+/** An admin API call; its JSON answer (null when it has none), or an Error naming the status. Network failures retried ({@link control}). */
 async function api(s: Server, method: string, path: string, body?: unknown) {
-  const res = await fetch(`${s.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${s.adminToken}`, ...(typeof body === "string" ? {} : { "content-type": "application/json" }) },
-    body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+  const { status, text } = await control(`${method} ${path}`, async () => {
+    const res = await fetch(`${s.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${s.adminToken}`, ...(typeof body === "string" ? {} : { "content-type": "application/json" }) },
+      body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+    });
+    // The body is read inside the attempt (a socket closed mid-body is retried), parsed after it.
+    return { status: res.status, text: await res.text() };
   });
-  const json = await res.json().catch(() => null);
-  if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+  let json: any = null;
+  try {
+    json = text ? JSON.parse(text) : null;
+  } catch {}
+  if (status >= 300) throw new Error(`${method} ${path}: ${status} ${JSON.stringify(json ?? text.slice(0, 200))}`);
   return json;
 }
+
+/** POST to a floor's publish route (it answers nothing worth reading); network failures retried. */
+const floorPublish = (url: string) =>
+  control("floor publish", async () => void (await (await fetch(`${url}/api/v1/bizs/10/apps/service_bench/publishes`, { method: "POST", body: "{}" })).arrayBuffer()));
 
 /** Long-polls the server holds now: its own gauge (Workers: the service's Durable Object), else its Prometheus gauge. */
 async function waitingOn(t: Target): Promise<number> {
   if (t.server.waiting) return t.server.waiting(t.serviceId);
-  const res = await fetch(`${t.server.url}/metrics`, { headers: { authorization: `Bearer ${t.server.adminToken}` } });
-  const m = /^edgeconf_feed_waiting (\d+)$/m.exec(await res.text());
+  const text = await control(`${t.label} /metrics`, async () => (await fetch(`${t.server.url}/metrics`, { headers: { authorization: `Bearer ${t.server.adminToken}` } })).text());
+  const m = /^edgeconf_feed_waiting (\d+)$/m.exec(text);
   if (!m) throw new Error(`${t.label}: no held-polls gauge (edgeconf_feed_waiting) on /metrics`);
   return Number(m[1]);
 }
@@ -96,7 +131,7 @@ async function startWorkerFloor(): Promise<Target> {
   const floor = await startDurableObjectFloor();
   const server: Server = { url: floor.url, adminToken: "", rssBytes: floor.rssBytes, stop: floor.stop };
   const pollPath = "/feed/v1/bizs/10/apps/service_bench/release";
-  return { label: "floor (Durable Object)", server, serviceId: 0, pollPath, token: "floor", current: 1, publish: async () => void (await fetch(`${floor.url}/api/v1/bizs/10/apps/service_bench/publishes`, { method: "POST", body: "{}" })).arrayBuffer() };
+  return { label: "floor (Durable Object)", server, serviceId: 0, pollPath, token: "floor", current: 1, publish: () => floorPublish(floor.url) };
 }
 
 /** The bare node:http floor (bench/floor.ts) as its own process. */
@@ -122,7 +157,7 @@ async function startFloor(): Promise<Target> {
     },
   };
   const pollPath = "/feed/v1/bizs/10/apps/service_bench/release";
-  return { label: "floor", server, serviceId: 0, pollPath, token: "floor", current: 1, publish: async () => void (await fetch(`${url}/api/v1/bizs/10/apps/service_bench/publishes`, { method: "POST", body: "{}" })).arrayBuffer() };
+  return { label: "floor", server, serviceId: 0, pollPath, token: "floor", current: 1, publish: () => floorPublish(url) };
 }
 
 async function rssOf(pid: number): Promise<number> {

@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it, vi } from "vitest";
 import { logfmtLine, logfmtValue } from "../functions/core/log";
 import type { BlobStore } from "../functions/core/ports";
 import { createTestApi, nodeOnly, type TestApi } from "./helpers/app";
+import { agentToken, seedService } from "./helpers/seed";
 
 /** A strict logfmt reader: `key=bare` or `key="quoted"` with \\ \" \n \r \t \uXXXX escapes; throws on anything else. */
 function parseLogfmt(line: string): Record<string, string> {
@@ -79,5 +80,48 @@ describe.skipIf(nodeOnly("injects a failing blob store"))("the server's error lo
     expect(written[0]).not.toMatch(LINE_BREAKS);
     const fields = parseLogfmt(written[0]);
     expect(fields).toMatchObject({ level: "ERROR", msg: "unhandled error", error: forged, path: "/api/v1/bizs/10/blobs" });
+  });
+});
+
+describe.skipIf(nodeOnly("reads the server's log lines in this process"))("database errors in log lines", () => {
+  let api: TestApi;
+  afterAll(() => api?.close());
+
+  it("security: a batch of sightings the database refuses is logged with the driver's words and SQLSTATE, short, without a uid or label", async () => {
+    api = await createTestApi();
+    await api.call("POST", "/api/v1/bizs", { id: 10, name: "demo" });
+    await seedService(api, 10, "kept");
+    const token = (await agentToken(api, 10, ["*"])).token;
+    const secret = "label-value-not-for-logs";
+    // The polls' sightings wait up to a second for their batch; the service is deleted before
+    // that, so the batch (and each row alone) breaks the clients→services foreign key. A loaded
+    // machine may write the batch first: then another round.
+    let lines: string[] = [];
+    for (let round = 0; round < 5 && !lines.length; round++) {
+      const app = `gone${round}`;
+      await seedService(api, 10, app);
+      const polls = Array.from({ length: 40 }, (_, i) =>
+        api.call("GET", `/feed/v1/bizs/10/apps/${app}/release?wait=0&uid=host-${round}-${i}&labels=${encodeURIComponent(`team=${secret}`)}`, undefined, { token }),
+      );
+      for (const r of await Promise.all(polls)) expect(r.status).toBeLessThan(500);
+      expect((await api.call("DELETE", `/api/v1/bizs/10/apps/${app}`)).status).toBe(200);
+      const written: string[] = [];
+      const spy = vi.spyOn(console, "error").mockImplementation((...args: unknown[]) => void written.push(args.map(String).join(" ")));
+      try {
+        // Listing clients writes what is pending first.
+        expect((await api.call("GET", "/api/v1/bizs/10/apps/kept/clients")).status).toBe(200);
+      } finally {
+        spy.mockRestore();
+      }
+      lines = written.filter((l) => l.includes("sightings"));
+    }
+    expect(lines.length).toBeGreaterThan(0);
+    for (const line of lines) {
+      const fields = parseLogfmt(line);
+      expect(fields).toMatchObject({ level: "WARN", sqlstate: "23503" });
+      expect(fields.error).toMatch(/foreign key/);
+      expect(line.length).toBeLessThan(600);
+      expect(line).not.toMatch(/host-\d|label-value|params|insert into/);
+    }
   });
 });

@@ -1,6 +1,7 @@
 /**
  * Limits of the Node server as a real process on loopback: oversized bodies answered with a 413
- * that Node's `fetch` reads (and the keep-alive socket survives), slow senders cut with 408, and
+ * that Node's `fetch` reads (and the keep-alive socket survives), oversized or malformed request
+ * heads answered with a JSON body (not Node's bare status line), slow senders cut with 408, and
  * held long-polls left alone by those timeouts.
  */
 import http from "node:http";
@@ -76,6 +77,66 @@ describe("oversized bodies: a 413 every client reads", () => {
   });
 });
 
+/** Sends `raw` on a fresh socket; resolves with everything the server wrote until it closed. */
+function rawExchange(raw: string) {
+  return new Promise<string>((resolve) => {
+    const socket = net.connect(server.port, "127.0.0.1");
+    let reply = "";
+    socket.setEncoding("utf8");
+    socket.on("data", (d) => (reply += d));
+    socket.on("error", () => {});
+    socket.on("close", () => resolve(reply));
+    socket.on("connect", () => socket.write(raw));
+  });
+}
+
+/** The JSON body after the head of a raw HTTP reply. */
+const bodyOf = (reply: string) => JSON.parse(reply.slice(reply.indexOf("\r\n\r\n") + 4));
+
+describe("oversized or malformed request heads: a JSON answer, not Node's bare status line", () => {
+  const labels = (n: number) => JSON.stringify(Object.fromEntries(Array.from({ length: n }, (_, i) => [`label${i}`, `value${i}`])));
+  const poll = (labelsText: string) =>
+    fetch(`${server.url}/feed/v1/bizs/${BIZ}/apps/svc/release?wait=0&uid=h&labels=${encodeURIComponent(labelsText)}`, { headers: { authorization: `Bearer ${agentTokenValue}` } });
+
+  it("error: a poll with labels past the field's 8,192 characters (~25 KB in the URL) is a 400 naming labels, as on the Worker", async () => {
+    const text = labels(600);
+    expect(text.length).toBeGreaterThan(8192);
+    const res = await poll(text);
+    expect(res.status).toBe(400);
+    const body = await res.json();
+    expect(body.error.code).toBe("invalid_argument");
+    expect(body.error.message).toMatch(/^labels: /);
+  });
+
+  it("happy: labels within the field's limit that URL-encode past Node's default 16 KB head are taken", async () => {
+    // Quotes are legal in a value: each is `\"` in the JSON and `%5C%22` (six bytes) in the URL.
+    const text = JSON.stringify(Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`k${i}`, '"'.repeat(120)])));
+    expect(text.length).toBeLessThanOrEqual(8192);
+    expect(encodeURIComponent(text).length).toBeGreaterThan(20 * 1024);
+    const res = await poll(text);
+    expect([200, 304]).toContain(res.status);
+  });
+
+  it("error: a request line and headers past the server's limit get 431 with a JSON error body through fetch", async () => {
+    const res = await poll(labels(2000).repeat(2));
+    expect(res.status).toBe(431);
+    expect(res.headers.get("content-type")).toBe("application/json");
+    const body = await res.json();
+    expect(body.error.code).toBe("payload_too_large");
+    expect(body.error.message).toMatch(/^request line and headers larger than 32 KB/);
+  });
+
+  it("error: the same on a raw socket, and a malformed request line is a 400 with a JSON body", async () => {
+    const overflow = await rawExchange(`GET /api/v1/bizs?x=${"a".repeat(200_000)} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    expect(overflow).toMatch(/^HTTP\/1\.1 431 /);
+    expect(bodyOf(overflow).error.code).toBe("payload_too_large");
+    const malformed = await rawExchange("GET /api/v1/bizs HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n");
+    expect(malformed).toMatch(/^HTTP\/1\.1 400 /);
+    expect(bodyOf(malformed).error).toMatchObject({ code: "invalid_argument", message: expect.stringMatching(/^request: not valid HTTP/) });
+    expect((await call("GET", "/api/v1/bizs")).status).toBe(200);
+  });
+});
+
 /** Opens a raw socket, sends `head`, then trickles `trickle` one byte per 100 ms; resolves with what the server wrote once it closes. */
 function trickle(head: string, rest: string) {
   return new Promise<{ reply: string; sent: number }>((resolve, reject) => {
@@ -117,6 +178,7 @@ describe("slow clients", () => {
     const headers = `GET /api/v1/bizs HTTP/1.1\r\nHost: x\r\nX-Slow: ${"s".repeat(2000)}\r\n\r\n`;
     const r = await trickle("", headers);
     expect(r.reply).toMatch(/^HTTP\/1\.1 408/);
+    expect(bodyOf(r.reply).error.message).toMatch(/did not arrive in time/);
     expect(r.sent).toBeLessThan(headers.length);
   });
 

@@ -1,4 +1,5 @@
 import type { ReleaseNotifier, WaitHolder, WaitOutcome } from "../core/ports";
+import { errorFields, log } from "../core/log";
 
 /** Revoked credentials remembered so a wait that starts just after the revocation ends at once. */
 const MAX_REMEMBERED_REVOCATIONS = 10_000;
@@ -83,7 +84,7 @@ export function inProcessNotifier(): InProcessNotifier {
       try {
         l(credentialId);
       } catch (err) {
-        console.error(`time=${new Date().toISOString()} level=ERROR msg="revocation listener failed"`, err);
+        log("ERROR", "revocation listener failed", errorFields(err));
       }
     }
     for (const w of [...(byCredential.get(credentialId) ?? [])]) w.end("revoked");

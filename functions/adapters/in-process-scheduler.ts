@@ -1,5 +1,5 @@
 import type { RolloutScheduler } from "../core/ports";
-import { log } from "../core/log";
+import { causeFields, log } from "../core/log";
 
 /** Node's setTimeout holds at most 2^31-1 ms; a later deadline is re-armed when this fires. */
 const MAX_DELAY_MS = 2 ** 31 - 1;
@@ -29,7 +29,7 @@ export function inProcessScheduler(clock: () => Date): InProcessScheduler {
     if (closed || !run) return;
     if (running.has(serviceId)) return void again.add(serviceId);
     const p = run(serviceId)
-      .catch((err: unknown) => log("WARN", "rollout evaluation failed", { serviceId, error: String(err) }))
+      .catch((err: unknown) => log("WARN", "rollout evaluation failed", { serviceId, ...causeFields(err) }))
       .finally(() => {
         running.delete(serviceId);
         if (again.delete(serviceId)) fire(serviceId);

@@ -3,7 +3,7 @@ import { clientEvents, clients, releases, type HookRun } from "../../db/schema/i
 import { invalid, notFound } from "./errors";
 import { targetReleaseOf } from "./feed";
 import { feedCacheFor } from "./feed-cache";
-import { log } from "./log";
+import { causeFields, log } from "./log";
 import { capClientEvents, pruneOnWrite } from "./retention";
 import type { AppDeps, Db } from "./ports";
 import type { ServiceRow } from "./services";
@@ -71,7 +71,7 @@ export const ROLLOUT_REPORT_DELAY_MS = 250;
 
 /** Retention must never cost an agent its report: a failed prune is logged, the write stands. */
 async function pruneQuietly(deps: WriteDeps, now: Date) {
-  await pruneOnWrite(deps, now).catch((err: unknown) => log("WARN", "retention prune failed", { error: String(err) }));
+  await pruneOnWrite(deps, now).catch((err: unknown) => log("WARN", "retention prune failed", causeFields(err)));
 }
 
 export async function recordHeartbeat(deps: WriteDeps, service: ServiceRow, a: AgentInfo & { currentReleaseId: number | null }, now: Date) {

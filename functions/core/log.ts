@@ -40,10 +40,51 @@ export function logfmtLine(level: LogLevel, msg: string, fields: LogFields = {},
   return line;
 }
 
-/** The fields that describe an error, escaped like any value: its message and stack on one line. */
+/** Longest error text a line carries, characters: a driver's message is a sentence; anything longer is a query or a payload. */
+const MAX_ERROR_CHARS = 300;
+
+/** The innermost `cause` of an error (at most 8 deep): the driver's or the socket's own error under its wrappers. */
+function rootOf(err: unknown): unknown {
+  let e = err;
+  for (let i = 0; i < 8; i++) {
+    const cause = e && typeof e === "object" ? (e as { cause?: unknown }).cause : undefined;
+    if (!cause) break;
+    e = cause;
+  }
+  return e;
+}
+
+/**
+ * What a log line may say about an error: the innermost cause's own message, at most 300
+ * characters, and its code (`sqlstate` for a Postgres SQLSTATE, else `code`, e.g. ECONNRESET).
+ * Why not the error's own text: Drizzle wraps a driver's error (as `cause`) in "Failed query:
+ * <SQL> params: <every value>", which for a batch of sightings is ~30 KB of uids and labels, and
+ * for other queries may be token hashes or secrets. No line built from these carries parameters.
+ */
+export function causeFields(err: unknown): { error: string; sqlstate?: string; code?: string } {
+  const e = rootOf(err);
+  const { message, code } = (e && typeof e === "object" ? e : {}) as { message?: unknown; code?: unknown };
+  // A wrapper without its cause: keep the statement's words, never its parameters.
+  let text = (typeof message === "string" && message ? message : String(e)).split("\nparams: ")[0];
+  if (text.length > MAX_ERROR_CHARS) text = `${text.slice(0, MAX_ERROR_CHARS - 1)}…`;
+  const c = typeof code === "string" || typeof code === "number" ? String(code).slice(0, 32) : undefined;
+  if (c === undefined) return { error: text };
+  return /^[0-9A-Z]{5}$/.test(c) ? { error: text, sqlstate: c } : { error: text, code: c };
+}
+
+/** {@link causeFields} as one phrase (`23503 insert or update … violates …`), for messages rather than fields. */
+export function causeText(err: unknown): string {
+  const f = causeFields(err);
+  return [f.sqlstate ?? f.code, f.error].filter(Boolean).join(" ");
+}
+
+/**
+ * The fields that describe an unexpected error, escaped like any value: {@link causeFields} and the
+ * outer error's stack frames on one line (its frames only: a stack's first lines repeat the message).
+ */
 export function errorFields(err: unknown): LogFields {
-  if (err instanceof Error) return { error: err.message, stack: err.stack?.split("\n").slice(1).map((l) => l.trim()).join(" | ") };
-  return { error: String(err) };
+  const stack = err instanceof Error ? err.stack?.split("\n").filter((l) => /^\s+at /.test(l)).map((l) => l.trim()).join(" | ") : undefined;
+  return { ...causeFields(err), stack };
 }
 
 /** Writes one line: INFO/DEBUG to stdout, WARN/ERROR to stderr. */

@@ -1,4 +1,4 @@
-import { log } from "./log";
+import { causeFields, log } from "./log";
 import { sql } from "drizzle-orm";
 import type { AppDeps, Db } from "./ports";
 
@@ -118,7 +118,7 @@ export class Sightings {
       }
     } catch (err) {
       for (const [id] of tokens) this.tokenWritten.delete(id);
-      log("WARN", "writing client sightings failed", { clients: batch.length, tokens: tokens.length, error: String((err as Error)?.message ?? err) });
+      log("WARN", "writing client sightings failed", { clients: batch.length, tokens: tokens.length, ...causeFields(err) });
     }
   }
 }
@@ -134,7 +134,7 @@ async function upsertIsolated(db: Db, rows: ClientSighting[]) {
     if (rows.length === 1) throw err;
     let dropped = 0;
     for (const row of rows) await upsertSightings(db, [row]).catch(() => dropped++);
-    if (dropped) log("WARN", "client sightings refused by the database were dropped", { rows: dropped, error: String((err as Error)?.message ?? err) });
+    if (dropped) log("WARN", "client sightings refused by the database were dropped", { rows: dropped, ...causeFields(err) });
   }
 }
 

@@ -6,7 +6,7 @@ import { createApp } from "../app";
 import { systemActor } from "../core/audit";
 import { ensureFirstAdmin } from "../core/credentials";
 import { DomainError } from "../core/errors";
-import { log, logfmtLine } from "../core/log";
+import { causeFields, causeText, log, logfmtLine } from "../core/log";
 import { privateDataDir, PRIVATE_UMASK } from "../node/data-dir";
 import { claimDataDir, DataDirLocked } from "../node/data-lock";
 import type { AppLimits } from "../core/ports";
@@ -44,12 +44,6 @@ function fail(message: string): never {
   console.error(logfmtLine("ERROR", message));
   process.exit(1);
 }
-/** The innermost error's words (drizzle wraps driver errors as "Failed query: …"). */
-function rootCause(err: unknown): string {
-  let e = err as { message?: string; code?: string; cause?: unknown } | undefined;
-  while (e?.cause) e = e.cause as typeof e;
-  return [e?.code, e?.message].filter(Boolean).join(" ") || String(err);
-}
 if (!parsed.success) fail(`${parsed.error.issues[0].path.join(".")}: ${parsed.error.issues[0].message}`);
 const env = parsed.data;
 let retention: Partial<AppLimits> = {};
@@ -69,12 +63,12 @@ try {
     if (t.folders || t.files) log("WARN", "data folder was readable by others: made owner-only (0700 folders, 0600 files)", { dir: env.EDGECONF_DATA_DIR, ...t });
   }
 } catch (err) {
-  fail(err instanceof DataDirLocked ? err.message : `cannot make the data folder ${env.EDGECONF_DATA_DIR} private: ${rootCause(err)}`);
+  fail(err instanceof DataDirLocked ? err.message : `cannot make the data folder ${env.EDGECONF_DATA_DIR} private: ${causeText(err)}`);
 }
 
 // A DATABASE_URL naming a database the server lacks: create it (as dev:worker and db:migrate do).
 if (env.DATABASE_URL) {
-  const created = await ensureDatabase(env.DATABASE_URL).catch((err: unknown) => fail(`cannot open the database at DATABASE_URL: ${rootCause(err)}`));
+  const created = await ensureDatabase(env.DATABASE_URL).catch((err: unknown) => fail(`cannot open the database at DATABASE_URL: ${causeText(err)}`));
   if (created) log("INFO", "created the database named by DATABASE_URL", { database: created });
 }
 
@@ -95,7 +89,7 @@ const runtime = await buildNodeRuntime({
       }
     : undefined,
 }).catch((err: unknown) =>
-  fail(env.DATABASE_URL ? `cannot open the database at DATABASE_URL: ${rootCause(err)}` : `cannot open the embedded database in ${env.EDGECONF_DATA_DIR}: ${rootCause(err)}`),
+  fail(env.DATABASE_URL ? `cannot open the database at DATABASE_URL: ${causeText(err)}` : `cannot open the embedded database in ${env.EDGECONF_DATA_DIR}: ${causeText(err)}`),
 );
 const firstToken = await ensureFirstAdmin(runtime.deps.db, systemActor, env.EDGECONF_ADMIN_TOKEN).catch((err: unknown) => {
   if (!(err instanceof DomainError)) throw err;
@@ -136,7 +130,7 @@ server.setTimeout?.(0);
 const prune = () =>
   pruneAll(runtime.deps.db, runtime.deps.limits, runtime.deps.clock()).then(
     (n) => n.events + n.clients > 0 && log("INFO", "retention prune", { events: n.events, clients: n.clients }),
-    (err: unknown) => log("WARN", "retention prune failed", { error: rootCause(err) }),
+    (err: unknown) => log("WARN", "retention prune failed", causeFields(err)),
   );
 const pruneTimer = setInterval(prune, 60 * 60 * 1000);
 pruneTimer.unref();

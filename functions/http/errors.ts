@@ -54,7 +54,7 @@ export function errorAnswer(err: unknown, req: { requestId: string; method: stri
   if (err instanceof HTTPException) {
     const status = err.status as ContentfulStatusCode;
     const code: ErrorCode =
-      status === 413 ? "payload_too_large" : status === 401 ? "unauthenticated" : status === 403 ? "permission_denied" : status === 404 ? "not_found" : status === 429 ? "too_many_requests" : status >= 500 ? "internal" : "invalid_argument";
+      status === 413 || status === 431 ? "payload_too_large" : status === 401 ? "unauthenticated" : status === 403 ? "permission_denied" : status === 404 ? "not_found" : status === 429 ? "too_many_requests" : status >= 500 ? "internal" : "invalid_argument";
     return answer(code, err.message || "request refused", status);
   }
   if (isUniqueViolation(err)) return answer("already_exists", "a resource with that name already exists", 409);

@@ -9,6 +9,14 @@ import { z } from "@hono/zod-openapi";
 /** Largest value of a Postgres `integer` (int4) column, which every id and count here is. */
 export const MAX_INT32 = 2_147_483_647;
 
+/**
+ * A whole number in a JSON body, from `min` to `max`. The range is checked before `.int()`:
+ * zod's int check also carries the safe-integer bound (2^53 − 1), and placed first it would be the
+ * message a client reads for `1e20` ("expected int to be <=9007199254740991") instead of the
+ * field's own bound. A fraction is still refused ("expected int").
+ */
+export const intIn = (min: number, max: number) => z.number().min(min).max(max).int();
+
 /** Digits only, no sign, no leading zero: the one spelling of a whole number in a URL. */
 const CANONICAL_INT = /^(0|[1-9][0-9]*)$/;
 
@@ -23,7 +31,9 @@ export function intParam(min: number, max = MAX_INT32) {
     .string()
     .regex(CANONICAL_INT, "must be a decimal integer (digits only, no sign or leading zero)")
     .transform(Number)
-    .pipe(z.number().int().min(min).max(max))
+    // No `.int()`: the digits-only spelling is a whole number already, and the int check's own
+    // bound (2^53 − 1) would answer `99999999999999999999` instead of the parameter's `max`.
+    .pipe(z.number().min(min).max(max))
     .openapi({ type: "integer", minimum: min, maximum: max, pattern: undefined });
 }
 
@@ -33,9 +43,9 @@ export const intParamOr = (min: number, max: number, fallback: number) => intPar
 /** An id in a path or query string (`"42"`): a positive int4, canonical decimal only. */
 export const IdParam = intParam(1);
 /** An id in a JSON body: a positive int4 (no strings, no fractions). */
-export const Id = z.number().int().positive().max(MAX_INT32);
+export const Id = intIn(1, MAX_INT32);
 /** A count or size in a JSON body that lands in an int4 column. */
-export const Count = z.number().int().min(0).max(MAX_INT32);
+export const Count = intIn(0, MAX_INT32);
 
 /** `?limit=&offset=` of list routes. */
 export const Paging = {

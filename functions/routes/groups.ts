@@ -1,5 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { IdParam } from "../http/input";
+import { IdParam, intIn } from "../http/input";
 import * as groups from "../core/groups";
 import { BizParam, errorResponses, json, jsonBody, Paging, router, SafeName } from "../http/openapi";
 
@@ -10,7 +10,7 @@ const Selector = z.string().max(4096).openapi({
   example: "env=prod,zone in (a,b)",
   description: "Label selector: k=v, k==v, k!=v, k in (a,b), k notin (a,b), k (exists), !k (absent); comma = AND; empty = every client.",
 });
-const Percent = z.number().int().min(0).max(100).nullable().openapi({ description: "A stable share of the matching clients' uids (null = all of them)." });
+const Percent = intIn(0, 100).nullable().openapi({ description: "A stable share of the matching clients' uids (null = all of them)." });
 const CreateGroup = z.object({ name: SafeName, selector: Selector, percent: Percent.optional(), memo: z.string().max(4096).optional() }).strict();
 const GroupParams = BizParam.extend({ groupId: IdParam });
 const tags = ["groups"];

@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import * as rollouts from "../core/rollouts";
-import { Id, IdParam } from "../http/input";
+import { Id, IdParam, intIn } from "../http/input";
 import { errorResponses, json, jsonBody, Paging, router } from "../http/openapi";
 import { AppParam } from "./services";
 
@@ -48,13 +48,13 @@ const WaveProgress = z
   .openapi("RolloutWave");
 const RolloutDetail = Rollout.extend({ progress: z.array(WaveProgress) }).openapi("RolloutDetail");
 
-const Percent = z.number().int().min(0).max(100);
+const Percent = intIn(0, 100);
 /** Waves and gates, shared by POST .../rollouts and `rollout` webhooks (the rules beyond ranges: core/rollouts.ts `checkSettings`). */
 export const RolloutGates = z.object({
-  waves: z.array(z.number().int().min(1).max(100)).min(1).max(20).openapi({ description: "Strictly increasing cumulative percentages ending at 100.", example: [5, 25, 100] }),
-  bakeSeconds: z.number().int().min(0).max(604800).default(60).openapi({ description: "Wait after a wave's last report before the next wave." }),
+  waves: z.array(intIn(1, 100)).min(1).max(20).openapi({ description: "Strictly increasing cumulative percentages ending at 100.", example: [5, 25, 100] }),
+  bakeSeconds: intIn(0, 604800).default(60).openapi({ description: "Wait after a wave's last report before the next wave." }),
   maxFailurePercent: Percent.default(0).openapi({ description: "Failures allowed in a wave, percent of its clients; more halts the rollout." }),
-  reportTimeoutSeconds: z.number().int().min(1).max(604800).default(300).openapi({ description: "An online client silent this long after its wave went out counts as failed." }),
+  reportTimeoutSeconds: intIn(1, 604800).default(300).openapi({ description: "An online client silent this long after its wave went out counts as failed." }),
   autoRollback: z.boolean().default(true).openapi({ description: "On a halt, give the released waves' clients the version they had before." }),
 });
 const CreateRollout = RolloutGates.extend({

@@ -57,6 +57,24 @@ describe("integers past int4 (2^31) and other non-ids", () => {
     refused(await api.call("GET", `/feed/v1/bizs/${BIZ}/apps/svc/release?wait=0&current=2147483648`, undefined, { token: agent }), "current");
   });
 
+  it("error: a number far past its range names the parameter's own bound, not JavaScript's safe-integer one", async () => {
+    const huge = "99999999999999999999";
+    const bound = (r: { status: number; body: any }, field: string, max: string) => {
+      refused(r, field);
+      expect(r.body.error.message).toMatch(new RegExp(`(<=|up to )${max}\\b`));
+      expect(r.body.error.message).not.toContain("9007199254740991");
+    };
+    bound(await api.call("GET", `/feed/v1/bizs/${BIZ}/apps/svc/release?wait=${huge}`, undefined, { token: agent }), "wait", "60");
+    bound(await api.call("GET", `/feed/v1/bizs/${BIZ}/apps/svc/release?wait=0&current=${huge}`, undefined, { token: agent }), "current", "2147483647");
+    bound(await api.call("GET", `/api/v1/bizs/${BIZ}/scripts?limit=${huge}`), "limit", "500");
+    bound(await api.call("GET", `/api/v1/bizs/${BIZ}/scripts/${huge}`), "scriptId", "2147483647");
+    bound(await api.call("GET", `/api/v1/bizs/${huge}/scripts`), "biz", "2147483647");
+    bound(await api.call("POST", "/api/v1/bizs", { id: 1e20, name: "big" }), "id", "2147483647");
+    bound(await api.call("POST", `/api/v1/bizs/${BIZ}/groups`, { name: "g", selector: "env=prod", percent: 1e20 }), "percent", "100");
+    // A fraction is still refused as one.
+    expect((await api.call("POST", "/api/v1/bizs", { id: 1.5, name: "frac" })).body.error.message).toMatch(/^id: .*int/);
+  });
+
   it("error: in JSON bodies, admin and agent alike", async () => {
     refused(await api.call("POST", "/api/v1/bizs", { id: 2 ** 31, name: "big" }), "id");
     refused(await api.call("POST", `/api/v1/bizs/${BIZ}/apps/svc/publishes`, { versionId: 2 ** 31 }), "versionId");
