@@ -117,12 +117,16 @@ export class FeedClient {
 
   async release(
     app: string,
-    opts: { current?: number | null; seen?: number | null; seenPublish?: number | null; full?: boolean; etag?: string; wait: number; signal?: AbortSignal },
+    opts: { current?: number | null; currentPublish?: number | null; seen?: number | null; seenPublish?: number | null; full?: boolean; etag?: string; wait: number; signal?: AbortSignal },
   ): Promise<ReleaseAnswer> {
     const { biz, uid, labels } = this.options;
     const query = new URLSearchParams({ uid, wait: String(opts.wait) });
     if (Object.keys(labels).length > 0) query.set("labels", JSON.stringify(labels));
     if (opts.current !== undefined && opts.current !== null) query.set("current", String(opts.current));
+    // The publish that brought `current`: an instance whose copy of the publish list is older than
+    // it reads the list again rather than send this host back to an older release (feed protocol).
+    const publish = opts.currentPublish;
+    if (opts.current != null && publish != null && Number.isInteger(publish) && publish >= 1 && publish <= 2_147_483_647) query.set("currentPublish", String(publish));
     // `seen=0` holds on no release: the manifest comes at once, while `current` still tells the
     // server what this host has applied (a re-check never shows the host as having none).
     if (opts.full) query.set("seen", "0");
@@ -188,6 +192,8 @@ export interface WatchOptions {
   signal: AbortSignal;
   /** The release id applied now (null when none). */
   current: () => number | null;
+  /** The publish id that brought the applied release, when known. */
+  currentPublish?: () => number | null;
   /** Called with every manifest the server sends; re-checks pass `recheck: true`. False = apply failed. */
   onManifest: (manifest: unknown, recheck: boolean) => Promise<boolean>;
   onError?: (err: Error) => void;
@@ -253,7 +259,7 @@ export async function watchService(options: WatchOptions): Promise<void> {
     const sent = now();
     try {
       // A re-check asks for the whole manifest (`full`) and still reports what is applied.
-      const answer = await feed.release(app, { current: options.current(), ...held, full: recheck, etag: recheck ? undefined : etag, wait, signal });
+      const answer = await feed.release(app, { current: options.current(), currentPublish: options.currentPublish?.(), ...held, full: recheck, etag: recheck ? undefined : etag, wait, signal });
       options.onPoll?.();
       if (wait > 0) hold.gotThrough(wait, answer.changed);
       if (recheck) nextRecheck = now() + options.recheckMs;

@@ -85,7 +85,7 @@ async function pullService(agent: Agent, app: string): Promise<number> {
     try {
       // The whole manifest at once (`full`), while reporting the release recorded in state:
       // the server never shows this host as having none in between.
-      answer = await feed.release(app, { current: runner.currentRelease(app), full: true, wait: 0 });
+      answer = await feed.release(app, { current: runner.currentRelease(app), currentPublish: runner.currentPublish(app), full: true, wait: 0 });
       break;
     } catch (err) {
       const message = (err as Error).message;
@@ -176,6 +176,7 @@ async function watch(agent: Agent): Promise<number> {
         recheckMs: config.recheckMs,
         retryBackoff: new Backoff(config.retryMs, Math.max(300_000, config.retryMs)),
         current: () => runner.currentRelease(app),
+        currentPublish: () => runner.currentPublish(app),
         onPoll: () => {
           metrics.inc("edgeconf_agent_polls_total", { app });
           metrics.setHealth(true);

@@ -16,7 +16,7 @@ import { clearJournal, readState, writeState } from "./state.js";
  * are in place, `state` is marked `unrecorded` so that the next pull or retry, finding the
  * release on disk, records its event instead of answering "already applied".
  */
-export async function recordAttempt(deps: RunnerDeps, attempt: Attempt, status: "SUCCESS" | "FAILED", message: string): Promise<{ outcome: Outcome; current: number | null }> {
+export async function recordAttempt(deps: RunnerDeps, attempt: Attempt, status: "SUCCESS" | "FAILED", message: string): Promise<{ outcome: Outcome; current: number | null; currentPublish: number | null }> {
   const { config, log: rootLog, metrics } = deps;
   const { app, manifest, paths } = attempt;
   const log = rootLog.with({ app });
@@ -56,7 +56,7 @@ export async function recordAttempt(deps: RunnerDeps, attempt: Attempt, status: 
   if (status === "SUCCESS") log.info("pull files success", { releaseID: releaseId, version: manifest.release?.name });
   else log.error("pull files failed", { releaseID: releaseId, reason: message });
   await reportEvent(deps, attempt, status, message);
-  return { outcome: { app, status, releaseId, message }, current: state?.releaseId ?? null };
+  return { outcome: { app, status, releaseId, message }, current: state?.releaseId ?? null, currentPublish: state?.manifest?.release?.publishId ?? null };
 }
 
 async function reportEvent(deps: RunnerDeps, attempt: Attempt, status: EventStatus, message: string): Promise<void> {

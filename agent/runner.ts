@@ -24,7 +24,8 @@ export type { Outcome, OutcomeStatus, RunnerDeps } from "./attempt.js";
 
 export class Runner {
   private readonly locks = new Map<string, Promise<unknown>>();
-  private readonly current = new Map<string, number | null>();
+  /** Per service: the release applied now and the publish that brought it (null when unknown). */
+  private readonly current = new Map<string, { releaseId: number | null; publishId: number | null }>();
   private inHand = 0;
   private idleWaiters: (() => void)[] = [];
 
@@ -32,7 +33,12 @@ export class Runner {
 
   /** The release applied for `app` (as far as this process knows). */
   currentRelease(app: string): number | null {
-    return this.current.get(app) ?? null;
+    return this.current.get(app)?.releaseId ?? null;
+  }
+
+  /** The publish id that brought the applied release (sent as `currentPublish`), null when unknown. */
+  currentPublish(app: string): number | null {
+    return this.current.get(app)?.publishId ?? null;
   }
 
   /** Resolves once no apply is in hand (SIGTERM waits for this). */
@@ -80,7 +86,7 @@ export class Runner {
     const paths = appPaths(this.deps.config.tempDir, this.deps.config.biz, app);
     const fsys = fsysOf(this.deps);
     const state = await readState(paths, keyOf(this.deps), fsys).catch(() => null);
-    this.current.set(app, state?.releaseId ?? null);
+    this.current.set(app, { releaseId: state?.releaseId ?? null, publishId: state?.manifest?.release?.publishId ?? null });
     const journal = await this.journal(paths);
     // Under the lock: another agent on the host may be applying this service right now.
     return this.exclusive(
@@ -156,7 +162,7 @@ export class Runner {
           return this.record({ ...newAttempt(app, manifest, paths), lock }, "SUCCESS", "");
         }
         log.info("release already applied", { releaseID: manifest.release.id, version: manifest.release.name });
-        this.current.set(app, manifest.release.id);
+        this.current.set(app, { releaseId: manifest.release.id, publishId: manifest.release.publishId ?? null });
         return { app, status: "SKIPPED", releaseId: manifest.release.id, message: "" };
       }
       return this.run({ ...newAttempt(app, manifest, paths), lock }, state, "pre");
@@ -268,8 +274,8 @@ export class Runner {
   }
 
   private async record(attempt: Attempt, status: "SUCCESS" | "FAILED", message: string): Promise<Outcome> {
-    const { outcome, current } = await recordAttempt(this.deps, attempt, status, message);
-    this.current.set(attempt.app, current);
+    const { outcome, current, currentPublish } = await recordAttempt(this.deps, attempt, status, message);
+    this.current.set(attempt.app, { releaseId: current, publishId: currentPublish });
     return outcome;
   }
 }

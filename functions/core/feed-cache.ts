@@ -37,6 +37,8 @@ const MAX_BODIES = 5_000;
 const MAX_RELEASES = 2_000;
 const SERVICE_TTL_MS = 10_000;
 const LIST_COPY_TTL_MS = 5_000;
+/** Node: a list is read again for clients ahead of it at most this often per service. */
+const RELOAD_MS = 100;
 const MAX_SERVICES = 10_000;
 
 /** A notifier that tells listeners synchronously before it wakes waiters (the Node pg notifier does). */
@@ -61,6 +63,8 @@ export class FeedCache {
   /** Workers: a herd's first polls make one read of each (core/single-flight.ts). */
   private flight = new SingleFlight();
   private gone = new Set<number>();
+  /** Node: when each service's list was last read again for a client ahead of it (`atLeast`). */
+  private reloads = new Map<number, number>();
   private newsParsed = new Map<number, { news: string; parsed: { publishes: PublishEntry[]; contents: ReleaseContent[] } }>();
   readonly cachesPublishes: boolean;
 
@@ -110,19 +114,32 @@ export class FeedCache {
    * which may miss a publish made since: `asOf` (epoch ms, taken before the read) tells a wait to
    * wake at once for a notify after it, and `cached` says an answer must not be given from it.
    */
-  async listOf(db: Db, serviceId: number, opts: { now?: number; notifier?: ReleaseNotifier; fresh?: boolean } = {}): Promise<{ list: PublishEntry[]; asOf?: number; cached: boolean }> {
+  async listOf(db: Db, serviceId: number, opts: { now?: number; notifier?: ReleaseNotifier; fresh?: boolean; atLeast?: number } = {}): Promise<{ list: PublishEntry[]; asOf?: number; cached: boolean }> {
     const now = opts.now ?? Date.now();
+    const atLeast = opts.atLeast ?? 0;
     // A wake that brought the publish list (Durable Objects) needs no database read.
     const news = this.cachesPublishes ? undefined : opts.notifier?.newsFor?.(serviceId);
     if (news) {
       const { publishes, contents } = this.parsedNews(serviceId, news);
       // Manifests are immutable: the ones the news brought serve every later poll of this isolate too.
       for (const c of contents) this.remember(c);
-      return { list: publishes, cached: false };
+      if ((publishes[0]?.id ?? 0) >= atLeast) return { list: publishes, cached: false };
     }
     if (this.cachesPublishes) {
       const hit = this.publishLists.get(serviceId);
-      if (hit && now - hit.at < PUBLISH_TTL_MS) return { list: await hit.list, cached: false };
+      if (hit && now - hit.at < PUBLISH_TTL_MS) {
+        const list = await hit.list;
+        // A client has seen a newer publish than this list (another instance published and its
+        // NOTIFY is on its way): read again, at most once per RELOAD_MS per service (a client
+        // claiming a publish that does not exist gets no more reads than that); meanwhile the list
+        // is a copy (`cached`): good for holding on, not for answering.
+        if ((list[0]?.id ?? 0) >= atLeast || hit.at >= now) return { list, cached: false };
+        if (now - (this.reloads.get(serviceId) ?? 0) < RELOAD_MS) return { list, cached: true };
+        if (this.reloads.size >= MAX_SERVICES) this.reloads.clear();
+        this.reloads.set(serviceId, now);
+        if (this.publishLists.get(serviceId) === hit) this.publishLists.delete(serviceId);
+        return this.listOf(db, serviceId, { ...opts, atLeast: 0 });
+      }
       const list = loadPublishes(db, serviceId);
       const entry: { at: number; list: Promise<PublishEntry[]>; value?: PublishEntry[] } = { at: now, list };
       this.publishLists.set(serviceId, entry);

@@ -16,9 +16,11 @@ import { resolveTarget, type TargetClient } from "./targeting";
  * `asOf`: epoch ms before the publish list behind the answer was read (absent when it came with a
  * wake or from a cache kept current by notifies); `cached`: read from a copy that may be stale, so
  * fine for holding on, not for answering. `publishId`: the publish behind the answer (a re-publish
- * of the same version has a new one: see `seenPublish` in docs/feed-protocol.md).
+ * of the same version has a new one: see `seenPublish` in docs/feed-protocol.md). `listHead`: the
+ * newest publish id in the list the answer was computed from (0 when none), so a client that
+ * reports a newer one (`currentPublish`) shows the list to be behind.
  */
-export type FeedAnswer = { etag: string; releaseId: number | null; publishId: number | null; body: string; asOf?: number; cached: boolean };
+export type FeedAnswer = { etag: string; releaseId: number | null; publishId: number | null; body: string; asOf?: number; cached: boolean; listHead: number };
 
 export const MAX_WAIT_SECONDS = 60;
 export const DEFAULT_WAIT_SECONDS = 30;
@@ -70,15 +72,15 @@ export function releaseIdOfEtag(etag: string | undefined): number | null | undef
 }
 
 /** The client's target as the feed answers it now: ETag, release id and the serialized manifest. */
-export async function targetAnswer(deps: Pick<AppDeps, "db" | "notifier" | "cacheScope" | "secretKey">, service: ServiceRow, client: TargetClient, wait: number, opts: { fresh?: boolean } = {}): Promise<FeedAnswer> {
+export async function targetAnswer(deps: Pick<AppDeps, "db" | "notifier" | "cacheScope" | "secretKey">, service: ServiceRow, client: TargetClient, wait: number, opts: { fresh?: boolean; atLeast?: number } = {}): Promise<FeedAnswer> {
   const cache = feedCacheFor(deps);
-  const { list, asOf, cached } = await cache.listOf(deps.db, service.id, { notifier: deps.notifier, fresh: opts.fresh });
+  const { list, asOf, cached } = await cache.listOf(deps.db, service.id, { notifier: deps.notifier, fresh: opts.fresh, atLeast: opts.atLeast });
   const pub = resolveTarget(list, client);
   const content = pub ? await cache.contentOf(deps.db, pub.releaseId) : null;
   const key = bodyKey(service, pub, wait);
   // A kv release's secrets are decrypted into the body only (kept in memory, never in the database or the news).
   const kvs = pub && content && service.configType === "kv" && !cache.hasBody(key) ? await revealKvs(deps.secretKey, service.id, content.kvs ?? []) : undefined;
-  return { ...answerOf(cache, service, wait, pub, content, kvs), asOf, cached };
+  return { ...answerOf(cache, service, wait, pub, content, kvs), asOf, cached, listHead: list[0]?.id ?? 0 };
 }
 
 /**
@@ -92,7 +94,7 @@ export function cachedAnswer(deps: Pick<AppDeps, "notifier" | "cacheScope">, ser
   const pub = resolveTarget(list, client);
   const content = pub ? cache.contentNow(pub.releaseId) : null;
   if (content === undefined || (pub && service.configType === "kv" && !cache.hasBody(bodyKey(service, pub, wait)))) return undefined;
-  return { ...answerOf(cache, service, wait, pub, content), cached: false };
+  return { ...answerOf(cache, service, wait, pub, content), cached: false, listHead: list[0]?.id ?? 0 };
 }
 
 const bodyKey = (service: ServiceRow, pub: PublishEntry | null, wait: number) => `${service.id}:${service.name}:${service.configType}:${pub?.id ?? 0}:${wait}`;

@@ -12,6 +12,8 @@ export type PollRequest = {
   current?: number;
   seen?: number;
   seenPublish?: number;
+  /** With `current`: the publish that brought it; a list older than it is read again, never answered from. */
+  currentPublish?: number;
   /** Seconds to hold, 0–60. */
   wait: number;
   /** The `If-None-Match` header, used when `current` is absent. */
@@ -108,6 +110,8 @@ export async function longPoll(deps: AppDeps, service: ServiceRow, q: PollReques
   if (q.uid) notePoll(deps, service, { ...client, agentVersion: q.agentVersion, mode: q.mode, currentReleaseId: applied ?? null }, deps.clock());
   const deadline = Date.now() + q.wait * 1000;
   const holder: WaitHolder = { credentialId, uid: q.uid || undefined };
+  // The newest publish the client has seen: a list older than it is behind.
+  const claimed = Math.max(q.currentPublish ?? 0, q.seenPublish ?? 0);
   for (let round = 0; ; round++) {
     // Deleted after this poll resolved it (or while it was held): never answered from its releases.
     if (cache.isGone(service.id)) return { kind: "gone" };
@@ -118,9 +122,13 @@ export async function longPoll(deps: AppDeps, service: ServiceRow, q: PollReques
     // wait=0 answers from what it reads: never from a copy (no wait would catch a publish it missed).
     // From memory where it is all there (Node, most polls): no promise per poll of a herd or a wake.
     let answer = cachedAnswer(deps, service, client, q.wait) ?? (await targetAnswer(deps, service, client, q.wait, { fresh: round > 0 || q.wait === 0 }));
-    // A per-isolate copy of the publish list is good for holding on, never for answering.
-    if (changed(answer, known, q) && answer.cached) answer = await targetAnswer(deps, service, client, q.wait, { fresh: true });
-    if (changed(answer, known, q)) {
+    // A per-isolate copy of the publish list is good for holding on, never for answering; nor is a
+    // list older than a publish the client has seen (another instance's, its notify still on the way).
+    if (changed(answer, known, q) && (answer.cached || claimed > answer.listHead)) answer = await targetAnswer(deps, service, client, q.wait, { fresh: true, atLeast: claimed });
+    // A read made after the client asked is authoritative (a claim still ahead of it is one the
+    // database does not hold: a restored backup, a forged query); a copy is not: hold, and the notify
+    // on its way wakes us, rather than send the host back to a release it has moved past.
+    if (changed(answer, known, q) && !answer.cached) {
       armed?.cancel();
       return (armed && early(await armed.woke, deps, credentialId, service.id)) || { kind: "answer", answer };
     }
@@ -131,6 +139,7 @@ export async function longPoll(deps: AppDeps, service: ServiceRow, q: PollReques
     const woke = await (armed ?? holdUntil(deps.notifier, service.id, deadline, gone, answer.asOf === undefined ? holder : { ...holder, since: answer.asOf })).woke;
     const ended = early(woke, deps, credentialId, service.id);
     if (ended) return ended;
-    if (!woke) return { kind: "unchanged", etag: answer.etag };
+    // Held on a copy that differs from the client: the 304 names what the client holds, not the copy's target.
+    if (!woke) return { kind: "unchanged", etag: changed(answer, known, q) ? (known == null ? `"none"` : `"r${known}"`) : answer.etag };
   }
 }

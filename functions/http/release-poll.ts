@@ -24,6 +24,7 @@ export const ReleaseQuery = z.object({
   current: intParam(0).optional(),
   seen: intParam(0).optional().openapi({ description: "a release the agent received but could not apply: held on like `current`, while `current` stays what it has applied" }),
   seenPublish: intParam(0).optional().openapi({ description: "with `seen`: the publish that brought it; a new publish of the same release (a retry) answers at once" }),
+  currentPublish: intParam(0).optional().openapi({ description: "with `current`: the publish that brought it (`release.publishId`). An instance whose publish list is older than it reads the list again, and never answers from an older one: the host is not sent back to a release it has moved past" }),
   wait: intParamOr(0, MAX_WAIT_SECONDS, DEFAULT_WAIT_SECONDS),
 });
 
@@ -42,7 +43,7 @@ export function parseReleaseQuery(query: Record<string, string>): ReleaseQueryVa
     const v = query[key];
     if (key === "uid" && uidOk(v)) out.uid = v;
     else if (key === "labels" && v.length <= 8192) out.labels = v;
-    else if ((key === "current" || key === "seen" || key === "seenPublish" || key === "wait") && PLAIN_INT.test(v) && Number(v) <= (key === "wait" ? MAX_WAIT_SECONDS : MAX_INT32)) out[key] = Number(v);
+    else if ((key === "current" || key === "seen" || key === "seenPublish" || key === "currentPublish" || key === "wait") && PLAIN_INT.test(v) && Number(v) <= (key === "wait" ? MAX_WAIT_SECONDS : MAX_INT32)) out[key] = Number(v);
     else {
       const parsed = ReleaseQuery.safeParse(query);
       return parsed.success ? parsed.data : undefined;
@@ -64,6 +65,7 @@ export function pollRequestOf(q: z.infer<typeof ReleaseQuery>, header: (name: st
     current: q.current,
     seen: q.seen,
     seenPublish: q.seenPublish,
+    currentPublish: q.currentPublish,
     wait: q.wait,
     ifNoneMatch: header("if-none-match"),
     agentVersion: header("x-edgeconf-agent-version")?.slice(0, 64),

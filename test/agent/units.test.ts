@@ -1,8 +1,11 @@
 /** Pure-logic pieces of the agent: configuration, log lines, metadata lines, backoff, manifest checks. */
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { describe, expect, it } from "vitest";
 import { parseCommandLine } from "../../agent/cli";
 import { ConfigError, banner, loadConfig, normalizeAddr, parseLabels } from "../../agent/config";
-import { Backoff } from "../../agent/feed";
+import { Backoff, FeedClient } from "../../agent/feed";
+import { createLogger } from "../../agent/log";
 import { formatLine } from "../../agent/log";
 import { ManifestError, parseManifest } from "../../agent/manifest";
 import { eventTime, metadataLine } from "../../agent/metadata";
@@ -104,5 +107,30 @@ describe("manifest checks", () => {
     }
     expect(() => parseManifest(manifest([{ ...file("/etc", "x"), permission: { privilege: "999" } }]))).toThrow(/privilege/);
     expect(() => targetPath("/data/x/files", { path: "/", name: ".." })).toThrow(ManifestError);
+  });
+});
+
+describe("release poll query", () => {
+  it("sends the publish that brought the applied release (currentPublish) with current, only when it is a valid id", async () => {
+    const seen: URLSearchParams[] = [];
+    const server = http.createServer((req, res) => {
+      seen.push(new URL(req.url ?? "/", "http://x").searchParams);
+      res.writeHead(304, { etag: '"r5"' }).end();
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const feed = new FeedClient({ addrs: [`http://127.0.0.1:${port}`], token: "t".repeat(30), biz: 10, uid: "u1", labels: {}, mode: "watch", log: createLogger({ write: () => undefined }) });
+      await feed.release("svc", { current: 5, currentPublish: 9, wait: 0 });
+      await feed.release("svc", { current: 5, currentPublish: 2 ** 31, wait: 0 });
+      await feed.release("svc", { current: null, currentPublish: 9, wait: 0 });
+      expect(seen.map((q) => [q.get("current"), q.get("currentPublish")])).toEqual([
+        ["5", "9"],
+        ["5", null],
+        [null, null],
+      ]);
+    } finally {
+      server.close();
+    }
   });
 });

@@ -34,6 +34,15 @@ async function instance(url: string, blobDir: string, adminToken: () => string):
   return { runtime, deps: runtime.deps, call: (m, p, body, o) => callJson((p2, init) => Promise.resolve(app.request(p2, init)), adminToken(), m, p, body, o) };
 }
 
+/** A service made and its first version `name` published through `via`; `feed(query)` polls it on `on` with an agent token. */
+async function published(via: Instance, on: Instance, app: string, name: string) {
+  await seedService(via, biz, app, [{ path: `/etc/${app}.conf`, content: "1\n" }]);
+  const v1 = await seedRelease(via, biz, app, name);
+  await seedPublish(via, biz, app, v1.id);
+  const token = (await agentToken(via, biz, [app], app)).token;
+  return { v1, token, feed: (q: string) => on.call("GET", `/feed/v1/bizs/${biz}/apps/${app}/release?${q}`, undefined, { token }) };
+}
+
 let admin = "";
 beforeAll(async () => {
   if (skip) return;
@@ -86,11 +95,7 @@ describe.skipIf(skip)("wake-up across instances (Postgres LISTEN/NOTIFY)", () =>
   });
 
   it("ends a poll held by instance A when instance B deletes its service, and A serves the service created again under that name", async () => {
-    await seedService(b, biz, "service_gone", [{ path: "/etc/gone.conf", content: "old\n" }]);
-    const old = await seedRelease(b, biz, "service_gone", "OLD");
-    await seedPublish(b, biz, "service_gone", old.id);
-    const token = (await agentToken(b, biz, ["service_gone"], "gone-across")).token;
-    const feed = (q: string) => a.call("GET", `/feed/v1/bizs/${biz}/apps/service_gone/release?${q}`, undefined, { token });
+    const { v1: old, feed } = await published(b, a, "service_gone", "OLD");
     // A caches the service, its publish list and its manifest.
     expect((await feed("uid=g0&wait=0")).body.release.name).toBe("OLD");
     const held = feed(`uid=g1&current=${old.id}&wait=60`);
@@ -104,5 +109,26 @@ describe.skipIf(skip)("wake-up across instances (Postgres LISTEN/NOTIFY)", () =>
     const r = await feed(`uid=g2&current=${old.id}&wait=0`);
     expect(r.status).toBe(200);
     expect(r.body.release.name).toBe("NEW");
+  });
+
+  it("never sends a host back: instance B, whose publish list is behind a publish the host reports (currentPublish), reads it again", async () => {
+    const { v1, feed: onB } = await published(a, b, "service_ahead", "V1");
+    expect((await onB("uid=w&wait=0")).body.release.name).toBe("V1"); // B caches the list
+    // B stops hearing A's notifies: its list stays behind, as it is for the moment a NOTIFY is on its way.
+    await (b.deps.notifier as unknown as { close(): Promise<void> }).close();
+    await a.call("PUT", `/api/v1/bizs/${biz}/apps/service_ahead/files/content?path=/etc/service_ahead.conf`, "2\n");
+    const v2 = await seedRelease(a, biz, "service_ahead", "V2");
+    const p2 = await seedPublish(a, biz, "service_ahead", v2.id);
+    // The host applied V2 (brought by publish p2, through A) and polls B: B must not answer V1.
+    const r = await onB(`uid=h&current=${v2.id}&currentPublish=${p2.id}&wait=0`);
+    expect(r.status).toBe(304);
+    expect(r.headers.get("etag")).toBe(`"r${v2.id}"`);
+    // A host behind gets the release B has now read (V2), and a claim past anything the database
+    // holds is never answered from a list older than it: V2 from a fresh read, or a 304 naming V1.
+    const behind = await onB(`uid=h2&current=${v1.id}&wait=0`);
+    expect(behind.body.release.name).toBe("V2");
+    const forged = await onB(`uid=h3&current=${v1.id}&currentPublish=${p2.id + 1000}&wait=0`);
+    if (forged.status === 200) expect(forged.body.release.name).toBe("V2");
+    else expect([forged.status, forged.headers.get("etag")]).toEqual([304, `"r${v1.id}"`]);
   });
 });
