@@ -108,6 +108,22 @@ describe("feed: target release", () => {
     expect(await api.waiting()).toBe(0);
   });
 
+  it("answers from the newest publish after publishes made at the same time, held or not", async () => {
+    await seedService(api, biz, "service_race", [{ path: "/etc/r.conf", content: "r" }]);
+    const versions = [];
+    for (const name of ["R1", "R2", "R3"]) versions.push(await seedRelease(api, biz, "service_race", name));
+    await seedPublish(api, biz, "service_race", versions[0].id);
+    for (let round = 0; round < 5; round++) {
+      // A held poll woken by whichever publish lands first must end on what the last one published.
+      const held = poll("service_race", `uid=race-${round}&current=${versions[0].id}&wait=30`);
+      const made = await Promise.all([seedPublish(api, biz, "service_race", versions[1].id), seedPublish(api, biz, "service_race", versions[2].id)]);
+      const last = made[0].id > made[1].id ? versions[1] : versions[2];
+      expect((await held).status).toBe(200);
+      expect((await poll("service_race", "uid=after&wait=0")).body.release.id).toBe(last.id);
+      await seedPublish(api, biz, "service_race", versions[0].id);
+    }
+  });
+
   it("gives each client the most recent publish that matches its labels (groups) and rolls back", async () => {
     await seedService(api, biz, "service_groups", [{ path: "/etc/a.conf", content: "a" }]);
     const v1 = await seedRelease(api, biz, "service_groups", "V1");
