@@ -266,8 +266,9 @@ export async function cleanUp(deps: RunnerDeps, paths: AppPaths): Promise<void> 
     }
     await dropBackups(tree);
     await removeStaged(tree);
-    // Writes killed before their rename (placeFile: journal, state, metadata.json) leave `.NAME.edgeconf-tmp-*`.
-    for (const dir of ["", ".edgeconf"]) {
+    // Writes killed before their rename leave `.NAME.edgeconf-tmp-*`: journal, state and the lock in
+    // .edgeconf/, metadata.json (and kv.json) in the service folder, scripts and env in hooks/.
+    for (const dir of ["", ".edgeconf", "hooks"]) {
       const folder = await tree.dir(dir);
       if (folder === null) continue;
       for (const e of await tree.fsys.readdir(folder)) if (e.isFile() && e.name.startsWith(".") && e.name.includes(TEMP_MARKER)) await tree.fsys.unlink(`${folder}/${e.name}`);

@@ -168,7 +168,7 @@ describe("apply transaction under faults", () => {
     expect(outcome.status, outcome.message).toBe("SUCCESS");
     expect(await violations(root, sentinel)).toEqual([]);
     expect(seam.calls()).toBeGreaterThan(30);
-    total = seam.calls();
+    total = seam.calls(); console.log("TOTAL", total);
   });
 
   let total = 0;
@@ -228,7 +228,7 @@ describe("apply transaction under faults", () => {
 
   it("security: a link planted after a crash mid-swap: the restart (and a new apply) refuses it naming it and keeps the plan; once it is gone the plan is finished or undone, then the release applied", async () => {
     let resumed = 0;
-    for (const at of [0.55, 0.65, 0.75, 0.85].map((f) => Math.floor(total * f))) {
+    for (const at of [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85].map((f) => Math.floor(total * f))) {
       const { root, sentinel } = await prepared();
       const seam = faulty({ at, crash: true });
       void runner(root, seam).apply(APP, manifests.v2);
@@ -238,7 +238,9 @@ describe("apply transaction under faults", () => {
       const app = join(root, String(BIZ), APP);
       await rm(join(app, ".edgeconf/lock.json"), { force: true });
       const journal = join(app, ".edgeconf/journal.json");
-      if ((await stat(journal).catch(() => null)) === null) continue;
+      // Mid-swap only: a crash before the journal, or after the swap (a "post" journal), is another case.
+      const phase = await readFile(journal, "utf8").then((t) => JSON.parse(t).phase as string, () => null);
+      if (phase !== "switch") continue;
       resumed++;
       const planted = join(app, "files/etc/app/planted");
       await symlink(join(root, "sentinel/etc/app"), planted);
