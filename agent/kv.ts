@@ -9,7 +9,7 @@ import { StepError, stateOf, type Attempt, type RunnerDeps } from "./attempt.js"
 import { errnoOf, nodeFsys, READ, type Fsys } from "./fsys.js";
 import { ManifestError, type Manifest } from "./manifest.js";
 import { preflight } from "./phase-files.js";
-import { placeFile, UnsafePathError, type SafeTree } from "./safetree.js";
+import { placeFile, removeTempFiles, UnsafePathError } from "./safetree.js";
 import { keyOf } from "./integrity.js";
 import { appPaths, appTree, writeState, type AppPaths, type FileRecord } from "./state.js";
 
@@ -49,14 +49,6 @@ export function kvDocument(items: KvItem[]): string {
 
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
 
-/** Leftovers of a write a crash cut short (they may hold secrets): removed before the next write. */
-async function dropTempCopies(tree: SafeTree): Promise<void> {
-  const root = await tree.dir("");
-  for (const entry of await tree.fsys.readdir(root!)) {
-    if (entry.isFile() && entry.name.startsWith(`.${KV_FILE}.edgeconf-tmp-`)) await tree.fsys.unlink(`${root}/${entry.name}`);
-  }
-}
-
 /**
  * Applies a kv release: refuses scripts, checks the service folder (no link anywhere), writes
  * kv.json, then state.json (with kv.json's hash, never the values: `kvs` is left out of the saved
@@ -72,7 +64,8 @@ export async function applyKv(deps: RunnerDeps, attempt: Attempt): Promise<void>
   try {
     await preflight(tree).catch((err) => Promise.reject(err instanceof UnsafePathError ? new StepError(err.message) : err));
     if ((await tree.kind(KV_FILE)) === "dir") throw new StepError(`${tree.real(KV_FILE)} is a folder; the agent does not replace it`);
-    await dropTempCopies(tree);
+    // Leftovers of a write a crash cut short (they may hold secrets): removed before the next write.
+    await removeTempFiles(tree, "", KV_FILE);
     await placeFile(tree, "", KV_FILE, text, 0o600);
     const s = await tree.fsys.lstat((await tree.path(KV_FILE))!);
     record = { sha256: sha256(text), size: s.size, mtimeMs: s.mtimeMs, ino: s.ino, privilege: "600", user: "", group: "" };

@@ -13,7 +13,7 @@ import { errnoOf, nodeFsys, sha256At, type Fsys } from "./fsys.js";
 import type { BlobCache } from "./cache.js";
 import type { Staged } from "./download.js";
 import { relativeTarget, type Manifest, type ManifestFile } from "./manifest.js";
-import { UnsafePathError, type SafeTree } from "./safetree.js";
+import { removeTempFiles, UnsafePathError, type SafeTree } from "./safetree.js";
 import { removeStaged, stageForValidation } from "./validate-stage.js";
 import { appTree, hasContent, writeJournal, writeState, type AppliedState, type AppPaths, type FileRecord } from "./state.js";
 import { backupName, dropBackups, prune, stage, switchIn, undo, type Owner, type SwapPlan, type WriteEntry } from "./swap.js";
@@ -268,11 +268,7 @@ export async function cleanUp(deps: RunnerDeps, paths: AppPaths): Promise<void> 
     await removeStaged(tree);
     // Writes killed before their rename leave `.NAME.edgeconf-tmp-*`: journal, state and the lock in
     // .edgeconf/, metadata.json (and kv.json) in the service folder, scripts and env in hooks/.
-    for (const dir of ["", ".edgeconf", "hooks"]) {
-      const folder = await tree.dir(dir);
-      if (folder === null) continue;
-      for (const e of await tree.fsys.readdir(folder)) if (e.isFile() && e.name.startsWith(".") && e.name.includes(TEMP_MARKER)) await tree.fsys.unlink(`${folder}/${e.name}`);
-    }
+    for (const dir of ["", ".edgeconf", "hooks"]) await removeTempFiles(tree, dir);
     if ((await tree.kind("files")) === "dir") {
       const { files } = await tree.walk("files");
       for (const rel of files.filter((f) => f.includes(TEMP_MARKER))) await tree.fsys.unlink((await tree.path(`files/${rel}`))!);

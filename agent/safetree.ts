@@ -240,6 +240,18 @@ export async function placeFile(tree: SafeTree, dir: string, name: string, data:
   return real;
 }
 
+/**
+ * Removes the temp files `placeFile` (and writeFileAtomic) leave in folder `dir` when killed before
+ * their rename: `.NAME.edgeconf-tmp-*` of the file `name`, or of any file when `name` is omitted.
+ * A missing folder has none; only regular files are removed (a link is never followed).
+ */
+export async function removeTempFiles(tree: SafeTree, dir: string, name?: string): Promise<void> {
+  const folder = await tree.dir(dir);
+  if (folder === null) return;
+  const prefix = name === undefined ? "." : `.${name}.edgeconf-tmp-`;
+  for (const e of await tree.fsys.readdir(folder)) if (e.isFile() && e.name.startsWith(prefix) && e.name.includes(".edgeconf-tmp-")) await tree.fsys.unlink(`${folder}/${e.name}`);
+}
+
 const PROC_FD = /\/proc\/self\/fd\/\d+/g;
 
 /**
