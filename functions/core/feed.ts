@@ -59,6 +59,9 @@ export function parseLabels(text: string | undefined, field = "labels"): Record<
   return out;
 }
 
+/** The ETag of a release (`"r376"`), or `"none"` for no release: `releaseIdOfEtag`'s inverse. */
+export const etagOf = (releaseId: number | null | undefined) => (releaseId == null ? `"none"` : `"r${releaseId}"`);
+
 /**
  * `"r376"` → 376, `"none"` → null, anything else → undefined (unknown: answer at once). An id past
  * int4 (2^31 − 1) is no release of ours: unknown, so it is never written as a client's current one.
@@ -101,8 +104,8 @@ const bodyKey = (service: ServiceRow, pub: PublishEntry | null, wait: number) =>
 
 function answerOf(cache: FeedCache, service: ServiceRow, wait: number, pub: PublishEntry | null, content: ReleaseContent | null, kvs?: { key: string; type: string; value: string }[]) {
   const key = bodyKey(service, pub, wait);
-  if (!pub || !content) return { etag: `"none"`, releaseId: null, publishId: null, body: cache.body(key, () => JSON.stringify(manifest(service, wait, null, null))) };
-  return { etag: `"r${content.id}"`, releaseId: content.id, publishId: pub.id, body: cache.body(key, () => JSON.stringify(manifest(service, wait, pub, content, kvs))) };
+  if (!pub || !content) return { etag: etagOf(null), releaseId: null, publishId: null, body: cache.body(key, () => JSON.stringify(manifest(service, wait, null, null))) };
+  return { etag: etagOf(content.id), releaseId: content.id, publishId: pub.id, body: cache.body(key, () => JSON.stringify(manifest(service, wait, pub, content, kvs))) };
 }
 
 function manifest(service: ServiceRow, wait: number, pub: PublishEntry | null, content: ReleaseContent | null, kvs?: { key: string; type: string; value: string }[]) {

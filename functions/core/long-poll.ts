@@ -1,5 +1,5 @@
 import { notePoll } from "./clients";
-import { cachedAnswer, releaseIdOfEtag, targetAnswer, type FeedAnswer } from "./feed";
+import { cachedAnswer, etagOf, releaseIdOfEtag, targetAnswer, type FeedAnswer } from "./feed";
 import { feedCacheFor } from "./feed-cache";
 import type { AppDeps, ReleaseNotifier, WaitHolder, WaitOutcome } from "./ports";
 import type { ServiceRow } from "./services";
@@ -140,6 +140,6 @@ export async function longPoll(deps: AppDeps, service: ServiceRow, q: PollReques
     const ended = early(woke, deps, credentialId, service.id);
     if (ended) return ended;
     // Held on a copy that differs from the client: the 304 names what the client holds, not the copy's target.
-    if (!woke) return { kind: "unchanged", etag: changed(answer, known, q) ? (known == null ? `"none"` : `"r${known}"`) : answer.etag };
+    if (!woke) return { kind: "unchanged", etag: changed(answer, known, q) ? etagOf(known) : answer.etag };
   }
 }
