@@ -1,14 +1,15 @@
 /**
  * `npm run bench:feed [-- --n 1000,10000 --db pglite,postgres --runtime node --repeat 1]`
  *
- * For each N: first the floor (bench/floor.ts, a bare node:http server of the same routes), then the
- * server as its own process (embedded PGlite; Postgres on a throwaway database). A second process
- * opens N long-polls of N distinct uids at once (node:http, keep-alive agent). Printed per row, each
- * beside the floor's figure as a ratio: the herd (time from the client's start until the server holds
- * all N, and errors), the wake (publish → each poller holding its manifest, p50/p99), RSS per held
- * poll; and, on a fresh server, a publish made while half the herd is held (how long it took, and
- * whether all N got the new manifest). Client and server are separate processes because each side
- * needs N sockets (hard open-files limit 20,000).
+ * For each N, `--repeat K` rounds of: the floor (bench/floor.ts, a bare node:http server of the same
+ * routes), then each server as its own process (embedded PGlite; Postgres on a throwaway database).
+ * A second process opens N long-polls of N distinct uids at once (node:http, keep-alive agent).
+ * Printed per row, each figure the median of the K rounds beside the median of its K ratios to the
+ * floor of the same round: the herd (time from the client's start until the server holds all N, and
+ * errors), the wake (publish request → each poller holding its manifest, p50/p99), how long the
+ * publish took to answer, RSS per held poll; and, on a fresh server, a publish made while half the
+ * herd is held (how long it took, and whether all N got the new manifest). Client and server are
+ * separate processes because each side needs N sockets (hard open-files limit 20,000).
  */
 import { spawn } from "node:child_process";
 import http from "node:http";
@@ -136,7 +137,7 @@ async function startWorkerFloor(): Promise<Target> {
 
 /** The bare node:http floor (bench/floor.ts) as its own process. */
 async function startFloor(): Promise<Target> {
-  const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./floor.ts", import.meta.url))], { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(process.execPath, [...(process.env.EDGECONF_BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? []), "--import", "tsx", fileURLToPath(new URL("./floor.ts", import.meta.url))], { stdio: ["ignore", "pipe", "inherit"] });
   const url = await new Promise<string>((resolve, reject) => {
     let out = "";
     child.stdout!.on("data", (d) => {
@@ -209,14 +210,10 @@ const errorsOf = (r: ClientResult) => Object.entries(r.statuses).reduce((sum, [k
 type HerdWake = Awaited<ReturnType<typeof herdThenWake>>;
 
 /**
- * `--repeat K` (default 1): the scenario K times on a fresh target each, each timing the median of
- * the K runs; correctness figures the worst (fewest held and manifests, most errors and wrong). On a
- * shared machine one run's floor or server can be off by a third; medians of both keep the ratio honest.
+ * The median of K runs of one target: timings and sizes the median, correctness figures the worst
+ * (fewest held and manifests, most errors and wrong).
  */
-async function repeated(run: () => Promise<HerdWake>): Promise<HerdWake> {
-  const k = Math.max(1, Number(arg("repeat", "1")) || 1);
-  const runs: HerdWake[] = [];
-  for (let i = 0; i < k; i++) runs.push(await run());
+function medianOf(runs: HerdWake[]): HerdWake {
   const median = (pick: (r: HerdWake) => number) => {
     const xs = runs.map(pick).sort((a, b) => a - b);
     return xs[(xs.length - 1) >> 1];
@@ -229,6 +226,7 @@ async function repeated(run: () => Promise<HerdWake>): Promise<HerdWake> {
     p50: median((r) => r.p50),
     p99: median((r) => r.p99),
     p99FromRequest: median((r) => r.p99FromRequest),
+    p50FromRequest: median((r) => r.p50FromRequest),
     publishMs: median((r) => r.publishMs),
     manifests: min((r) => r.manifests),
     wrong: max((r) => r.wrong),
@@ -236,6 +234,17 @@ async function repeated(run: () => Promise<HerdWake>): Promise<HerdWake> {
     rssBefore: median((r) => r.rssBefore),
     rssHeld: median((r) => r.rssHeld),
   };
+}
+
+/**
+ * A figure of K runs as a ratio to the floor: the median of the K paired ratios (run i over the
+ * floor's run i of the same round). `--repeat K` runs rounds of floor-then-servers, so each ratio
+ * compares runs made minutes apart, not a server with a floor measured before it: on a shared
+ * 2-core machine the floor alone moves by a third over an hour.
+ */
+function pairedRatio(runs: HerdWake[], floors: HerdWake[], pick: (r: HerdWake) => number): string {
+  const xs = runs.map((r, i) => pick(r) / pick(floors[i])).filter(Number.isFinite).sort((a, b) => a - b);
+  return xs.length ? `${xs[(xs.length - 1) >> 1].toFixed(2)}×` : "-";
 }
 
 /** Herd then wake: N agents connect at once (time until all are held), then a publish wakes them all. */
@@ -253,7 +262,7 @@ async function herdThenWake(t: Target, n: number) {
     const result = await client.done;
     const fromResponse = result.times.map((x) => Math.max(0, x - answered)).sort((a, b) => a - b);
     const fromRequest = result.times.map((x) => x - sent).sort((a, b) => a - b);
-    return { held: all.held, herdMs: all.at - started, p50: pct(fromResponse, 50), p99: pct(fromResponse, 99), p99FromRequest: pct(fromRequest, 99), publishMs: answered - sent, manifests: result.times.length, wrong: result.wrong, errors: errorsOf(result), rssBefore, rssHeld };
+    return { held: all.held, herdMs: all.at - started, p50: pct(fromResponse, 50), p99: pct(fromResponse, 99), p50FromRequest: pct(fromRequest, 50), p99FromRequest: pct(fromRequest, 99), publishMs: answered - sent, manifests: result.times.length, wrong: result.wrong, errors: errorsOf(result), rssBefore, rssHeld };
   } finally {
     client.kill();
   }
@@ -320,23 +329,24 @@ async function embeddedMemory() {
   }
 }
 
-/** One row per (runtime, db, n), each figure beside the floor's from the same run. */
-async function runOne(runtime: string, db: "pglite" | "postgres", n: number, floor: HerdWake) {
-  const wake = await repeated(() => withDatabase(db, (url) => withTarget(async () => seeded(await runtimes[runtime](db, url), runtime), (t) => herdThenWake(t, n))));
+const perPoll = (r: HerdWake) => (r.rssHeld - r.rssBefore) / Math.max(1, r.held);
+
+/** One row per (runtime, db, n): each figure the median of its runs, beside its paired ratio to the floor's runs. */
+async function rowOf(runtime: string, db: "pglite" | "postgres", n: number, runs: HerdWake[], floors: HerdWake[]) {
   const during = await withDatabase(db, (url) => withTarget(async () => seeded(await runtimes[runtime](db, url), runtime), (t) => publishDuringHerd(t, n)));
-  const perPoll = (r: typeof wake) => (r.rssHeld - r.rssBefore) / Math.max(1, r.held);
+  const wake = medianOf(runs);
   const row = {
     runtime,
     db,
     n,
-    "herd: all held": `${ms(wake.herdMs)} (${ratio(wake.herdMs, floor.herdMs)})`,
+    "herd: all held": `${ms(wake.herdMs)} (${pairedRatio(runs, floors, (r) => r.herdMs)})`,
     "held / errors": `${wake.held} / ${wake.errors}`,
-    "wake p50": ms(wake.p50),
-    "wake p99": `${ms(wake.p99)} (${ratio(wake.p99, floor.p99)})`,
-    "p99 from publish request": `${ms(wake.p99FromRequest)} (${ratio(wake.p99FromRequest, floor.p99FromRequest)})`,
+    "wake p50": ms(wake.p50FromRequest),
+    "wake p99": `${ms(wake.p99FromRequest)} (${pairedRatio(runs, floors, (r) => r.p99FromRequest)})`,
+    "publish answered": ms(wake.publishMs),
     "manifests (wrong)": `${wake.manifests} (${wake.wrong})`,
     "rss held": mb(wake.rssHeld),
-    "rss per held poll": `${kb(perPoll(wake))} (${ratio(perPoll(wake), perPoll(floor))})`,
+    "rss per held poll": `${kb(perPoll(wake))} (${pairedRatio(runs, floors, perPoll)})`,
     "publish during herd": `${ms(during.publishMs)}; ${during.manifests}/${n} manifests, ${during.wrong} wrong, ${during.errors} errors`,
   };
   console.log(JSON.stringify(row));
@@ -411,20 +421,27 @@ async function main() {
   const ns = arg("n", worker ? "1000" : "1000,10000").split(",").map(Number);
   const dbs = arg("db", worker ? "postgres" : "pglite,postgres").split(",") as ("pglite" | "postgres")[];
   process.env.DATABASE_URL ??= "postgres://postgres@127.0.0.1:5432/postgres";
+  const k = Math.max(1, Number(arg("repeat", "1")) || 1);
+  const targets = dbs.flatMap((db) => (worker ? ["node", "worker"] : [runtime]).map((r) => ({ runtime: r, db })));
   const rows = [];
   for (const n of ns) {
-    // The floors: the same client against a bare node:http server of the same routes (and, for the
-    // Worker, a Worker + Durable Object without a database), in this run.
-    const floors: Record<string, HerdWake> = {};
-    for (const [name, start] of [["node", startFloor], ...(worker ? [["worker", startWorkerFloor] as const] : [])] as const) {
-      const floor = (floors[name] = await repeated(() => withTarget(start, (t) => herdThenWake(t, n))));
-      const floorRow = { runtime: name === "node" ? "floor (bare node:http)" : "floor (Durable Object only)", db: "-", n, "herd: all held": ms(floor.herdMs), "held / errors": `${floor.held} / ${floor.errors}`, "wake p50": ms(floor.p50), "wake p99": ms(floor.p99), "p99 from publish request": ms(floor.p99FromRequest), "manifests (wrong)": `${floor.manifests} (${floor.wrong})`, "rss held": mb(floor.rssHeld), "rss per held poll": kb((floor.rssHeld - floor.rssBefore) / Math.max(1, floor.held)), "publish during herd": "-" };
+    // Rounds of: the floors (the same client against a bare node:http server of the same routes and,
+    // for the Worker, a Worker + Durable Object without a database), then every server, in turn.
+    const floors: Record<string, HerdWake[]> = {};
+    const runs: HerdWake[][] = targets.map(() => []);
+    for (let round = 0; round < k; round++) {
+      for (const [name, start] of [["node", startFloor], ...(worker ? [["worker", startWorkerFloor] as const] : [])] as const) (floors[name] ??= []).push(await withTarget(start, (t) => herdThenWake(t, n)));
+      for (const [i, { runtime: r, db }] of targets.entries()) runs[i].push(await withDatabase(db, (url) => withTarget(async () => seeded(await runtimes[r](db, url), r), (t) => herdThenWake(t, n))));
+    }
+    for (const [name, runsOfFloor] of Object.entries(floors)) {
+      const floor = medianOf(runsOfFloor);
+      const floorRow = { runtime: name === "node" ? "floor (bare node:http)" : "floor (Durable Object only)", db: "-", n, "herd: all held": ms(floor.herdMs), "held / errors": `${floor.held} / ${floor.errors}`, "wake p50": ms(floor.p50FromRequest), "wake p99": ms(floor.p99FromRequest), "publish answered": ms(floor.publishMs), "manifests (wrong)": `${floor.manifests} (${floor.wrong})`, "rss held": mb(floor.rssHeld), "rss per held poll": kb(perPoll(floor)), "publish during herd": "-" };
       console.log(JSON.stringify(floorRow));
       rows.push(floorRow);
     }
-    for (const db of dbs) for (const r of worker ? ["node", "worker"] : [runtime]) rows.push(await runOne(r, db, n, floors[r]));
+    for (const [i, { runtime: r, db }] of targets.entries()) rows.push(await rowOf(r, db, n, runs[i], floors[r]));
   }
-  console.log("\nN distinct agents connecting at once (200 in their TCP handshake at a time), then a publish; ratios are to the floor of the same N:");
+  console.log(`\nN distinct agents connecting at once (200 in their TCP handshake at a time), then a publish; wake: from the publish request to each agent holding its manifest; medians of ${k} round(s), each ratio the median of the rounds' ratios to the floor of the same N:`);
   console.table(rows);
   if (dbs.includes("pglite") && !worker) {
     console.log("\nembedded server (PGlite) resident memory, first start on a new data folder vs. restart on it:");

@@ -73,7 +73,18 @@ export function inProcessNotifier(): InProcessNotifier {
   const endAll = (serviceId: number, outcome: WaitOutcome) => {
     const set = byService.get(serviceId);
     if (!set) return;
-    for (const w of [...set]) w.end(outcome);
+    // One waiter per microtask, each after the steps the previous one's wake queued: the first woken
+    // poll is answered at once rather than after 10,000 others have all taken their first step (a
+    // loop would queue every wake before any answer). Still all within this turn: no I/O, timer or
+    // new poll comes between (issue 11).
+    const waiters = [...set];
+    let i = 0;
+    const next = () => {
+      if (i >= waiters.length) return;
+      waiters[i++].end(outcome);
+      queueMicrotask(next);
+    };
+    next();
   };
   const wake = (serviceId: number) => endAll(serviceId, true);
   const endService = (serviceId: number) => endAll(serviceId, "gone");

@@ -2,7 +2,7 @@ import { sql } from "drizzle-orm";
 import type { NodeDatabase } from "../../db/drivers/node";
 import type { ReleaseNotifier } from "../core/ports";
 import { inProcessNotifier } from "./in-process-notifier";
-import { errorFields, log } from "../core/log";
+import { causeFields, errorFields, log } from "../core/log";
 
 export const RELEASE_CHANNEL = "edgeconf_release";
 /** Revocations: `'<credentialId>:<origin>'`; every instance drops the token and ends the polls held with it. */
@@ -12,7 +12,8 @@ export type PgNotifier = ReleaseNotifier & {
   /** Waiters held in this process (all services, or one). */
   waiting(serviceId?: number): number;
   /**
-   * Runs synchronously before local waiters wake, so caches are dropped before anyone re-reads them;
+   * Runs synchronously inside `notify` (or when another instance's notification arrives), before local
+   * waiters wake, so caches are dropped (or given the new list) before anyone re-reads them;
    * `gone` when the service was deleted (`removeService`).
    */
   onNotify(listener: (serviceId: number, gone: boolean) => void): () => void;
@@ -22,16 +23,17 @@ export type PgNotifier = ReleaseNotifier & {
 
 /**
  * Postgres `NOTIFY edgeconf_release, '<serviceId>:<origin>[:gone]'` on publish (`:gone`: on deletion) and `LISTEN` on the same channel, so
- * every instance on one database wakes its own in-process waiters. The publishing instance also
- * wakes its waiters at once (not only when its own notification comes back), so a broken LISTEN
- * connection never delays the local case. PGlite has LISTEN/NOTIFY too: one code path for both.
+ * every instance on one database wakes its own in-process waiters. The publishing instance wakes its
+ * own waiters itself, whether or not the NOTIFY goes out (never when its own notification comes back),
+ * so a broken LISTEN connection never delays the local case. PGlite has LISTEN/NOTIFY too: one code
+ * path for both.
  * Revocations travel the same way on `edgeconf_credential`: every instance forgets the token and
  * ends the polls held with it.
  */
 export async function pgNotifier(database: Pick<NodeDatabase, "db" | "listen">): Promise<PgNotifier> {
   const local = inProcessNotifier();
   const listeners = new Set<(serviceId: number, gone: boolean) => void>();
-  const wakeHere = (serviceId: number, gone = false) => {
+  const tell = (serviceId: number, gone: boolean) => {
     for (const l of listeners) {
       try {
         l(serviceId, gone);
@@ -39,6 +41,9 @@ export async function pgNotifier(database: Pick<NodeDatabase, "db" | "listen">):
         log("ERROR", "notify listener failed", errorFields(err));
       }
     }
+  };
+  const wakeHere = (serviceId: number, gone = false) => {
+    tell(serviceId, gone);
     if (gone) local.endService(serviceId);
     else local.wake(serviceId);
   };
@@ -54,10 +59,26 @@ export async function pgNotifier(database: Pick<NodeDatabase, "db" | "listen">):
     const credentialId = Number(id);
     if (from !== origin && Number.isInteger(credentialId) && credentialId > 0) local.revokeHere(credentialId);
   });
+  // Publish NOTIFYs on their way (close waits for them).
+  const sending = new Set<Promise<void>>();
   return {
+    /**
+     * Caches take the news at once (a poll arriving now answers from it); the waiters held here wake
+     * as soon as the caller's turn is over, so a publish's own answer is not queued behind the
+     * thousands of answers its wake writes (issue 11); the other instances are told meanwhile. The
+     * publish has committed by now: a NOTIFY that fails is logged, not thrown (the caller must not
+     * report a committed publish as failed); the other instances then see it within their list's
+     * 60 s lifetime, or at the next notify of the service.
+     */
     async notify(serviceId) {
-      wakeHere(serviceId);
-      await database.db.execute(sql`select pg_notify(${RELEASE_CHANNEL}, ${`${serviceId}:${origin}`})`);
+      tell(serviceId, false);
+      setImmediate(() => local.wake(serviceId));
+      const sent = database.db.execute(sql`select pg_notify(${RELEASE_CHANNEL}, ${`${serviceId}:${origin}`})`).then(
+        () => undefined,
+        (err) => log("ERROR", "could not tell the other instances of a publish", { serviceId, ...causeFields(err) }),
+      );
+      sending.add(sent);
+      void sent.finally(() => sending.delete(sent));
     },
     async removeService(serviceId) {
       wakeHere(serviceId, true);
@@ -76,6 +97,7 @@ export async function pgNotifier(database: Pick<NodeDatabase, "db" | "listen">):
     },
     onRevoke: (listener) => local.onRevoke(listener),
     async close() {
+      await Promise.all(sending);
       await unlisten();
       await unlistenRevocations();
     },

@@ -31,6 +31,9 @@ export type ReleaseContent = {
 };
 
 
+/** A publish list read for a notify: `before`, the notifies of the service seen when the read began. */
+type PrimedList = { serviceId: number; before: number; list: PublishEntry[] };
+
 /** Publish lists are re-read at most this often even without a notify (a safety net, not the wake path). */
 const PUBLISH_TTL_MS = 60_000;
 const MAX_BODIES = 5_000;
@@ -71,10 +74,47 @@ export class FeedCache {
   constructor(notifier: Observable) {
     this.cachesPublishes = typeof notifier.onNotify === "function";
     notifier.onNotify?.((serviceId, gone) => {
-      this.publishLists.delete(serviceId);
-      this.notifies.set(serviceId, (this.notifies.get(serviceId) ?? 0) + 1);
+      const count = this.notifies.get(serviceId) ?? 0;
+      const primed = this.primed?.serviceId === serviceId ? this.primed : undefined;
+      this.primed = undefined;
+      // The list read for this very notify (announcePublish), with no other notify since it began:
+      // current, so the polls this notify wakes answer from memory. Any other notify drops the list.
+      if (primed && primed.before === count && !gone) this.publishLists.set(serviceId, { at: Date.now(), list: Promise.resolve(primed.list), value: primed.list });
+      else this.publishLists.delete(serviceId);
+      this.notifies.set(serviceId, count + 1);
       if (gone) this.forgetService(serviceId);
     });
+  }
+
+  /** Node: the list announcePublish read for the notify it is about to send (see {@link readForNotify}). */
+  private primed: PrimedList | undefined;
+
+  /**
+   * Node, before a publish's notify: reads the service's publish list and the manifests of its
+   * newest releases (kept: they are immutable), noting how many notifies of the service this process
+   * had seen when the read began. Hand the result to {@link notifyPrimed}.
+   */
+  async readForNotify(db: Db, serviceId: number): Promise<PrimedList> {
+    const before = this.notifies.get(serviceId) ?? 0;
+    const list = await loadPublishes(db, serviceId);
+    await Promise.all([...new Set(list.map((p) => p.releaseId))].slice(0, NEWS_CONTENTS).map((id) => this.contentOf(db, id)));
+    return { serviceId, before, list };
+  }
+
+  /**
+   * Sends the notify with the list read for it: the notifier's listener (run synchronously inside
+   * `notify`, before it wakes anyone) installs the list instead of dropping it, so a wake of 10,000
+   * polls makes no database read and each answers in its first step after the wake (issue 11). Only
+   * when no other notify of the service came since the read began: a list read before another
+   * publish's notify could miss that publish. Nothing is installed by a later notify.
+   */
+  notifyPrimed(notifier: ReleaseNotifier, primed: PrimedList, news?: string): Promise<void> {
+    this.primed = primed;
+    try {
+      return notifier.notify(primed.serviceId, news);
+    } finally {
+      this.primed = undefined;
+    }
   }
 
   /**
@@ -292,11 +332,6 @@ export function feedCacheFor(deps: Pick<AppDeps, "notifier" | "cacheScope">): Fe
 const NEWS_CONTENTS = 4;
 
 /**
- * Wakes the service's long-polls after a publish (call it after the commit). Notifiers that carry
- * news get the fresh publish list and the manifests of its newest releases with the notify
- * (`{"publishes":[...],"contents":[...]}`), so the polls they wake need no database read at all.
- */
-/**
  * Tells every instance that a service was deleted (call after the deletion commits): this process
  * (isolate) forgets it at once, held polls of it end with 404 everywhere the notifier reaches, and
  * other instances forget it (Node: NOTIFY; Workers: other isolates when a poll of theirs held on
@@ -307,7 +342,18 @@ export async function announceServiceDeleted(deps: Pick<AppDeps, "notifier" | "c
   await deps.notifier.removeService?.(serviceId);
 }
 
+/**
+ * Wakes the service's long-polls after a publish (call it after the commit). On Node the publishing
+ * process reads the new publish list and manifests once, before the notify, and the notify installs
+ * them (`FeedCache.notifyPrimed`): the polls it wakes read nothing. Notifiers that carry news
+ * (Durable Objects) get the fresh publish list and the manifests of its newest releases with the
+ * notify (`{"publishes":[...],"contents":[...]}`), so the polls they wake need no database read at all.
+ */
 export async function announcePublish(deps: Pick<AppDeps, "db" | "notifier">, serviceId: number): Promise<void> {
+  if ((deps.notifier as Observable).onNotify) {
+    const cache = feedCacheFor(deps);
+    return cache.notifyPrimed(deps.notifier, await cache.readForNotify(deps.db, serviceId));
+  }
   let news: string | undefined;
   if (deps.notifier.wantsNews) {
     const publishes = await loadPublishes(deps.db, serviceId);

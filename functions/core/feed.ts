@@ -95,10 +95,22 @@ export function cachedAnswer(deps: Pick<AppDeps, "notifier" | "cacheScope">, ser
   const list = cache.listNow(service.id);
   if (!list) return undefined;
   const pub = resolveTarget(list, client);
+  // A wake answers thousands of polls of one service alike: the same answer object, not one each.
+  const last = lastAnswers.get(cache);
+  if (last && last.list === list && last.pub === pub && last.service === service && last.wait === wait) return last.answer;
   const content = pub ? cache.contentNow(pub.releaseId) : null;
   if (content === undefined || (pub && service.configType === "kv" && !cache.hasBody(bodyKey(service, pub, wait)))) return undefined;
-  return { ...answerOf(cache, service, wait, pub, content), cached: false, listHead: list[0]?.id ?? 0 };
+  const answer: FeedAnswer = { ...answerOf(cache, service, wait, pub, content), cached: false, listHead: list[0]?.id ?? 0 };
+  lastAnswers.set(cache, { list, pub, service, wait, answer });
+  return answer;
 }
+
+/**
+ * Per feed cache, the last answer `cachedAnswer` built and what it was built from. A list is replaced,
+ * never changed, when a notify comes, and manifests are immutable: the same list, publish, service row
+ * and wait give the same answer. Callers must not change it.
+ */
+const lastAnswers = new WeakMap<FeedCache, { list: readonly PublishEntry[]; pub: PublishEntry | null; service: ServiceRow; wait: number; answer: FeedAnswer }>();
 
 const bodyKey = (service: ServiceRow, pub: PublishEntry | null, wait: number) => `${service.id}:${service.name}:${service.configType}:${pub?.id ?? 0}:${wait}`;
 

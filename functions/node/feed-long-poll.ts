@@ -89,19 +89,19 @@ class Departure {
   }
 }
 
-/** Answers shared by every waiter of one release: the body's bytes are encoded once. */
+/** Answers shared by every waiter of one release: the body's length in bytes is counted once. */
 let lastBody = "";
-let lastBytes = Buffer.alloc(0);
-function bytesOf(body: string): Buffer {
-  if (body !== lastBody) [lastBody, lastBytes] = [body, Buffer.from(body)];
-  return lastBytes;
+let lastLength = 0;
+function byteLengthOf(body: string): number {
+  if (body !== lastBody) [lastBody, lastLength] = [body, Buffer.byteLength(body)];
+  return lastLength;
 }
 
 function answer(res: ServerResponse, requestId: string, wait: number, outcome: Extract<PollOutcome, { kind: "answer" | "unchanged" }>) {
-  const base = { "x-request-id": requestId, "x-edgeconf-wait": String(wait), "cache-control": "no-store" };
-  if (outcome.kind === "unchanged") return res.writeHead(304, { ...base, etag: outcome.etag }).end();
-  const bytes = bytesOf(outcome.answer.body);
-  res.writeHead(200, { ...base, etag: outcome.answer.etag, "content-type": "application/json", "content-length": bytes.length }).end(bytes);
+  if (outcome.kind === "unchanged") return res.writeHead(304, { "x-request-id": requestId, "x-edgeconf-wait": String(wait), "cache-control": "no-store", etag: outcome.etag }).end();
+  // A string body is joined to the head in one chunk (a Buffer would be a chunk of its own).
+  const body = outcome.answer.body;
+  res.writeHead(200, { "x-request-id": requestId, "x-edgeconf-wait": String(wait), "cache-control": "no-store", etag: outcome.answer.etag, "content-type": "application/json", "content-length": byteLengthOf(body) }).end(body);
 }
 
 function fail(res: ServerResponse, requestId: string, path: string, err: unknown) {

@@ -57,4 +57,35 @@ describe("feed: a herd of distinct agents", () => {
       expect(c.targetRelease.id).toBe(env(i) === "prod" ? v2.id : v1.id);
     }
   });
+
+  it("ends every poll on the newest of concurrent publishes: a wake never leaves an older publish list behind", async () => {
+    // The publishing process reads the list its wake hands out before it notifies; two publishes at
+    // once must not leave the earlier read in place after the later notify (it would send hosts that
+    // applied the newest release back to the other one, for up to the list's 60 s lifetime).
+    const svc = await seedService(api, biz, "service_race", [{ path: "/etc/race.conf", content: "v=0\n" }]);
+    const releases = [];
+    for (let i = 0; i < 3; i++) {
+      expect((await api.call("PUT", `/api/v1/bizs/${biz}/apps/service_race/files/content?path=%2Fetc%2Frace.conf`, `v=${i}\n`)).status).toBeLessThan(300);
+      releases.push(await seedRelease(api, biz, "service_race", `R${i}`));
+    }
+    const token = (await agentToken(api, biz, ["service_race"], "race")).token;
+    const poll = (uid: string, query: string) => api.call("GET", `/feed/v1/bizs/${biz}/apps/service_race/release?uid=${uid}&${query}`, undefined, { token });
+    let current = (await seedPublish(api, biz, "service_race", releases[0].id)) && releases[0].id;
+    for (let round = 0; round < 8; round++) {
+      const held = Array.from({ length: 10 }, (_, i) => poll(`race-${round}-${i}`, `current=${current}&wait=15`));
+      for (let i = 0; i < 3000 && (await api.waiting(svc.id)) < 10; i++) await new Promise((r) => setTimeout(r, 10));
+      // The two releases the held clients are not on: either publish changes their target.
+      const [x, y] = releases.filter((r) => r.id !== current);
+      const [a, b] = await Promise.all([seedPublish(api, biz, "service_race", x.id), seedPublish(api, biz, "service_race", y.id)]);
+      const newest = a.id > b.id ? x.id : y.id;
+      for (const r of await Promise.all(held)) expect([x.id, y.id]).toContain(r.body.release?.id);
+      // After both publishes answered: a client with nothing gets the newest publish's release at once,
+      // and a client already on it is held (304), never answered with the older one.
+      const fresh = await poll(`race-${round}-fresh`, "wait=0");
+      expect(fresh.body.release.id, `round ${round}`).toBe(newest);
+      const onNewest = await poll(`race-${round}-on`, `current=${newest}&wait=1`);
+      expect(onNewest.status, `round ${round}: ${JSON.stringify(onNewest.body)}`).toBe(304);
+      current = newest;
+    }
+  });
 });

@@ -68,7 +68,7 @@ export async function startServer(
   const adminToken = opts.adminToken ?? `eca_${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`;
   const env = serverEnv({ ...opts, dataDir, adminToken });
   const script = "functions/entries/node.ts";
-  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", path.join(root, script)], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
+  const child: ChildProcess = spawn(process.execPath, [...(process.env.EDGECONF_BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? []), "--import", "tsx", path.join(root, script)], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   child.stdout!.on("data", (d) => (out += d));
   child.stderr!.on("data", (d) => (out += d));
