@@ -7,8 +7,9 @@
  * Printed per row, each figure the median of the K rounds beside the median of its K ratios to the
  * floor of the same round: the herd (time from the client's start until the server holds all N, and
  * errors), the wake (publish request → each poller holding its manifest, p50/p99), how long the
- * publish took to answer, RSS per held poll; and, on a fresh server, a publish made while half the
- * herd is held (how long it took, and whether all N got the new manifest). Client and server are
+ * publish took to answer, RSS per held poll; and, on a fresh server (the floor too), a publish made
+ * while half the herd is held (how long it took, and whether all N got the new manifest). Every
+ * publish goes on a new connection, as the CLI makes it. Client and server are
  * separate processes because each side needs N sockets (hard open-files limit 20,000).
  */
 import { spawn } from "node:child_process";
@@ -85,9 +86,29 @@ async function api(s: Server, method: string, path: string, body?: unknown) {
   return json;
 }
 
-/** POST to a floor's publish route (it answers nothing worth reading); network failures retried. */
-const floorPublish = (url: string) =>
-  control("floor publish", async () => void (await (await fetch(`${url}/api/v1/bizs/10/apps/service_bench/publishes`, { method: "POST", body: "{}" })).arrayBuffer()));
+/**
+ * A publish as an operator's CLI makes it: on a new connection (`agent: false`), which the server
+ * accepts behind whatever connections a herd has queued, never on a kept-alive socket that happens
+ * to be free. Resolves on a 2xx; an HTTP error rejects with the status; a network failure rejects
+ * with a TypeError, so {@link control} retries it like fetch's.
+ */
+function publishOnNewConnection(url: string, token: string, body: unknown): Promise<void> {
+  const data = JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: "POST", agent: false, headers: { authorization: `Bearer ${token}`, "content-type": "application/json", "content-length": Buffer.byteLength(data) } }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (d) => (text += d));
+      res.on("end", () => (res.statusCode! < 300 ? resolve() : reject(new Error(`POST ${url}: ${res.statusCode} ${text.slice(0, 200)}`))));
+      res.on("error", (err) => reject(new TypeError(`network: ${err.message}`)));
+    });
+    req.on("error", (err) => reject(new TypeError(`network: ${err.message}`)));
+    req.end(data);
+  });
+}
+
+/** POST to a floor's publish route, on a new connection; network failures retried. */
+const floorPublish = (url: string) => control("floor publish", () => publishOnNewConnection(`${url}/api/v1/bizs/10/apps/service_bench/publishes`, "floor", {}));
 
 /** Long-polls the server holds now: its own gauge (Workers: the service's Durable Object), else its Prometheus gauge. */
 async function waitingOn(t: Target): Promise<number> {
@@ -123,7 +144,7 @@ async function seeded(server: Server, label: string): Promise<Target> {
     pollPath: `/feed/v1/bizs/${biz}/apps/${app}/release`,
     token: agent.token,
     current: v1.id,
-    publish: async () => void (await api(server, "POST", `/api/v1/bizs/${biz}/apps/${app}/publishes`, { versionId: v2.id })),
+    publish: () => control("publish", () => publishOnNewConnection(`${server.url}/api/v1/bizs/${biz}/apps/${app}/publishes`, server.adminToken, { versionId: v2.id })),
   };
 }
 
@@ -435,7 +456,9 @@ async function main() {
     }
     for (const [name, runsOfFloor] of Object.entries(floors)) {
       const floor = medianOf(runsOfFloor);
-      const floorRow = { runtime: name === "node" ? "floor (bare node:http)" : "floor (Durable Object only)", db: "-", n, "herd: all held": ms(floor.herdMs), "held / errors": `${floor.held} / ${floor.errors}`, "wake p50": ms(floor.p50FromRequest), "wake p99": ms(floor.p99FromRequest), "publish answered": ms(floor.publishMs), "manifests (wrong)": `${floor.manifests} (${floor.wrong})`, "rss held": mb(floor.rssHeld), "rss per held poll": kb(perPoll(floor)), "publish during herd": "-" };
+      const start = name === "node" ? startFloor : startWorkerFloor;
+      const during = await withTarget(start, (t) => publishDuringHerd(t, n));
+      const floorRow = { runtime: name === "node" ? "floor (bare node:http)" : "floor (Durable Object only)", db: "-", n, "herd: all held": ms(floor.herdMs), "held / errors": `${floor.held} / ${floor.errors}`, "wake p50": ms(floor.p50FromRequest), "wake p99": ms(floor.p99FromRequest), "publish answered": ms(floor.publishMs), "manifests (wrong)": `${floor.manifests} (${floor.wrong})`, "rss held": mb(floor.rssHeld), "rss per held poll": kb(perPoll(floor)), "publish during herd": `${ms(during.publishMs)}; ${during.manifests}/${n} manifests, ${during.wrong} wrong, ${during.errors} errors` };
       console.log(JSON.stringify(floorRow));
       rows.push(floorRow);
     }

@@ -12,6 +12,12 @@ export type NodeDatabase = {
   migrate(): Promise<void>;
   /** LISTEN on a channel; returns an unsubscribe function. */
   listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
+  /**
+   * Postgres: runs `fn(lostAt)` each time the LISTEN connection, lost at `lostAt`, is open again
+   * (it reconnects by itself, 0.1 s then doubling up to 5 s between tries): notifications sent
+   * meanwhile were not received. PGlite's LISTEN is in-process and is never lost.
+   */
+  onListenGap?(fn: (lostAt: Date) => void): () => void;
   close(): Promise<void>;
 };
 
@@ -28,32 +34,70 @@ async function openPostgres(url: string): Promise<NodeDatabase> {
   // An idle connection can be cut by the server (restart, database dropped); the pool replaces it.
   pool.on("error", (err) => logConnectionError(err));
   const db = drizzle(pool, { schema }) as unknown as Db;
-  let listener: import("pg").Client | undefined;
   const handlers = new Map<string, Set<(p: string) => void>>();
+  const gapHandlers = new Set<(lostAt: Date) => void>();
+  let closed = false;
+  // The LISTEN connection: opened on the first listen; when the server ends it (restart, failover,
+  // an idle-connection killer, pg_terminate_backend) it is opened again, LISTENs on every channel,
+  // and the gap handlers run, since notifications sent meanwhile are lost (a missed revocation would
+  // leave a revoked token working on this instance).
+  let listener: Promise<import("pg").Client> | undefined;
+  const open = async (): Promise<import("pg").Client> => {
+    const client = new pg.Client({ connectionString: url });
+    client.on("error", (err) => logConnectionError(err));
+    client.on("notification", (n) => handlers.get(n.channel)?.forEach((h) => h(n.payload ?? "")));
+    await client.connect();
+    try {
+      for (const channel of handlers.keys()) await client.query(`LISTEN "${channel.replace(/"/g, "")}"`);
+    } catch (err) {
+      await client.end().catch(() => {});
+      throw err;
+    }
+    client.once("end", () => {
+      if (!closed) void reopen(new Date());
+    });
+    return client;
+  };
+  const reopen = async (lostAt: Date) => {
+    for (let delay = 100; !closed; delay = Math.min(delay * 2, 5000)) {
+      await new Promise((r) => setTimeout(r, delay));
+      if (closed) return;
+      const attempt = open();
+      listener = attempt;
+      try {
+        await attempt;
+      } catch (err) {
+        logConnectionError(err as Error);
+        continue;
+      }
+      console.error(`time=${new Date().toISOString()} level=INFO msg="postgres LISTEN connection open again; notifications since it was lost are assumed missed" lost_at=${lostAt.toISOString()}`);
+      for (const g of gapHandlers) g(lostAt);
+      return;
+    }
+  };
   return {
     db,
     kind: "postgres",
     migrate: () => migrate(drizzle(pool, { schema }), { migrationsFolder }),
     async listen(channel, onPayload) {
-      if (!listener) {
-        listener = new pg.Client({ connectionString: url });
-        listener.on("error", (err) => logConnectionError(err));
-        await listener.connect();
-        listener.on("notification", (n) => handlers.get(n.channel)?.forEach((h) => h(n.payload ?? "")));
-      }
       let set = handlers.get(channel);
-      if (!set) {
-        set = new Set();
-        handlers.set(channel, set);
-        await listener.query(`LISTEN "${channel.replace(/"/g, "")}"`);
-      }
+      const first = !set;
+      if (!set) handlers.set(channel, (set = new Set()));
       set.add(onPayload);
+      if (!listener) listener = open();
+      else if (first) await (await listener).query(`LISTEN "${channel.replace(/"/g, "")}"`);
+      await listener;
       return async () => {
         set!.delete(onPayload);
       };
     },
+    onListenGap(fn) {
+      gapHandlers.add(fn);
+      return () => gapHandlers.delete(fn);
+    },
     async close() {
-      await listener?.end().catch(() => {});
+      closed = true;
+      await (await listener?.catch(() => undefined))?.end().catch(() => {});
       await pool.end();
     },
   };

@@ -9,6 +9,8 @@ export type InProcessNotifier = ReleaseNotifier & {
   waiting(serviceId?: number): number;
   /** Wakes the service's waiters of this process only. */
   wake(serviceId: number): void;
+  /** Wakes every waiter of this process (each looks again at its target). */
+  wakeAll(): void;
   /** Ends the service's waiters of this process with "gone" (the service was deleted). */
   endService(serviceId: number): void;
   /** Ends this process's waits held with the credential ("revoked") and runs the revocation listeners. */
@@ -117,6 +119,7 @@ export function inProcessNotifier(): InProcessNotifier {
 
   return {
     wake,
+    wakeAll: () => [...byService.keys()].forEach(wake),
     endService,
     revokeHere,
     hold,

@@ -1,4 +1,5 @@
-import { sql } from "drizzle-orm";
+import { gte, sql } from "drizzle-orm";
+import { credentials } from "../../db/schema/index";
 import type { NodeDatabase } from "../../db/drivers/node";
 import type { ReleaseNotifier } from "../core/ports";
 import { inProcessNotifier } from "./in-process-notifier";
@@ -18,6 +19,8 @@ export type PgNotifier = ReleaseNotifier & {
    */
   onNotify(listener: (serviceId: number, gone: boolean) => void): () => void;
   onRevoke(listener: (credentialId: number) => void): () => void;
+  /** Runs when notifications may have been missed (the LISTEN connection was lost): drop every cached publish list. */
+  onResync(listener: () => void): () => void;
   close(): Promise<void>;
 };
 
@@ -30,7 +33,7 @@ export type PgNotifier = ReleaseNotifier & {
  * Revocations travel the same way on `edgeconf_credential`: every instance forgets the token and
  * ends the polls held with it.
  */
-export async function pgNotifier(database: Pick<NodeDatabase, "db" | "listen">): Promise<PgNotifier> {
+export async function pgNotifier(database: Pick<NodeDatabase, "db" | "listen" | "onListenGap">): Promise<PgNotifier> {
   const local = inProcessNotifier();
   const listeners = new Set<(serviceId: number, gone: boolean) => void>();
   const tell = (serviceId: number, gone: boolean) => {
@@ -59,26 +62,40 @@ export async function pgNotifier(database: Pick<NodeDatabase, "db" | "listen">):
     const credentialId = Number(id);
     if (from !== origin && Number.isInteger(credentialId) && credentialId > 0) local.revokeHere(credentialId);
   });
-  // Publish NOTIFYs on their way (close waits for them).
-  const sending = new Set<Promise<void>>();
+  // Notifications lost while the LISTEN connection was down: every publish list may be stale (drop
+  // them all and let every held poll look again) and a revocation may have been missed (take again
+  // every revocation since a minute before the loss; doing one twice is harmless).
+  const resyncListeners = new Set<() => void>();
+  database.onListenGap?.((lostAt) => {
+    for (const l of resyncListeners) l();
+    local.wakeAll();
+    void database.db
+      .select({ id: credentials.id })
+      .from(credentials)
+      .where(gte(credentials.revokedAt, new Date(lostAt.getTime() - 60_000)))
+      .then(
+        (rows) => rows.forEach((r) => local.revokeHere(r.id)),
+        (err) => log("ERROR", "could not read the revocations made while LISTEN was down", causeFields(err)),
+      );
+  });
   return {
     /**
-     * Caches take the news at once (a poll arriving now answers from it); the waiters held here wake
-     * as soon as the caller's turn is over, so a publish's own answer is not queued behind the
-     * thousands of answers its wake writes (issue 11); the other instances are told meanwhile. The
-     * publish has committed by now: a NOTIFY that fails is logged, not thrown (the caller must not
-     * report a committed publish as failed); the other instances then see it within their list's
-     * 60 s lifetime, or at the next notify of the service.
+     * Caches take the news at once (a poll arriving now answers from it); the other instances are
+     * told, then the waiters held here wake once the caller's turn is over, so a publish's own answer
+     * is not queued behind the thousands of answers its wake writes (issue 11), and it is sent only
+     * once the NOTIFY is. The publish has committed by now: a NOTIFY that fails is logged, not thrown
+     * (a committed publish must not be reported as failed); other instances then see it within their
+     * list's 60 s lifetime, or at the next notify of the service.
      */
     async notify(serviceId) {
       tell(serviceId, false);
-      setImmediate(() => local.wake(serviceId));
-      const sent = database.db.execute(sql`select pg_notify(${RELEASE_CHANNEL}, ${`${serviceId}:${origin}`})`).then(
-        () => undefined,
-        (err) => log("ERROR", "could not tell the other instances of a publish", { serviceId, ...causeFields(err) }),
-      );
-      sending.add(sent);
-      void sent.finally(() => sending.delete(sent));
+      try {
+        await database.db.execute(sql`select pg_notify(${RELEASE_CHANNEL}, ${`${serviceId}:${origin}`})`);
+      } catch (err) {
+        log("ERROR", "could not tell the other instances of a publish", { serviceId, ...causeFields(err) });
+      } finally {
+        setImmediate(() => local.wake(serviceId));
+      }
     },
     async removeService(serviceId) {
       wakeHere(serviceId, true);
@@ -96,8 +113,11 @@ export async function pgNotifier(database: Pick<NodeDatabase, "db" | "listen">):
       return () => listeners.delete(listener);
     },
     onRevoke: (listener) => local.onRevoke(listener),
+    onResync(listener) {
+      resyncListeners.add(listener);
+      return () => resyncListeners.delete(listener);
+    },
     async close() {
-      await Promise.all(sending);
       await unlisten();
       await unlistenRevocations();
     },

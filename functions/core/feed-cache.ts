@@ -45,7 +45,7 @@ const RELOAD_MS = 100;
 const MAX_SERVICES = 10_000;
 
 /** A notifier that tells listeners synchronously before it wakes waiters (the Node pg notifier does). */
-type Observable = ReleaseNotifier & { onNotify?: (l: (serviceId: number, gone: boolean) => void) => () => void };
+type Observable = ReleaseNotifier & { onNotify?: (l: (serviceId: number, gone: boolean) => void) => () => void; onResync?: (l: () => void) => () => void };
 
 /**
  * Per process: each service's publish list (dropped on notify) and each release's content (immutable,
@@ -83,6 +83,11 @@ export class FeedCache {
       else this.publishLists.delete(serviceId);
       this.notifies.set(serviceId, count + 1);
       if (gone) this.forgetService(serviceId);
+    });
+    // Notifies may have been missed: every list goes, and a read in flight counts as made before a notify.
+    notifier.onResync?.(() => {
+      for (const id of new Set([...this.publishLists.keys(), ...this.notifies.keys()])) this.notifies.set(id, (this.notifies.get(id) ?? 0) + 1);
+      this.publishLists.clear();
     });
   }
 
