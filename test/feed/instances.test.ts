@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../../functions/app";
 import { systemActor } from "../../functions/core/audit";
@@ -109,6 +110,51 @@ describe.skipIf(skip)("wake-up across instances (Postgres LISTEN/NOTIFY)", () =>
     const r = await feed(`uid=g2&current=${old.id}&wait=0`);
     expect(r.status).toBe(200);
     expect(r.body.release.name).toBe("NEW");
+  });
+
+  it("instance B reopens its LISTEN connection when the server ends it, and takes the publish and the revocation it missed meanwhile", async () => {
+    const { v1, feed: t1OnB } = await published(a, b, "service_cut", "V1");
+    await a.call("PUT", `/api/v1/bizs/${biz}/apps/service_cut/files/content?path=/etc/service_cut.conf`, "2\n");
+    const v2 = await seedRelease(a, biz, "service_cut", "V2");
+    const t2 = await agentToken(a, biz, ["service_cut"], "cut-t2");
+    const t2OnB = (q: string) => b.call("GET", `/feed/v1/bizs/${biz}/apps/service_cut/release?${q}`, undefined, { token: t2.token });
+    const svc = (await a.call("GET", `/api/v1/bizs/${biz}/apps/service_cut`)).body;
+    const waitingOnB = () => (b.deps.notifier as unknown as { waiting(id?: number): number }).waiting(svc.id);
+    const held1 = t1OnB(`uid=c1&current=${v1.id}&wait=30`);
+    const held2 = t2OnB(`uid=c2&current=${v1.id}&wait=30`);
+    for (let i = 0; i < 2000 && waitingOnB() < 2; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(waitingOnB()).toBe(2);
+    // The server ends both instances' LISTEN connections (as a restart or an idle-connection killer would).
+    const cut = (await a.deps.db.execute(
+      sql`select pg_terminate_backend(pid) as ok from pg_stat_activity where datname = current_database() and query ilike 'LISTEN%' and pid <> pg_backend_pid()`,
+    )) as unknown as { rows: { ok: boolean }[] };
+    expect(cut.rows.filter((r) => r.ok).length).toBeGreaterThanOrEqual(1);
+    // Meanwhile A publishes V2 and revokes T2: B hears neither, and must take both once it is back.
+    const [published2, revoked] = await Promise.all([seedPublish(a, biz, "service_cut", v2.id), a.call("DELETE", `/api/v1/credentials/${t2.id}`)]);
+    expect(published2.id).toBeGreaterThan(0);
+    expect(revoked.status).toBe(200);
+    const r1 = await held1;
+    expect(r1.status).toBe(200);
+    expect(r1.body.release).toMatchObject({ id: v2.id, name: "V2" });
+    // T2's poll ends 401, or, if it looked again before B took the revocation, was answered and any poll after is refused.
+    const r2 = await held2;
+    if (r2.status === 200) {
+      expect(r2.body.release.name).toBe("V2");
+      expect((await t2OnB(`uid=c2&current=${v2.id}&wait=30`)).status).toBe(401);
+    } else expect(r2.status).toBe(401);
+    expect((await t2OnB(`uid=c3&wait=0`)).status).toBe(401);
+    const now = await t1OnB(`uid=c4&wait=0`);
+    expect(now.status).toBe(200);
+    expect(now.body.release.name).toBe("V2");
+    expect((await t1OnB(`uid=c4&current=${v2.id}&wait=1`)).status).toBe(304);
+    // B's LISTEN works again: a rollback to V1 on A wakes a poll held on B.
+    const held = t1OnB(`uid=c5&current=${v2.id}&wait=30`);
+    for (let i = 0; i < 2000 && waitingOnB() === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(waitingOnB()).toBe(1);
+    await seedPublish(a, biz, "service_cut", v1.id);
+    const back = await held;
+    expect(back.status).toBe(200);
+    expect(back.body.release).toMatchObject({ id: v1.id, name: "V1" });
   });
 
   it("never sends a host back: instance B, whose publish list is behind a publish the host reports (currentPublish), reads it again", async () => {
