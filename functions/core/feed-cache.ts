@@ -102,7 +102,7 @@ export class FeedCache {
   async readForNotify(db: Db, serviceId: number): Promise<PrimedList> {
     const before = this.notifies.get(serviceId) ?? 0;
     const list = await loadPublishes(db, serviceId);
-    await Promise.all([...new Set(list.map((p) => p.releaseId))].slice(0, NEWS_CONTENTS).map((id) => this.contentOf(db, id)));
+    await Promise.all(newestReleaseIds(list).map((id) => this.contentOf(db, id)));
     return { serviceId, before, list };
   }
 
@@ -335,6 +335,7 @@ export function feedCacheFor(deps: Pick<AppDeps, "notifier" | "cacheScope">): Fe
 
 /** The manifests of the newest releases in a publish list travel with the news (the ones a wake hands out). */
 const NEWS_CONTENTS = 4;
+const newestReleaseIds = (list: PublishEntry[]) => [...new Set(list.map((p) => p.releaseId))].slice(0, NEWS_CONTENTS);
 
 /**
  * Tells every instance that a service was deleted (call after the deletion commits): this process
@@ -362,8 +363,7 @@ export async function announcePublish(deps: Pick<AppDeps, "db" | "notifier">, se
   let news: string | undefined;
   if (deps.notifier.wantsNews) {
     const publishes = await loadPublishes(deps.db, serviceId);
-    const ids = [...new Set(publishes.map((p) => p.releaseId))].slice(0, NEWS_CONTENTS);
-    const contents = (await Promise.all(ids.map((id) => loadReleaseContent(deps.db, id)))).filter((c): c is ReleaseContent => c !== null);
+    const contents = (await Promise.all(newestReleaseIds(publishes).map((id) => loadReleaseContent(deps.db, id)))).filter((c): c is ReleaseContent => c !== null);
     news = JSON.stringify({ publishes, contents });
   }
   await deps.notifier.notify(serviceId, news);
