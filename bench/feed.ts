@@ -1,5 +1,5 @@
 /**
- * `npm run bench:feed [-- --n 1000,10000 --db pglite,postgres --runtime node --repeat 1]`
+ * `npm run bench:feed [-- --n 1000,10000 --db pglite,postgres --runtime node --repeat 1 --api-port on]`
  *
  * For each N, `--repeat K` rounds of: the floor (bench/floor.ts, a bare node:http server of the same
  * routes), then each server as its own process (embedded PGlite; Postgres on a throwaway database).
@@ -7,9 +7,10 @@
  * Printed per row, each figure the median of the K rounds beside the median of its K ratios to the
  * floor of the same round: the herd (time from the client's start until the server holds all N, and
  * errors), the wake (publish request → each poller holding its manifest, p50/p99), how long the
- * publish took to answer, RSS per held poll; and, on a fresh server (the floor too), a publish made
- * while half the herd is held (how long it took, and whether all N got the new manifest). Every
- * publish goes on a new connection, as the CLI makes it. Client and server are
+ * publish took to answer, RSS per held poll; and, each round on a fresh server (the floor too), a
+ * publish made while half the herd is held (median and slowest answer, and whether all N got the
+ * new manifest). Every publish goes on a new connection, as the CLI makes it, to the API's own
+ * listener unless `--api-port off`. Client and server are
  * separate processes because each side needs N sockets (hard open-files limit 20,000).
  */
 import { spawn } from "node:child_process";
@@ -31,17 +32,24 @@ const arg = (name: string, def: string) => {
  * A server under test: where it listens, how big it is, how to stop it; `waiting(serviceId)`: its
  * held-polls gauge where /metrics has none (the Worker's polls are held by Durable Objects).
  */
-type Server = { url: string; adminToken: string; rssBytes(): Promise<number>; waiting?(serviceId: number): Promise<number>; stop(): Promise<void> };
+type Server = { url: string; apiUrl: string; adminToken: string; rssBytes(): Promise<number>; waiting?(serviceId: number): Promise<number>; stop(): Promise<void> };
 /**
  * One starter per runtime. `--runtime worker` is for the Workers engineer to add here: start the Worker
  * (Miniflare / unstable_startWorker, not `wrangler dev`) on the given database and return a Server.
  */
+/**
+ * `--api-port on` (the default): the Node server's console and admin API on their own listener
+ * (EDGECONF_API_PORT, as README "Two listeners" advises for a fleet), the floor likewise; every
+ * publish, seed and gauge read goes there, the polls to PORT. `off`: one listener for everything.
+ */
+const apiPort = arg("api-port", "on") !== "off";
 const runtimes: Record<string, (db: "pglite" | "postgres", databaseUrl?: string) => Promise<Server>> = {
-  node: async (db, databaseUrl) => startServer({ databaseUrl: db === "postgres" ? databaseUrl : undefined }),
+  node: async (db, databaseUrl) => startServer({ databaseUrl: db === "postgres" ? databaseUrl : undefined, env: apiPort ? { EDGECONF_API_PORT: "0" } : {} }),
   // workerd through Miniflare (R2, Durable Objects simulated), Postgres through the Neon driver + PgBouncer.
   worker: async (db, databaseUrl) => {
     if (db !== "postgres") throw new Error("--runtime worker runs on postgres only (--db postgres)");
-    return startBenchWorker(databaseUrl!, { pgbouncer: arg("pgbouncer", "on") !== "off" });
+    const w = await startBenchWorker(databaseUrl!, { pgbouncer: arg("pgbouncer", "on") !== "off" });
+    return { ...w, apiUrl: w.url };
   },
 };
 
@@ -70,7 +78,7 @@ async function control<T>(what: string, attempt: () => Promise<T>): Promise<T> {
 /** An admin API call; its JSON answer (null when it has none), or an Error naming the status. Network failures retried ({@link control}). */
 async function api(s: Server, method: string, path: string, body?: unknown) {
   const { status, text } = await control(`${method} ${path}`, async () => {
-    const res = await fetch(`${s.url}${path}`, {
+    const res = await fetch(`${s.apiUrl}${path}`, {
       method,
       headers: { authorization: `Bearer ${s.adminToken}`, ...(typeof body === "string" ? {} : { "content-type": "application/json" }) },
       body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
@@ -113,7 +121,7 @@ const floorPublish = (url: string) => control("floor publish", () => publishOnNe
 /** Long-polls the server holds now: its own gauge (Workers: the service's Durable Object), else its Prometheus gauge. */
 async function waitingOn(t: Target): Promise<number> {
   if (t.server.waiting) return t.server.waiting(t.serviceId);
-  const text = await control(`${t.label} /metrics`, async () => (await fetch(`${t.server.url}/metrics`, { headers: { authorization: `Bearer ${t.server.adminToken}` } })).text());
+  const text = await control(`${t.label} /metrics`, async () => (await fetch(`${t.server.apiUrl}/metrics`, { headers: { authorization: `Bearer ${t.server.adminToken}` } })).text());
   const m = /^edgeconf_feed_waiting (\d+)$/m.exec(text);
   if (!m) throw new Error(`${t.label}: no held-polls gauge (edgeconf_feed_waiting) on /metrics`);
   return Number(m[1]);
@@ -144,33 +152,35 @@ async function seeded(server: Server, label: string): Promise<Target> {
     pollPath: `/feed/v1/bizs/${biz}/apps/${app}/release`,
     token: agent.token,
     current: v1.id,
-    publish: () => control("publish", () => publishOnNewConnection(`${server.url}/api/v1/bizs/${biz}/apps/${app}/publishes`, server.adminToken, { versionId: v2.id })),
+    publish: () => control("publish", () => publishOnNewConnection(`${server.apiUrl}/api/v1/bizs/${biz}/apps/${app}/publishes`, server.adminToken, { versionId: v2.id })),
   };
 }
 
 /** The Worker's floor (bench/do-floor.ts): a Worker and one Durable Object in workerd, no database. */
 async function startWorkerFloor(): Promise<Target> {
   const floor = await startDurableObjectFloor();
-  const server: Server = { url: floor.url, adminToken: "", rssBytes: floor.rssBytes, stop: floor.stop };
+  const server: Server = { url: floor.url, apiUrl: floor.url, adminToken: "", rssBytes: floor.rssBytes, stop: floor.stop };
   const pollPath = "/feed/v1/bizs/10/apps/service_bench/release";
   return { label: "floor (Durable Object)", server, serviceId: 0, pollPath, token: "floor", current: 1, publish: () => floorPublish(floor.url) };
 }
 
 /** The bare node:http floor (bench/floor.ts) as its own process. */
 async function startFloor(): Promise<Target> {
-  const child = spawn(process.execPath, [...(process.env.EDGECONF_BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? []), "--import", "tsx", fileURLToPath(new URL("./floor.ts", import.meta.url))], { stdio: ["ignore", "pipe", "inherit"] });
-  const url = await new Promise<string>((resolve, reject) => {
+  const child = spawn(process.execPath, [...(process.env.EDGECONF_BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? []), "--import", "tsx", fileURLToPath(new URL("./floor.ts", import.meta.url)), ...(apiPort ? ["--api"] : [])], { stdio: ["ignore", "pipe", "inherit"] });
+  const [url, apiUrl] = await new Promise<[string, string]>((resolve, reject) => {
     let out = "";
     child.stdout!.on("data", (d) => {
       out += d;
+      // The API's line, when asked for, comes first.
       const m = /floor listening on (\S+)/.exec(out);
-      if (m) resolve(m[1]);
+      if (m) resolve([m[1], /floor api listening on (\S+)/.exec(out)?.[1] ?? m[1]]);
     });
     child.once("exit", (code) => reject(new Error(`floor exited with ${code}`)));
   });
   const exited = new Promise<void>((r) => child.once("exit", () => r()));
   const server: Server = {
     url,
+    apiUrl,
     adminToken: "",
     rssBytes: () => rssOf(child.pid!),
     async stop() {
@@ -179,7 +189,7 @@ async function startFloor(): Promise<Target> {
     },
   };
   const pollPath = "/feed/v1/bizs/10/apps/service_bench/release";
-  return { label: "floor", server, serviceId: 0, pollPath, token: "floor", current: 1, publish: () => floorPublish(url) };
+  return { label: "floor", server, serviceId: 0, pollPath, token: "floor", current: 1, publish: () => floorPublish(apiUrl) };
 }
 
 async function rssOf(pid: number): Promise<number> {
@@ -349,23 +359,32 @@ async function embeddedMemory() {
 
 const perPoll = (r: HerdWake) => (r.rssHeld - r.rssBefore) / Math.max(1, r.held);
 
+type During = Awaited<ReturnType<typeof publishDuringHerd>>;
+
+/** Publishes made during K herds: the median and the slowest answer, the worst reach. */
+function duringOf(runs: During[], n: number): string {
+  const times = runs.map((r) => r.publishMs).sort((a, b) => a - b);
+  const worst = (pick: (r: During) => number, most = true) => (most ? Math.max : Math.min)(...runs.map(pick));
+  return `${ms(times[(times.length - 1) >> 1])} (slowest ${ms(times[times.length - 1])}); ${worst((r) => r.manifests, false)}/${n} manifests, ${worst((r) => r.wrong)} wrong, ${worst((r) => r.errors)} errors`;
+}
+
 /** One row per (runtime, db, n): each figure the median of its runs, beside its paired ratio to the floor's runs. */
-async function rowOf(runtime: string, db: "pglite" | "postgres", n: number, runs: HerdWake[], floors: HerdWake[]) {
-  const during = await withDatabase(db, (url) => withTarget(async () => seeded(await runtimes[runtime](db, url), runtime), (t) => publishDuringHerd(t, n)));
+function rowOf(runtime: string, db: string, n: number, runs: HerdWake[], floors: HerdWake[] | null, durings: During[]) {
   const wake = medianOf(runs);
+  const vs = (pick: (r: HerdWake) => number) => (floors ? ` (${pairedRatio(runs, floors, pick)})` : "");
   const row = {
     runtime,
     db,
     n,
-    "herd: all held": `${ms(wake.herdMs)} (${pairedRatio(runs, floors, (r) => r.herdMs)})`,
+    "herd: all held": `${ms(wake.herdMs)}${vs((r) => r.herdMs)}`,
     "held / errors": `${wake.held} / ${wake.errors}`,
     "wake p50": ms(wake.p50FromRequest),
-    "wake p99": `${ms(wake.p99FromRequest)} (${pairedRatio(runs, floors, (r) => r.p99FromRequest)})`,
+    "wake p99": `${ms(wake.p99FromRequest)}${vs((r) => r.p99FromRequest)}`,
     "publish answered": ms(wake.publishMs),
     "manifests (wrong)": `${wake.manifests} (${wake.wrong})`,
     "rss held": mb(wake.rssHeld),
-    "rss per held poll": `${kb(perPoll(wake))} (${pairedRatio(runs, floors, perPoll)})`,
-    "publish during herd": `${ms(during.publishMs)}; ${during.manifests}/${n} manifests, ${during.wrong} wrong, ${during.errors} errors`,
+    "rss per held poll": `${kb(perPoll(wake))}${vs(perPoll)}`,
+    "publish during herd": duringOf(durings, n),
   };
   console.log(JSON.stringify(row));
   return row;
@@ -446,22 +465,25 @@ async function main() {
     // Rounds of: the floors (the same client against a bare node:http server of the same routes and,
     // for the Worker, a Worker + Durable Object without a database), then every server, in turn.
     const floors: Record<string, HerdWake[]> = {};
+    const floorDurings: Record<string, During[]> = {};
     const runs: HerdWake[][] = targets.map(() => []);
+    const durings: During[][] = targets.map(() => []);
     for (let round = 0; round < k; round++) {
-      for (const [name, start] of [["node", startFloor], ...(worker ? [["worker", startWorkerFloor] as const] : [])] as const) (floors[name] ??= []).push(await withTarget(start, (t) => herdThenWake(t, n)));
-      for (const [i, { runtime: r, db }] of targets.entries()) runs[i].push(await withDatabase(db, (url) => withTarget(async () => seeded(await runtimes[r](db, url), r), (t) => herdThenWake(t, n))));
+      for (const [name, start] of [["node", startFloor], ...(worker ? [["worker", startWorkerFloor] as const] : [])] as const) {
+        (floors[name] ??= []).push(await withTarget(start, (t) => herdThenWake(t, n)));
+        // A publish during the herd, on a fresh target: the herd is the fleet reconnecting after a restart.
+        (floorDurings[name] ??= []).push(await withTarget(start, (t) => publishDuringHerd(t, n)));
+      }
+      for (const [i, { runtime: r, db }] of targets.entries()) {
+        const target = (url?: string) => async () => seeded(await runtimes[r](db, url), r);
+        runs[i].push(await withDatabase(db, (url) => withTarget(target(url), (t) => herdThenWake(t, n))));
+        durings[i].push(await withDatabase(db, (url) => withTarget(target(url), (t) => publishDuringHerd(t, n))));
+      }
     }
-    for (const [name, runsOfFloor] of Object.entries(floors)) {
-      const floor = medianOf(runsOfFloor);
-      const start = name === "node" ? startFloor : startWorkerFloor;
-      const during = await withTarget(start, (t) => publishDuringHerd(t, n));
-      const floorRow = { runtime: name === "node" ? "floor (bare node:http)" : "floor (Durable Object only)", db: "-", n, "herd: all held": ms(floor.herdMs), "held / errors": `${floor.held} / ${floor.errors}`, "wake p50": ms(floor.p50FromRequest), "wake p99": ms(floor.p99FromRequest), "publish answered": ms(floor.publishMs), "manifests (wrong)": `${floor.manifests} (${floor.wrong})`, "rss held": mb(floor.rssHeld), "rss per held poll": kb(perPoll(floor)), "publish during herd": `${ms(during.publishMs)}; ${during.manifests}/${n} manifests, ${during.wrong} wrong, ${during.errors} errors` };
-      console.log(JSON.stringify(floorRow));
-      rows.push(floorRow);
-    }
-    for (const [i, { runtime: r, db }] of targets.entries()) rows.push(await rowOf(r, db, n, runs[i], floors[r]));
+    for (const [name, runsOfFloor] of Object.entries(floors)) rows.push(rowOf(name === "node" ? "floor (bare node:http)" : "floor (Durable Object only)", "-", n, runsOfFloor, null, floorDurings[name]));
+    for (const [i, { runtime: r, db }] of targets.entries()) rows.push(rowOf(r, db, n, runs[i], floors[r], durings[i]));
   }
-  console.log(`\nN distinct agents connecting at once (200 in their TCP handshake at a time), then a publish; wake: from the publish request to each agent holding its manifest; medians of ${k} round(s), each ratio the median of the rounds' ratios to the floor of the same N:`);
+  console.log(`\nN distinct agents connecting at once (200 in their TCP handshake at a time), then a publish; wake: from the publish request to each agent holding its manifest; medians of ${k} round(s), each ratio the median of the rounds' ratios to the floor of the same N; publish during herd: a publish on a new connection once half the herd is held${apiPort ? ", sent to the API port (EDGECONF_API_PORT; the floor's likewise)" : ""}:`);
   console.table(rows);
   if (dbs.includes("pglite") && !worker) {
     console.log("\nembedded server (PGlite) resident memory, first start on a new data folder vs. restart on it:");

@@ -8,7 +8,9 @@
  * content length), so the client parses the same bytes from both; with only an ETag its wake read
  * ~150 ms faster at the p50 of 10,000, all of it the client's parsing.
  *
- *   tsx bench/floor.ts   → prints "floor listening on http://127.0.0.1:PORT"
+ *   tsx bench/floor.ts         → prints "floor listening on http://127.0.0.1:PORT"
+ *   tsx bench/floor.ts --api   → also "floor api listening on http://127.0.0.1:PORT2": the same
+ *                                routes on a second listener, as edgeconf's EDGECONF_API_PORT
  */
 import { randomUUID } from "node:crypto";
 import http from "node:http";
@@ -23,7 +25,7 @@ function manifest(releaseId: number) {
   return JSON.stringify({ biz: 10, app: "service_bench", configType: "file", wait: 60, release: { id: releaseId, name: `V${releaseId}`, publishId: releaseId, publishedAt: new Date().toISOString() }, files: [file], hooks: { pre: null, post: null } });
 }
 
-const server = http.createServer((req, res) => {
+const routes: http.RequestListener = (req, res) => {
   const url = new URL(req.url ?? "/", "http://floor");
   if (req.method === "GET" && url.pathname.endsWith("/release")) {
     const current = Number(url.searchParams.get("current"));
@@ -57,8 +59,16 @@ const server = http.createServer((req, res) => {
   }
   if (url.pathname === "/metrics") return res.writeHead(200, { "content-type": "text/plain" }).end(`edgeconf_feed_waiting ${held.size}\n`);
   res.writeHead(404).end();
-});
-server.setTimeout(0);
-server.requestTimeout = 0;
-server.listen({ host: "127.0.0.1", port: 0, backlog: 4096 }, () => console.log(`floor listening on http://127.0.0.1:${(server.address() as AddressInfo).port}`));
+};
+
+/** A listener of `routes` on a free loopback port; resolves its URL. */
+function listen(): Promise<string> {
+  const server = http.createServer(routes);
+  server.setTimeout(0);
+  server.requestTimeout = 0;
+  return new Promise((resolve) => server.listen({ host: "127.0.0.1", port: 0, backlog: 4096 }, () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)));
+}
+const url = await listen();
+if (process.argv.includes("--api")) console.log(`floor api listening on ${await listen()}`);
+console.log(`floor listening on ${url}`);
 process.on("SIGTERM", () => process.exit(0));

@@ -36,14 +36,28 @@ export type DepsSource = AppDeps | ((c: Context<AppEnv>) => AppDeps | Promise<Ap
 /** Raw-body upload routes get the file limit; everything else the JSON limit. */
 const isUpload = (path: string) => /\/blobs$|\/files\/content$/.test(path);
 
-export function createApp(source: DepsSource) {
+/**
+ * What one listener serves: `all` (the default; the Worker and a single-port Node server), or `feed`:
+ * the agents' routes only (`/feed/v1/*`, `/healthz`), for the Node server's fleet-facing port when
+ * the console and admin API have their own (`EDGECONF_API_PORT`, README "Two listeners").
+ */
+export type AppSurface = "all" | "feed";
+
+/** The fleet-facing listener's own paths; decided on the path Hono routes on (percent-decoded, dot segments resolved). */
+const onFeedSurface = (path: string) => path === "/healthz" || path.startsWith("/feed/");
+
+export function createApp(source: DepsSource, options: { surface?: AppSurface } = {}) {
   const app = new OpenAPIHono<AppEnv>();
+  const feedOnly = options.surface === "feed";
 
   app.use("*", async (c, next) => {
     c.set("requestId", c.req.header("x-request-id")?.slice(0, 64) || crypto.randomUUID());
     // Set before the handler runs, so it is part of the response as built; setting it afterwards
     // makes Hono copy every response into a stream-backed one (slow for 10,000 woken long-polls).
     c.header("X-Request-Id", c.var.requestId);
+    // Refused before deps are built: the fleet's port never reaches an admin route, whatever the token.
+    if (feedOnly && !onFeedSurface(c.req.path))
+      throw new ApiError("not_found", `no route for ${c.req.method} ${c.req.path} on this port: it serves the agents' feed (/feed/v1) only; the console and the admin API listen on the API port (EDGECONF_API_PORT)`);
     c.set("deps", typeof source === "function" ? await source(c) : source);
     await next();
   });

@@ -1,5 +1,6 @@
 /** Node entry: embedded default (PGlite + local blobs) or self-hosted (DATABASE_URL, S3). */
 import type { AddressInfo } from "node:net";
+import type { Server } from "node:http";
 import { z } from "zod";
 import { existsSync } from "node:fs";
 import { createApp } from "../app";
@@ -22,6 +23,9 @@ const parsed = z
   .object({
     HOST: z.string().default("127.0.0.1"),
     PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+    // Optional second listener for the console and admin API; PORT then serves the agents' feed only.
+    EDGECONF_API_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+    EDGECONF_API_HOST: z.string().min(1).optional(),
     EDGECONF_DATA_DIR: z.string().default(".edgeconf"),
     DATABASE_URL: z.string().optional(),
     EDGECONF_ADMIN_TOKEN: z.string().min(16).optional(),
@@ -46,6 +50,8 @@ function fail(message: string): never {
 }
 if (!parsed.success) fail(`${parsed.error.issues[0].path.join(".")}: ${parsed.error.issues[0].message}`);
 const env = parsed.data;
+if (env.EDGECONF_API_PORT !== undefined && env.EDGECONF_API_PORT !== 0 && env.EDGECONF_API_PORT === env.PORT)
+  fail(`EDGECONF_API_PORT: must differ from PORT (${env.PORT}): the API port is the console's and the admin API's own listener`);
 let retention: Partial<AppLimits> = {};
 try {
   retention = retentionFromEnv(process.env);
@@ -96,35 +102,47 @@ const firstToken = await ensureFirstAdmin(runtime.deps.db, systemActor, env.EDGE
   log("WARN", err.message); // e.g. the preset was revoked: the feed keeps serving agents meanwhile
   return null;
 });
-const app = createApp(runtime.deps);
+// With EDGECONF_API_PORT the console and admin API get a listener of their own (README "Two
+// listeners"): its own accept queue, so an operator's publish is not queued behind a reconnecting
+// fleet's connections, and its own address, so the fleet's network never reaches an admin route.
+const apiPort = env.EDGECONF_API_PORT;
+const app = createApp(runtime.deps, { surface: apiPort === undefined ? "all" : "feed" });
 
 // The timeouts cover receiving a request, not answering it: a long-poll is received at once and
 // then held (up to 60 s) untouched; a body trickled a byte at a time is cut with 408.
 // Held release polls are served by the fast path of node/feed-long-poll.ts, the rest by the app.
-const server = createNodeServer(app, runtime.deps, {
+const serverOptions = {
   headersTimeout: Math.min(env.EDGECONF_HEADERS_TIMEOUT_SECONDS, env.EDGECONF_REQUEST_TIMEOUT_SECONDS) * 1000,
   requestTimeout: env.EDGECONF_REQUEST_TIMEOUT_SECONDS * 1000,
   // How often Node looks for expired requests (its default, 30 s, would let a trickle run that much longer).
   connectionsCheckingInterval: Math.min(2000, env.EDGECONF_HEADERS_TIMEOUT_SECONDS * 500),
-});
-// Thousands of agents reconnect at once after a restart or a publish: a deep accept queue keeps them from being reset.
-server.once("error", (err: Error & { code?: string }) => {
-  if (err.code === "EADDRINUSE") fail(`port ${env.PORT} on ${env.HOST} is already in use: stop the other server or set PORT`);
-  fail(`cannot listen on ${env.HOST}:${env.PORT}: ${err.message}`);
-});
-server.listen({ host: env.HOST, port: env.PORT, backlog: 4096 }, () => {
-  const port = (server.address() as AddressInfo).port;
-  const url = `http://${env.HOST.includes(":") ? `[${env.HOST}]` : env.HOST}:${port}`;
-  const store = env.DATABASE_URL ? "postgres (DATABASE_URL)" : `pglite (${env.EDGECONF_DATA_DIR})`;
-  const blobs = env.S3_BUCKET ? `s3 (${env.S3_ENDPOINT ?? "aws"}/${env.S3_BUCKET})` : "folder";
-  console.log(`edgeconf listening on ${url} database=${store} blobs=${blobs} started_ms=${Math.round(performance.now() - started)}`);
-  console.log(`console: ${url}/`);
-  console.log(`api reference: ${url}/api/v1/reference`);
-  // A preset token is the operator's own secret: say it was taken, never echo it.
-  if (firstToken) console.log(firstToken === env.EDGECONF_ADMIN_TOKEN ? "admin token: EDGECONF_ADMIN_TOKEN taken as the first admin token (not printed)" : `admin token: ${firstToken}`);
-});
-// No idle timeout on sockets: a held long-poll sends nothing for up to 60 s.
-server.setTimeout?.(0);
+};
+const server = createNodeServer(app, runtime.deps, serverOptions);
+const apiServer = apiPort === undefined ? null : createNodeServer(createApp(runtime.deps), runtime.deps, serverOptions);
+
+/** Listens, or stops the process with one line naming the setting to change. Resolves the listener's URL. */
+function listen(s: Server, host: string, port: number, setting: string): Promise<string> {
+  s.once("error", (err: Error & { code?: string }) => {
+    if (err.code === "EADDRINUSE") fail(`port ${port} on ${host} is already in use: stop the other server or set ${setting}`);
+    fail(`cannot listen on ${host}:${port}: ${err.message}`);
+  });
+  // No idle timeout on sockets: a held long-poll sends nothing for up to 60 s.
+  s.setTimeout(0);
+  // Thousands of agents reconnect at once after a restart or a publish: a deep accept queue keeps them from being reset.
+  return new Promise((resolve) =>
+    s.listen({ host, port, backlog: 4096 }, () => resolve(`http://${host.includes(":") ? `[${host}]` : host}:${(s.address() as AddressInfo).port}`)),
+  );
+}
+const url = await listen(server, env.HOST, env.PORT, "PORT");
+const apiUrl = apiServer ? await listen(apiServer, env.EDGECONF_API_HOST ?? env.HOST, apiPort!, "EDGECONF_API_PORT") : url;
+const store = env.DATABASE_URL ? "postgres (DATABASE_URL)" : `pglite (${env.EDGECONF_DATA_DIR})`;
+const blobs = env.S3_BUCKET ? `s3 (${env.S3_ENDPOINT ?? "aws"}/${env.S3_BUCKET})` : "folder";
+console.log(`edgeconf listening on ${url} database=${store} blobs=${blobs} started_ms=${Math.round(performance.now() - started)}`);
+if (apiServer) console.log(`edgeconf api listening on ${apiUrl} (the console and admin API; ${url} serves the agents' feed only)`);
+console.log(`console: ${apiUrl}/`);
+console.log(`api reference: ${apiUrl}/api/v1/reference`);
+// A preset token is the operator's own secret: say it was taken, never echo it.
+if (firstToken) console.log(firstToken === env.EDGECONF_ADMIN_TOKEN ? "admin token: EDGECONF_ADMIN_TOKEN taken as the first admin token (not printed)" : `admin token: ${firstToken}`);
 
 // Retention (core/retention.ts): every hour, and once at start; writes also prune now and then.
 const prune = () =>
@@ -139,6 +157,7 @@ void prune();
 const stop = async () => {
   clearInterval(pruneTimer);
   server.close();
+  apiServer?.close();
   await runtime.close();
   process.exit(0);
 };

@@ -7,7 +7,10 @@ import { fileURLToPath } from "node:url";
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
 export type ServerProcess = {
+  /** Where agents poll (PORT). */
   url: string;
+  /** Where the console and admin API listen: `url`, or EDGECONF_API_PORT's listener when `env` sets it. */
+  apiUrl: string;
   port: number;
   pid: number;
   adminToken: string;
@@ -73,13 +76,15 @@ export async function startServer(
   child.stdout!.on("data", (d) => (out += d));
   child.stderr!.on("data", (d) => (out += d));
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const url = await new Promise<string>((resolve, reject) => {
+  const [url, apiUrl] = await new Promise<[string, string]>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start in 120 s:\n${out}`)), 120_000);
     const check = () => {
+      // The console's line comes after every listener is up, and names the API's.
       const m = /edgeconf listening on (http:\/\/\S+)/.exec(out);
-      if (m) {
+      const api = /^console: (http:\/\/\S+)\/$/m.exec(out);
+      if (m && api) {
         clearTimeout(timer);
-        resolve(m[1]);
+        resolve([m[1], api[1]]);
       }
     };
     child.stdout!.on("data", check);
@@ -90,6 +95,7 @@ export async function startServer(
   });
   return {
     url,
+    apiUrl,
     port: Number(new URL(url).port),
     pid: child.pid!,
     adminToken,
