@@ -1,5 +1,7 @@
+import { randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { mkdirSync } from "node:fs";
+import { sql } from "drizzle-orm";
 import path from "node:path";
 import * as schema from "../schema/index";
 import type { Db } from "../types";
@@ -9,6 +11,12 @@ export const migrationsFolder = fileURLToPath(new URL("../migrations", import.me
 export type NodeDatabase = {
   db: Db;
   kind: "pglite" | "postgres";
+  /**
+   * This handle's tag (a random UUID), set on every transaction it runs as `edgeconf.origin`: the
+   * NOTIFYs the database's triggers send on commit (db/migrations/0006_notify_triggers.sql) carry it,
+   * so the notifier on this handle knows its own news when it comes back.
+   */
+  origin: string;
   migrate(): Promise<void>;
   /** LISTEN on a channel; returns an unsubscribe function. */
   listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
@@ -33,7 +41,8 @@ async function openPostgres(url: string): Promise<NodeDatabase> {
   const pool = new pg.Pool({ connectionString: url, max: Number(process.env.EDGECONF_DB_POOL ?? 10) });
   // An idle connection can be cut by the server (restart, database dropped); the pool replaces it.
   pool.on("error", (err) => logConnectionError(err));
-  const db = drizzle(pool, { schema }) as unknown as Db;
+  const origin = randomUUID();
+  const db = taggingTransactions(drizzle(pool, { schema }) as unknown as Db, origin);
   const handlers = new Map<string, Set<(p: string) => void>>();
   const gapHandlers = new Set<(lostAt: Date) => void>();
   let closed = false;
@@ -78,6 +87,7 @@ async function openPostgres(url: string): Promise<NodeDatabase> {
   return {
     db,
     kind: "postgres",
+    origin,
     migrate: () => migrate(drizzle(pool, { schema }), { migrationsFolder }),
     async listen(channel, onPayload) {
       let set = handlers.get(channel);
@@ -111,10 +121,12 @@ async function openPglite(dataDir: string): Promise<NodeDatabase> {
   // A small shared_buffers keeps the embedded database ~110 MB lighter; its data is small.
   const fs = dataDir === "memory://" ? undefined : await privateNodeFs(path.resolve(dataDir, "pg"));
   const client = await PGlite.create({ fs, postgresqlconf: ["shared_buffers=16MB"] });
-  const db = drizzle(client, { schema }) as unknown as Db;
+  const origin = randomUUID();
+  const db = taggingTransactions(drizzle(client, { schema }) as unknown as Db, origin);
   return {
     db,
     kind: "pglite",
+    origin,
     migrate: () => migrate(drizzle(client, { schema }), { migrationsFolder }),
     async listen(channel, onPayload) {
       const unsub = await client.listen(channel, onPayload);
@@ -122,6 +134,23 @@ async function openPglite(dataDir: string): Promise<NodeDatabase> {
     },
     close: () => client.close(),
   };
+}
+
+/**
+ * `db`, whose transactions first set `edgeconf.origin` to `origin` for their own duration
+ * (`set_config(..., true)`: local to the transaction, so a pooler that hands the connection to
+ * another client next (PgBouncer in transaction mode) never carries it over). One round trip more
+ * per transaction; statements outside a transaction carry no origin, so the triggers' news of them
+ * comes back to this handle too (harmless: one more wake).
+ */
+function taggingTransactions(db: Db, origin: string): Db {
+  const transaction = db.transaction.bind(db);
+  db.transaction = ((fn, config) =>
+    transaction(async (tx) => {
+      await tx.execute(sql`select set_config('edgeconf.origin', ${origin}, true)`);
+      return fn(tx);
+    }, config)) as Db["transaction"];
+  return db;
 }
 
 /**

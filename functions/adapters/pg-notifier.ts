@@ -1,4 +1,4 @@
-import { gte, sql } from "drizzle-orm";
+import { gte } from "drizzle-orm";
 import { credentials } from "../../db/schema/index";
 import type { NodeDatabase } from "../../db/drivers/node";
 import type { ReleaseNotifier } from "../core/ports";
@@ -25,15 +25,17 @@ export type PgNotifier = ReleaseNotifier & {
 };
 
 /**
- * Postgres `NOTIFY edgeconf_release, '<serviceId>:<origin>[:gone]'` on publish (`:gone`: on deletion) and `LISTEN` on the same channel, so
- * every instance on one database wakes its own in-process waiters. The publishing instance wakes its
- * own waiters itself, whether or not the NOTIFY goes out (never when its own notification comes back),
- * so a broken LISTEN connection never delays the local case. PGlite has LISTEN/NOTIFY too: one code
- * path for both.
+ * `LISTEN edgeconf_release` for `'<serviceId>:<origin>[:gone]'`, sent by the database's triggers
+ * when a change to a service's publishes commits (`:gone`: the service was deleted; see
+ * db/migrations/0006_notify_triggers.sql), so every instance on one database wakes its own
+ * in-process waiters, and no instance can commit a publish and die before telling the others. The
+ * writing instance wakes its own waiters itself through `notify` (news tagged with its own origin,
+ * `database.origin`, is skipped when it comes back), so a broken LISTEN connection never delays the
+ * local case. PGlite has LISTEN/NOTIFY and triggers too: one code path for both.
  * Revocations travel the same way on `edgeconf_credential`: every instance forgets the token and
  * ends the polls held with it.
  */
-export async function pgNotifier(database: Pick<NodeDatabase, "db" | "listen" | "onListenGap">): Promise<PgNotifier> {
+export async function pgNotifier(database: Pick<NodeDatabase, "db" | "listen" | "onListenGap" | "origin">): Promise<PgNotifier> {
   const local = inProcessNotifier();
   const listeners = new Set<(serviceId: number, gone: boolean) => void>();
   const tell = (serviceId: number, gone: boolean) => {
@@ -50,8 +52,8 @@ export async function pgNotifier(database: Pick<NodeDatabase, "db" | "listen" | 
     if (gone) local.endService(serviceId);
     else local.wake(serviceId);
   };
-  // Our own NOTIFY comes back to us too; its origin tag lets us skip it (we woke our waiters already).
-  const origin = crypto.randomUUID();
+  // Our own news comes back to us too; its origin tag lets us skip it (we woke our waiters already).
+  const { origin } = database;
   const unlisten = await database.listen(RELEASE_CHANNEL, (payload) => {
     const [id, from, what] = payload.split(":");
     const serviceId = Number(id);
@@ -80,30 +82,19 @@ export async function pgNotifier(database: Pick<NodeDatabase, "db" | "listen" | 
   });
   return {
     /**
-     * Caches take the news at once (a poll arriving now answers from it); the other instances are
-     * told, then the waiters held here wake once the caller's turn is over, so a publish's own answer
-     * is not queued behind the thousands of answers its wake writes (issue 11), and it is sent only
-     * once the NOTIFY is. The publish has committed by now: a NOTIFY that fails is logged, not thrown
-     * (a committed publish must not be reported as failed); other instances then see it within their
-     * list's 60 s lifetime, or at the next notify of the service.
+     * This process only (the commit told the other instances): caches take the news at once (a poll
+     * arriving now answers from it), then the waiters held here wake once the caller's turn is over,
+     * so a publish's own answer is not queued behind the thousands of answers its wake writes (issue 11).
      */
     async notify(serviceId) {
       tell(serviceId, false);
-      try {
-        await database.db.execute(sql`select pg_notify(${RELEASE_CHANNEL}, ${`${serviceId}:${origin}`})`);
-      } catch (err) {
-        log("ERROR", "could not tell the other instances of a publish", { serviceId, ...causeFields(err) });
-      } finally {
-        setImmediate(() => local.wake(serviceId));
-      }
+      setImmediate(() => local.wake(serviceId));
     },
     async removeService(serviceId) {
       wakeHere(serviceId, true);
-      await database.db.execute(sql`select pg_notify(${RELEASE_CHANNEL}, ${`${serviceId}:${origin}:gone`})`);
     },
     async revoke(credentialId) {
       local.revokeHere(credentialId);
-      await database.db.execute(sql`select pg_notify(${CREDENTIAL_CHANNEL}, ${`${credentialId}:${origin}`})`);
     },
     wait: (serviceId, timeoutMs, signal, holder) => local.wait(serviceId, timeoutMs, signal, holder),
     hold: (serviceId, timeoutMs, holder, done) => local.hold(serviceId, timeoutMs, holder, done),

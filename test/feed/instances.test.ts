@@ -5,7 +5,10 @@ import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../../functions/app";
 import { systemActor } from "../../functions/core/audit";
-import { ensureFirstAdmin } from "../../functions/core/credentials";
+import { ensureFirstAdmin, revokeCredential } from "../../functions/core/credentials";
+import { publishRelease } from "../../functions/core/publishes";
+import { deleteService } from "../../functions/core/services";
+import { openNodeDatabase } from "../../db/drivers/node";
 import { buildNodeRuntime, type NodeRuntime } from "../../functions/node/deps";
 import { callJson, nodeOnly, testRuntime } from "../helpers/app";
 import { createTestDatabase } from "../helpers/database";
@@ -155,6 +158,45 @@ describe.skipIf(skip)("wake-up across instances (Postgres LISTEN/NOTIFY)", () =>
     const back = await held;
     expect(back.status).toBe(200);
     expect(back.body.release).toMatchObject({ id: v1.id, name: "V1" });
+  });
+
+  it("takes the news from the commit itself: a server killed right after committing a publish, a revocation or a deletion, before any step after it, still reaches the polls held on A", async () => {
+    // C stands for that server: it commits through the same core functions the routes call, and
+    // nothing after (no announce): all A can hear is what the commit itself sends.
+    const c = await openNodeDatabase({ databaseUrl: db!.url });
+    try {
+      const { v1, feed } = await published(b, a, "service_dead", "V1");
+      const svc = (await b.call("GET", `/api/v1/bizs/${biz}/apps/service_dead`)).body;
+      await b.call("PUT", `/api/v1/bizs/${biz}/apps/service_dead/files/content?path=/etc/service_dead.conf`, "2\n");
+      const v2 = await seedRelease(b, biz, "service_dead", "V2");
+      const waitingOnA = () => (a.deps.notifier as unknown as { waiting(id?: number): number }).waiting(svc.id);
+      const heldBy = async (n: number) => {
+        for (let i = 0; i < 2000 && waitingOnA() < n; i++) await new Promise((r) => setTimeout(r, 5));
+        expect(waitingOnA()).toBe(n);
+      };
+      const held = feed(`uid=d1&current=${v1.id}&wait=30`);
+      await heldBy(1);
+      await publishRelease(c.db, systemActor, biz, svc.id, { versionId: v2.id }, new Date());
+      const r = await held;
+      expect(r.status).toBe(200);
+      expect(r.body.release).toMatchObject({ id: v2.id, name: "V2" });
+
+      const t = await agentToken(b, biz, ["service_dead"], "dead-revoked");
+      const withT = (q: string) => a.call("GET", `/feed/v1/bizs/${biz}/apps/service_dead/release?${q}`, undefined, { token: t.token });
+      expect((await withT(`uid=d2&current=${v2.id}&wait=0`)).status).toBe(304); // A has verified and cached it
+      const heldWithT = withT(`uid=d2&current=${v2.id}&wait=30`);
+      await heldBy(1);
+      await revokeCredential(c.db, systemActor, t.id, new Date());
+      expect((await heldWithT).status).toBe(401);
+      expect((await withT(`uid=d2&wait=0`)).status).toBe(401);
+
+      const heldOnGone = feed(`uid=d3&current=${v2.id}&wait=30`);
+      await heldBy(1);
+      await deleteService(c.db, systemActor, biz, "service_dead");
+      expect((await heldOnGone).status).toBe(404);
+    } finally {
+      await c.close();
+    }
   });
 
   it("never sends a host back: instance B, whose publish list is behind a publish the host reports (currentPublish), reads it again", async () => {

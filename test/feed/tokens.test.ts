@@ -3,7 +3,7 @@
  * revocation still ends the polls held with them at once; one held poll per uid and service; failed
  * tokens throttled per address; `lastUsedAt` recorded; globs matched in linear time.
  */
-import { eq } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { credentials } from "../../db/schema/index";
 import { compileGlob } from "../../functions/core/credentials";
@@ -183,8 +183,12 @@ describe.skipIf(nodeOnly("moves the server's clock past the token cache's TTL (t
     // Revoked here: forgotten, so unknown again and throttled.
     expect((await pollAs(revoked.token, "uid=nat-5&wait=0")).status).toBe(429);
     // Revoked by another instance whose notice never came (a Worker isolate hears of it only through
-    // the Durable Objects): still known here, so re-verified, and refused; then unknown.
-    await api.deps.db.update(credentials).set({ revokedAt: new Date(now) }).where(eq(credentials.id, revokedElsewhere.id));
+    // the Durable Objects; on Node the commit's own NOTIFY is what is lost, so the triggers are off
+    // for this write): still known here, so re-verified, and refused; then unknown.
+    await api.deps.db.transaction(async (tx) => {
+      await tx.execute(sql`set local session_replication_role = replica`);
+      await tx.update(credentials).set({ revokedAt: new Date(now) }).where(eq(credentials.id, revokedElsewhere.id));
+    });
     const refused = await pollAs(revokedElsewhere.token, "uid=nat-6&wait=0");
     expect(refused.status).toBe(401);
     expect(refused.body.error.code).toBe("unauthenticated");
