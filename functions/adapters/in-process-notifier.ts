@@ -11,6 +11,8 @@ export type InProcessNotifier = ReleaseNotifier & {
   wake(serviceId: number): void;
   /** Wakes every waiter of this process (each looks again at its target). */
   wakeAll(): void;
+  /** Ids of the services this process holds waiters on. */
+  heldServices(): number[];
   /** Ends the service's waiters of this process with "gone" (the service was deleted). */
   endService(serviceId: number): void;
   /** Ends this process's waits held with the credential ("revoked") and runs the revocation listeners. */
@@ -120,6 +122,7 @@ export function inProcessNotifier(): InProcessNotifier {
   return {
     wake,
     wakeAll: () => [...byService.keys()].forEach(wake),
+    heldServices: () => [...byService.keys()],
     endService,
     revokeHere,
     hold,

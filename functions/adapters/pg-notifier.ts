@@ -1,5 +1,5 @@
-import { gte } from "drizzle-orm";
-import { credentials } from "../../db/schema/index";
+import { gte, inArray } from "drizzle-orm";
+import { credentials, services } from "../../db/schema/index";
 import type { NodeDatabase } from "../../db/drivers/node";
 import type { ReleaseNotifier } from "../core/ports";
 import { inProcessNotifier } from "./in-process-notifier";
@@ -65,12 +65,23 @@ export async function pgNotifier(database: Pick<NodeDatabase, "db" | "listen" | 
     if (from !== origin && Number.isInteger(credentialId) && credentialId > 0) local.revokeHere(credentialId);
   });
   // Notifications lost while the LISTEN connection was down: every publish list may be stale (drop
-  // them all and let every held poll look again) and a revocation may have been missed (take again
-  // every revocation since a minute before the loss; doing one twice is harmless).
+  // them all and let every held poll look again), a service held on may be gone, and a revocation
+  // may have been missed (take again every revocation since a minute before the loss; doing one
+  // twice is harmless).
   const resyncListeners = new Set<() => void>();
   database.onListenGap?.((lostAt) => {
     for (const l of resyncListeners) l();
-    local.wakeAll();
+    // A service deleted meanwhile: its polls end 404 ("gone"), not woken onto its empty publish list.
+    const held = local.heldServices();
+    void (held.length ? database.db.select({ id: services.id }).from(services).where(inArray(services.id, held)) : Promise.resolve([]))
+      .then(
+        (rows) => {
+          const live = new Set(rows.map((r) => r.id));
+          for (const id of held) if (!live.has(id)) wakeHere(id, true);
+        },
+        (err) => log("ERROR", "could not read which services were deleted while LISTEN was down", causeFields(err)),
+      )
+      .finally(() => local.wakeAll());
     void database.db
       .select({ id: credentials.id })
       .from(credentials)

@@ -84,10 +84,12 @@ export class FeedCache {
       this.notifies.set(serviceId, count + 1);
       if (gone) this.forgetService(serviceId);
     });
-    // Notifies may have been missed: every list goes, and a read in flight counts as made before a notify.
+    // Notifies may have been missed: every list goes, and a read in flight counts as made before a
+    // notify; service rows go too (one deleted meanwhile must answer 404, not an empty list).
     notifier.onResync?.(() => {
       for (const id of new Set([...this.publishLists.keys(), ...this.notifies.keys()])) this.notifies.set(id, (this.notifies.get(id) ?? 0) + 1);
       this.publishLists.clear();
+      this.services.clear();
     });
   }
 

@@ -160,6 +160,20 @@ describe.skipIf(skip)("wake-up across instances (Postgres LISTEN/NOTIFY)", () =>
     expect(back.body.release).toMatchObject({ id: v1.id, name: "V1" });
   });
 
+  it("ends with 404 a poll instance B holds on a service deleted while B's LISTEN connection was down, and answers its name 404 after", async () => {
+    const { v1, feed: onB } = await published(a, b, "service_cutgone", "V1");
+    const svc = (await a.call("GET", `/api/v1/bizs/${biz}/apps/service_cutgone`)).body;
+    const waitingOnB = () => (b.deps.notifier as unknown as { waiting(id?: number): number }).waiting(svc.id);
+    const held = onB(`uid=cg1&current=${v1.id}&wait=30`);
+    for (let i = 0; i < 2000 && waitingOnB() === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(waitingOnB()).toBe(1);
+    await b.deps.db.execute(sql`select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and query ilike 'LISTEN%' and pid <> pg_backend_pid()`);
+    // B reopens its LISTEN connection 0.1 s after the loss at the earliest: the deletion falls in the gap.
+    expect((await a.call("DELETE", `/api/v1/bizs/${biz}/apps/service_cutgone`)).status).toBe(200);
+    expect((await held).status).toBe(404);
+    expect((await onB(`uid=cg2&wait=0`)).status).toBe(404);
+  });
+
   it("takes the news from the commit itself: a server killed right after committing a publish, a revocation or a deletion, before any step after it, still reaches the polls held on A", async () => {
     // C stands for that server: it commits through the same core functions the routes call, and
     // nothing after (no announce): all A can hear is what the commit itself sends.
