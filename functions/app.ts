@@ -58,6 +58,7 @@ export function createApp(source: DepsSource, options: { surface?: AppSurface } 
     // Refused before deps are built: the fleet's port never reaches an admin route, whatever the token.
     if (feedOnly && !onFeedSurface(c.req.path))
       throw new ApiError("not_found", `no route for ${c.req.method} ${c.req.path} on this port: it serves the agents' feed (/feed/v1) only; the console and the admin API listen on the API port (EDGECONF_API_PORT)`);
+    if (feedOnly) c.set("agentsOnly", true);
     c.set("deps", typeof source === "function" ? await source(c) : source);
     await next();
   });

@@ -8,5 +8,7 @@ export type AppEnv = {
     deps: AppDeps;
     actor: Actor;
     requestId: string;
+    /** The fleet-facing listener of a two-listener Node server: agent tokens only (app.ts `surface: "feed"`). */
+    agentsOnly?: boolean;
   };
 };

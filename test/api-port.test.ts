@@ -3,6 +3,7 @@
  * their own and PORT serves the agents' feed only. Through the server as a process, over loopback.
  */
 import http from "node:http";
+import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CallResult } from "./helpers/app";
 import { agentToken, seedPublish, seedRelease, seedService } from "./helpers/seed";
@@ -85,6 +86,42 @@ describe("EDGECONF_API_PORT: the console and admin API on their own listener", (
     const write = await fetch(`${server.url}/api/v1/bizs`, { method: "POST", headers: { authorization: `Bearer ${server.adminToken}`, "content-type": "application/json" }, body: JSON.stringify({ id: 11, name: "sneaky" }) });
     expect(write.status).toBe(404);
     expect((await call(server.apiUrl)("GET", "/api/v1/bizs/11")).status).toBe(404);
+  });
+
+  it("takes agent tokens only on PORT: an admin token there is refused 403 on every feed route, and works on the API port", async () => {
+    const feedPath = "/feed/v1/bizs/10/apps/nginx/release?uid=admin-probe&wait=0";
+    for (const [method, path, body] of [
+      ["GET", feedPath, undefined],
+      ["GET", "/feed/v1/bizs/10/apps/nginx/release?uid=admin-probe&current=1&wait=1", undefined],
+      ["POST", "/feed/v1/bizs/10/apps/nginx/events", { uid: "host-1", status: "FAILED", releaseId: 1, reason: "forged" }],
+    ] as const) {
+      const r = await call(server.url)(method, path, body);
+      expect(r.status, `${method} ${path}`).toBe(403);
+      expect(r.body.error.message).toContain("agent tokens only");
+    }
+    expect((await call(server.apiUrl)("GET", feedPath)).status).toBe(200);
+  });
+
+  it("invites no body to an admin path on PORT: `Expect: 100-continue` gets the final 404 first", async () => {
+    const { port } = new URL(server.url);
+    const first = await new Promise<string>((resolve, reject) => {
+      const sock = net.connect(Number(port), "127.0.0.1", () =>
+        sock.write(`POST /api/v1/bizs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${server.adminToken}\r\nContent-Type: application/json\r\nContent-Length: 27\r\nExpect: 100-continue\r\n\r\n`),
+      );
+      let got = "";
+      sock.on("data", (d) => {
+        got += d;
+        if (got.includes("\r\n")) resolve(got.split("\r\n")[0]), sock.destroy();
+      });
+      sock.on("error", reject);
+    });
+    expect(first).toBe("HTTP/1.1 404 Not Found");
+  });
+
+  it("stops at start when EDGECONF_API_HOST is set without EDGECONF_API_PORT (an empty value counts as unset)", async () => {
+    const r = await runToExit({ dataDir: server.dataDir + "-host", env: { EDGECONF_API_HOST: "127.0.0.1", EDGECONF_API_PORT: "" } });
+    expect(r.code).toBe(1);
+    expect(r.output).toContain("EDGECONF_API_HOST: set EDGECONF_API_PORT too");
   });
 
   it("stops at start when EDGECONF_API_PORT equals PORT, naming the setting", async () => {

@@ -43,71 +43,22 @@ async function openPostgres(url: string): Promise<NodeDatabase> {
   pool.on("error", (err) => logConnectionError(err));
   const origin = randomUUID();
   const db = taggingTransactions(drizzle(pool, { schema }) as unknown as Db, origin);
-  const handlers = new Map<string, Set<(p: string) => void>>();
-  const gapHandlers = new Set<(lostAt: Date) => void>();
-  let closed = false;
-  // The LISTEN connection: opened on the first listen; when the server ends it (restart, failover,
-  // an idle-connection killer, pg_terminate_backend) it is opened again, LISTENs on every channel,
-  // and the gap handlers run, since notifications sent meanwhile are lost (a missed revocation would
-  // leave a revoked token working on this instance).
-  let listener: Promise<import("pg").Client> | undefined;
-  const open = async (): Promise<import("pg").Client> => {
-    const client = new pg.Client({ connectionString: url });
-    client.on("error", (err) => logConnectionError(err));
-    client.on("notification", (n) => handlers.get(n.channel)?.forEach((h) => h(n.payload ?? "")));
-    await client.connect();
-    try {
-      for (const channel of handlers.keys()) await client.query(`LISTEN "${channel.replace(/"/g, "")}"`);
-    } catch (err) {
-      await client.end().catch(() => {});
-      throw err;
-    }
-    client.once("end", () => {
-      if (!closed) void reopen(new Date());
-    });
-    return client;
-  };
-  const reopen = async (lostAt: Date) => {
-    for (let delay = 100; !closed; delay = Math.min(delay * 2, 5000)) {
-      await new Promise((r) => setTimeout(r, delay));
-      if (closed) return;
-      const attempt = open();
-      listener = attempt;
-      try {
-        await attempt;
-      } catch (err) {
-        logConnectionError(err as Error);
-        continue;
-      }
-      console.error(`time=${new Date().toISOString()} level=INFO msg="postgres LISTEN connection open again; notifications since it was lost are assumed missed" lost_at=${lostAt.toISOString()}`);
-      for (const g of gapHandlers) g(lostAt);
-      return;
-    }
-  };
+  const { pgListenConnection } = await import("./pg-listen");
+  const listening = pgListenConnection(pg.Client, url, {
+    checkSeconds: Number(process.env.EDGECONF_LISTEN_CHECK_SECONDS ?? 30) || 30,
+    logError: logConnectionError,
+    logLine: (level, msg, fields) =>
+      console.error(`time=${new Date().toISOString()} level=${level} msg=${JSON.stringify(msg)}${Object.entries(fields).map(([k, v]) => ` ${k}=${v}`).join("")}`),
+  });
   return {
     db,
     kind: "postgres",
     origin,
     migrate: () => migrate(drizzle(pool, { schema }), { migrationsFolder }),
-    async listen(channel, onPayload) {
-      let set = handlers.get(channel);
-      const first = !set;
-      if (!set) handlers.set(channel, (set = new Set()));
-      set.add(onPayload);
-      if (!listener) listener = open();
-      else if (first) await (await listener).query(`LISTEN "${channel.replace(/"/g, "")}"`);
-      await listener;
-      return async () => {
-        set!.delete(onPayload);
-      };
-    },
-    onListenGap(fn) {
-      gapHandlers.add(fn);
-      return () => gapHandlers.delete(fn);
-    },
+    listen: (channel, onPayload) => listening.listen(channel, onPayload),
+    onListenGap: (fn) => listening.onGap(fn),
     async close() {
-      closed = true;
-      await (await listener?.catch(() => undefined))?.end().catch(() => {});
+      await listening.close();
       await pool.end();
     },
   };

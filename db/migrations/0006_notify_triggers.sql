@@ -40,3 +40,26 @@ $$;
 CREATE TRIGGER credentials_notify_revoked AFTER UPDATE OF revoked_at ON credentials FOR EACH ROW WHEN (NEW.revoked_at IS NOT NULL AND OLD.revoked_at IS DISTINCT FROM NEW.revoked_at) EXECUTE FUNCTION edgeconf_notify_credential();
 --> statement-breakpoint
 CREATE TRIGGER credentials_notify_deleted AFTER DELETE ON credentials FOR EACH ROW EXECUTE FUNCTION edgeconf_notify_credential();
+--> statement-breakpoint
+-- A credential's scope or kind changed (psql; the API never edits them): every instance forgets its
+-- copy of the token and verifies it again at its next use; polls held with it are not ended.
+CREATE OR REPLACE FUNCTION edgeconf_notify_credential_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('edgeconf_credential', NEW.id::text || ':' || edgeconf_origin() || ':changed');
+  RETURN NULL;
+END
+$$;
+--> statement-breakpoint
+CREATE TRIGGER credentials_notify_changed AFTER UPDATE OF kind, biz_id, apps, token_hash ON credentials FOR EACH ROW WHEN (OLD.kind IS DISTINCT FROM NEW.kind OR OLD.biz_id IS DISTINCT FROM NEW.biz_id OR OLD.apps IS DISTINCT FROM NEW.apps OR OLD.token_hash IS DISTINCT FROM NEW.token_hash) EXECUTE FUNCTION edgeconf_notify_credential_changed();
+--> statement-breakpoint
+-- TRUNCATE names no rows: every instance reads everything again, as after a lost LISTEN connection.
+CREATE OR REPLACE FUNCTION edgeconf_notify_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('edgeconf_release', '0:' || edgeconf_origin() || ':all');
+  RETURN NULL;
+END
+$$;
+--> statement-breakpoint
+CREATE TRIGGER publishes_notify_truncate AFTER TRUNCATE ON publishes FOR EACH STATEMENT EXECUTE FUNCTION edgeconf_notify_truncate();
+--> statement-breakpoint
+CREATE TRIGGER services_notify_truncate AFTER TRUNCATE ON services FOR EACH STATEMENT EXECUTE FUNCTION edgeconf_notify_truncate();

@@ -17,6 +17,8 @@ export type InProcessNotifier = ReleaseNotifier & {
   endService(serviceId: number): void;
   /** Ends this process's waits held with the credential ("revoked") and runs the revocation listeners. */
   revokeHere(credentialId: number): void;
+  /** Runs the revocation listeners only (caches forget the credential); its waits go on. */
+  forgetHere(credentialId: number): void;
   onRevoke(listener: (credentialId: number) => void): () => void;
 };
 
@@ -92,9 +94,7 @@ export function inProcessNotifier(): InProcessNotifier {
   };
   const wake = (serviceId: number) => endAll(serviceId, true);
   const endService = (serviceId: number) => endAll(serviceId, "gone");
-  const revokeHere = (credentialId: number) => {
-    if (revoked.size >= MAX_REMEMBERED_REVOCATIONS) revoked.delete(revoked.values().next().value!);
-    revoked.add(credentialId);
+  const forgetHere = (credentialId: number) => {
     for (const l of revokeListeners) {
       try {
         l(credentialId);
@@ -102,6 +102,11 @@ export function inProcessNotifier(): InProcessNotifier {
         log("ERROR", "revocation listener failed", errorFields(err));
       }
     }
+  };
+  const revokeHere = (credentialId: number) => {
+    if (revoked.size >= MAX_REMEMBERED_REVOCATIONS) revoked.delete(revoked.values().next().value!);
+    revoked.add(credentialId);
+    forgetHere(credentialId);
     for (const w of [...(byCredential.get(credentialId) ?? [])]) w.end("revoked");
   };
   const hold = (serviceId: number, timeoutMs: number, holder: WaitHolder | undefined, done: (outcome: WaitOutcome) => void) => {
@@ -125,6 +130,7 @@ export function inProcessNotifier(): InProcessNotifier {
     heldServices: () => [...byService.keys()],
     endService,
     revokeHere,
+    forgetHere,
     hold,
     async notify(serviceId) {
       wake(serviceId);

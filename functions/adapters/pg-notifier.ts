@@ -54,22 +54,12 @@ export async function pgNotifier(database: Pick<NodeDatabase, "db" | "listen" | 
   };
   // Our own news comes back to us too; its origin tag lets us skip it (we woke our waiters already).
   const { origin } = database;
-  const unlisten = await database.listen(RELEASE_CHANNEL, (payload) => {
-    const [id, from, what] = payload.split(":");
-    const serviceId = Number(id);
-    if (from !== origin && Number.isInteger(serviceId) && serviceId > 0) wakeHere(serviceId, what === "gone");
-  });
-  const unlistenRevocations = await database.listen(CREDENTIAL_CHANNEL, (payload) => {
-    const [id, from] = payload.split(":");
-    const credentialId = Number(id);
-    if (from !== origin && Number.isInteger(credentialId) && credentialId > 0) local.revokeHere(credentialId);
-  });
-  // Notifications lost while the LISTEN connection was down: every publish list may be stale (drop
-  // them all and let every held poll look again), a service held on may be gone, and a revocation
-  // may have been missed (take again every revocation since a minute before the loss; doing one
-  // twice is harmless).
+  // Notifications lost while the LISTEN connection was down (or a TRUNCATE, which names no rows):
+  // every publish list may be stale (drop them all and let every held poll look again), a service
+  // held on may be gone, and, after a gap, a revocation may have been missed (take again every
+  // revocation since a minute before the loss; doing one twice is harmless).
   const resyncListeners = new Set<() => void>();
-  database.onListenGap?.((lostAt) => {
+  const resync = (revokedSince: Date | null) => {
     for (const l of resyncListeners) l();
     // A service deleted meanwhile: its polls end 404 ("gone"), not woken onto its empty publish list.
     const held = local.heldServices();
@@ -82,15 +72,32 @@ export async function pgNotifier(database: Pick<NodeDatabase, "db" | "listen" | 
         (err) => log("ERROR", "could not read which services were deleted while LISTEN was down", causeFields(err)),
       )
       .finally(() => local.wakeAll());
-    void database.db
-      .select({ id: credentials.id })
-      .from(credentials)
-      .where(gte(credentials.revokedAt, new Date(lostAt.getTime() - 60_000)))
-      .then(
-        (rows) => rows.forEach((r) => local.revokeHere(r.id)),
-        (err) => log("ERROR", "could not read the revocations made while LISTEN was down", causeFields(err)),
-      );
+    if (revokedSince)
+      void database.db
+        .select({ id: credentials.id })
+        .from(credentials)
+        .where(gte(credentials.revokedAt, revokedSince))
+        .then(
+          (rows) => rows.forEach((r) => local.revokeHere(r.id)),
+          (err) => log("ERROR", "could not read the revocations made while LISTEN was down", causeFields(err)),
+        );
+  };
+  const unlisten = await database.listen(RELEASE_CHANNEL, (payload) => {
+    const [id, from, what] = payload.split(":");
+    const serviceId = Number(id);
+    if (from === origin) return;
+    if (what === "all") resync(null);
+    else if (Number.isInteger(serviceId) && serviceId > 0) wakeHere(serviceId, what === "gone");
   });
+  const unlistenRevocations = await database.listen(CREDENTIAL_CHANNEL, (payload) => {
+    const [id, from, what] = payload.split(":");
+    const credentialId = Number(id);
+    if (from === origin || !Number.isInteger(credentialId) || credentialId <= 0) return;
+    // "changed": its scope or kind was edited; the token is verified again at its next use.
+    if (what === "changed") local.forgetHere(credentialId);
+    else local.revokeHere(credentialId);
+  });
+  database.onListenGap?.((lostAt) => resync(new Date(lostAt.getTime() - 60_000)));
   return {
     /**
      * This process only (the commit told the other instances): caches take the news at once (a poll

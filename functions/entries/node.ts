@@ -19,13 +19,16 @@ import { ensureDatabase } from "../../db/ensure-database";
 // Before anything creates a file: the data folder (PGlite's files, blobs, the key) is owner-only.
 process.umask(PRIVATE_UMASK);
 
+/** `NAME=` (empty, as env files and compose write an unset value) counts as unset, not as 0 or "". */
+const unsetWhenEmpty = <T extends z.ZodTypeAny>(schema: T) => z.preprocess((v) => (v === "" ? undefined : v), schema);
+
 const parsed = z
   .object({
-    HOST: z.string().default("127.0.0.1"),
-    PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+    HOST: unsetWhenEmpty(z.string().default("127.0.0.1")),
+    PORT: unsetWhenEmpty(z.coerce.number().int().min(0).max(65535).default(8080)),
     // Optional second listener for the console and admin API; PORT then serves the agents' feed only.
-    EDGECONF_API_PORT: z.coerce.number().int().min(0).max(65535).optional(),
-    EDGECONF_API_HOST: z.string().min(1).optional(),
+    EDGECONF_API_PORT: unsetWhenEmpty(z.coerce.number().int().min(0).max(65535).optional()),
+    EDGECONF_API_HOST: unsetWhenEmpty(z.string().min(1).optional()),
     EDGECONF_DATA_DIR: z.string().default(".edgeconf"),
     DATABASE_URL: z.string().optional(),
     EDGECONF_ADMIN_TOKEN: z.string().min(16).optional(),
@@ -50,6 +53,8 @@ function fail(message: string): never {
 }
 if (!parsed.success) fail(`${parsed.error.issues[0].path.join(".")}: ${parsed.error.issues[0].message}`);
 const env = parsed.data;
+if (env.EDGECONF_API_HOST !== undefined && env.EDGECONF_API_PORT === undefined)
+  fail("EDGECONF_API_HOST: set EDGECONF_API_PORT too; without it the console and the admin API listen on HOST:PORT with the feed");
 if (env.EDGECONF_API_PORT !== undefined && env.EDGECONF_API_PORT !== 0 && env.EDGECONF_API_PORT === env.PORT)
   fail(`EDGECONF_API_PORT: must differ from PORT (${env.PORT}): the API port is the console's and the admin API's own listener`);
 let retention: Partial<AppLimits> = {};
@@ -117,7 +122,7 @@ const serverOptions = {
   // How often Node looks for expired requests (its default, 30 s, would let a trickle run that much longer).
   connectionsCheckingInterval: Math.min(2000, env.EDGECONF_HEADERS_TIMEOUT_SECONDS * 500),
 };
-const server = createNodeServer(app, runtime.deps, serverOptions);
+const server = createNodeServer(app, runtime.deps, serverOptions, { feedOnly: apiPort !== undefined });
 const apiServer = apiPort === undefined ? null : createNodeServer(createApp(runtime.deps), runtime.deps, serverOptions);
 
 /** Listens, or stops the process with one line naming the setting to change. Resolves the listener's URL. */

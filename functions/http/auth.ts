@@ -40,9 +40,13 @@ async function actorOf(c: Context<AppEnv>): Promise<Actor> {
   throw new ApiError("unauthenticated", "invalid or revoked token");
 }
 
-/** Any valid token; sets `actor`. */
+/** Any valid token (only an agent's on the fleet-facing listener); sets `actor`. */
 export const requireToken = createMiddleware<AppEnv>(async (c, next) => {
-  c.set("actor", await actorOf(c));
+  const actor = await actorOf(c);
+  // An admin token leaked onto a host must not read every service's secrets or forge reports there.
+  if (c.var.agentsOnly && actor.kind !== "agent")
+    throw new ApiError("permission_denied", "this port takes agent tokens only: use an agent token, or the API port (EDGECONF_API_PORT) for an admin token");
+  c.set("actor", actor);
   await next();
 });
 

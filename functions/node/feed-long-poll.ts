@@ -112,9 +112,10 @@ function fail(res: ServerResponse, requestId: string, path: string, err: unknown
 
 /**
  * A `node:http` listener that serves held release polls itself and hands every other request to
- * `app` (the Hono app's listener). `deps`: the same deps the app was built with.
+ * `app` (the Hono app's listener). `deps`: the same deps the app was built with. `agentsOnly`: the
+ * fleet-facing listener, whose app refuses other tokens; their polls go to it.
  */
-export function withFeedLongPoll(deps: AppDeps, app: NodeListener): NodeListener {
+export function withFeedLongPoll(deps: AppDeps, app: NodeListener, { agentsOnly = false } = {}): NodeListener {
   const cache = feedCacheFor(deps);
 
   async function serve(req: IncomingMessage, res: ServerResponse, path: string, m: RegExpExecArray, search: string) {
@@ -128,7 +129,7 @@ export function withFeedLongPoll(deps: AppDeps, app: NodeListener): NodeListener
     if (!host || !PLAIN_HOST.test(host) || !token || token.length > 200 || !parsed || unstorableText(parsed) !== null) return app(req, res);
     if (!(biz >= 1 && biz <= MAX_INT32) || appName.length > 128) return app(req, res);
     const actor = knownToken(deps, createHash("sha256").update(token).digest("hex"));
-    if (!actor || !mayReadService(actor, biz, appName)) return app(req, res);
+    if (!actor || !mayReadService(actor, biz, appName) || (agentsOnly && actor.kind !== "agent")) return app(req, res);
     let service;
     let poll;
     try {

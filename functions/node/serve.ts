@@ -25,12 +25,28 @@ export const MAX_HEADER_BYTES = 32 * 1024;
  * node:http's (timeouts in ms, `maxHeaderSize` in bytes, default {@link MAX_HEADER_BYTES}).
  * Requests Node's parser refuses before the app sees them are answered like the app's errors.
  */
-export function createNodeServer(app: { fetch: (req: Request, env: any) => Response | Promise<Response> }, deps: AppDeps, serverOptions: ServerOptions = {}): Server {
+export function createNodeServer(
+  app: { fetch: (req: Request, env: any) => Response | Promise<Response> },
+  deps: AppDeps,
+  serverOptions: ServerOptions = {},
+  { feedOnly = false }: { feedOnly?: boolean } = {},
+): Server {
   const options = { maxHeaderSize: MAX_HEADER_BYTES, ...serverOptions };
-  const server = createServer(options, withFeedLongPoll(deps, getRequestListener(app.fetch)));
+  const listener = withFeedLongPoll(deps, getRequestListener(app.fetch), { agentsOnly: feedOnly });
+  const server = createServer(options, listener);
   server.on("clientError", clientErrorHandler(options.maxHeaderSize ?? nodeMaxHeaderSize));
+  // `Expect: 100-continue` (Node answers 100 unless told otherwise): the fleet's listener invites a
+  // body only to its own paths; anything else gets the app's final answer (404) without it.
+  if (feedOnly)
+    server.on("checkContinue", (req, res) => {
+      if (FEED_PATH.test(new URL(req.url ?? "/", "http://h").pathname)) res.writeContinue();
+      listener(req, res);
+    });
   return server;
 }
+
+/** Paths of the fleet's listener (app.ts `onFeedSurface`), on the WHATWG-parsed path. */
+const FEED_PATH = /^\/(?:feed\/|healthz$)/;
 
 /** What Node's parser (or its receive timeouts) refused, as status and message; the code is the app's mapping of the status. */
 function refusal(err: Error & { code?: string; reason?: string }, maxHeaderBytes: number): { status: ContentfulStatusCode; message: string } {

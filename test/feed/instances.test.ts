@@ -1,4 +1,5 @@
 import { mkdtemp, rm } from "node:fs/promises";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { sql } from "drizzle-orm";
@@ -174,6 +175,58 @@ describe.skipIf(skip)("wake-up across instances (Postgres LISTEN/NOTIFY)", () =>
     expect((await onB(`uid=cg2&wait=0`)).status).toBe(404);
   });
 
+  it("notices a LISTEN connection that died silently (its packets dropped, never closed), opens another and takes the publish it missed", async () => {
+    // A loopback TCP proxy in front of PostgreSQL that can drop, without closing, the connection that
+    // LISTENs: what a NAT or firewall forgetting an idle flow, or a partition, does.
+    const pgUrl = new URL(db!.url);
+    const flows: { listens: boolean; client: net.Socket; server: net.Socket }[] = [];
+    const proxy = net.createServer((client) => {
+      const server = net.connect(Number(pgUrl.port || 5432), pgUrl.hostname);
+      const flow = { listens: false, client, server, dropped: false };
+      flows.push(flow);
+      client.on("data", (d) => {
+        if (d.includes("LISTEN ")) flow.listens = true;
+        if (!flow.dropped) server.write(d);
+      });
+      server.on("data", (d) => flow.dropped || client.write(d));
+      const end = () => (client.destroy(), server.destroy());
+      client.on("error", end).on("close", end);
+      server.on("error", end).on("close", end);
+      (flow as { drop?: () => void }).drop = () => (flow.dropped = true);
+    });
+    await new Promise<void>((r) => proxy.listen(0, "127.0.0.1", r));
+    const viaProxy = new URL(db!.url);
+    viaProxy.hostname = "127.0.0.1";
+    viaProxy.port = String((proxy.address() as net.AddressInfo).port);
+    const blobs = await mkdtemp(path.join(os.tmpdir(), "edgeconf-blobs-"));
+    dirs.push(blobs);
+    process.env.EDGECONF_LISTEN_CHECK_SECONDS = "1";
+    const c = await instance(viaProxy.toString(), blobs, () => admin).finally(() => delete process.env.EDGECONF_LISTEN_CHECK_SECONDS);
+    try {
+      const { v1, feed: onC } = await published(a, c, "service_silent", "V1");
+      await a.call("PUT", `/api/v1/bizs/${biz}/apps/service_silent/files/content?path=/etc/service_silent.conf`, "2\n");
+      const v2 = await seedRelease(a, biz, "service_silent", "V2");
+      const svc = (await a.call("GET", `/api/v1/bizs/${biz}/apps/service_silent`)).body;
+      const held = onC(`uid=s1&current=${v1.id}&wait=30`);
+      const waitingOnC = () => (c.deps.notifier as unknown as { waiting(id?: number): number }).waiting(svc.id);
+      for (let i = 0; i < 2000 && waitingOnC() === 0; i++) await new Promise((r) => setTimeout(r, 5));
+      expect(waitingOnC()).toBe(1);
+      const listening = flows.filter((f) => f.listens);
+      expect(listening.length).toBe(1);
+      for (const f of listening) (f as { drop?: () => void }).drop!();
+      await seedPublish(a, biz, "service_silent", v2.id);
+      const r = await held;
+      expect(r.status).toBe(200);
+      expect(r.body.release).toMatchObject({ id: v2.id, name: "V2" });
+      // A new LISTEN connection was opened through the proxy.
+      expect(flows.filter((f) => f.listens).length).toBe(2);
+    } finally {
+      await c.runtime.close();
+      proxy.close();
+      for (const f of flows) f.client.destroy();
+    }
+  });
+
   it("takes the news from the commit itself: a server killed right after committing a publish, a revocation or a deletion, before any step after it, still reaches the polls held on A", async () => {
     // C stands for that server: it commits through the same core functions the routes call, and
     // nothing after (no announce): all A can hear is what the commit itself sends.
@@ -208,6 +261,24 @@ describe.skipIf(skip)("wake-up across instances (Postgres LISTEN/NOTIFY)", () =>
       await heldBy(1);
       await deleteService(c.db, systemActor, biz, "service_dead");
       expect((await heldOnGone).status).toBe(404);
+
+      // Writes made outside edgeconf (psql): a token's scope narrowed reaches A's cached copy, and a
+      // TRUNCATE, which names no rows, makes A read everything again.
+      const { v1: t1, feed: onA } = await published(b, a, "service_psql", "T1");
+      const scoped = await agentToken(b, biz, ["service_psql"], "psql-scoped");
+      const withScoped = () => a.call("GET", `/feed/v1/bizs/${biz}/apps/service_psql/release?uid=p1&wait=0`, undefined, { token: scoped.token });
+      expect((await withScoped()).status).toBe(200); // A has verified and cached it
+      await c.db.execute(sql`update credentials set apps = '{nothing_matches}' where id = ${scoped.id}`);
+      let status = 0;
+      for (let i = 0; i < 100 && (status = (await withScoped()).status) !== 403; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(status).toBe(403);
+      const psqlSvc = (await b.call("GET", `/api/v1/bizs/${biz}/apps/service_psql`)).body;
+      const heldOnTruncated = onA(`uid=p2&current=${t1.id}&wait=30`);
+      for (let i = 0; i < 2000 && (a.deps.notifier as unknown as { waiting(id?: number): number }).waiting(psqlSvc.id) === 0; i++) await new Promise((r) => setTimeout(r, 5));
+      await c.db.execute(sql`truncate publishes cascade`);
+      const truncated = await heldOnTruncated;
+      expect(truncated.status).toBe(200);
+      expect(truncated.body.release).toBeNull();
     } finally {
       await c.close();
     }
