@@ -34,7 +34,8 @@ afterAll(() => rm(root, { recursive: true, force: true }));
 describe("data folder: private", () => {
   it("security: folders are 0700 and files 0600, PGlite's own files, the key and the blobs included", async () => {
     const dataDir = path.join(root, "fresh", ".edgeconf");
-    const s = await startServer({ dataDir });
+    // An empty folder: the server creates the database itself (the other tests start from the template's copy).
+    const s = await startServer({ dataDir, fresh: true });
     try {
       const auth = { authorization: `Bearer ${s.adminToken}` };
       expect((await fetch(`${s.url}/api/v1/bizs`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify({ id: 10, name: "demo" }) })).status).toBe(201);

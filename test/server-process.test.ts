@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it, vi } from "vitest";
 // Each test starts several server processes (npm, tsx, PGlite): minutes on a loaded 2-core machine.
 vi.setConfig({ testTimeout: 180_000 });
 import { createTestDatabase } from "./helpers/database";
+import { seedDataDir } from "./helpers/template";
 
 const repo = path.resolve(import.meta.dirname, "..");
 const running: ChildProcess[] = [];
@@ -98,8 +99,11 @@ describe("npm start", () => {
     }
   });
 
+  // The first start on an empty folder, which creates the database, is the first test's; the ones
+  // below start on a folder holding a copy of the migrated template (test/helpers/template.ts).
   it("security: takes the first admin token from EDGECONF_ADMIN_TOKEN and never echoes it", async () => {
     const dataDir = await mkdtemp(path.join(os.tmpdir(), "edgeconf-start-"));
+    await seedDataDir(dataDir);
     try {
       const preset = "eca_preset-token-for-the-test-0123456789";
       const s = await npmStart({ EDGECONF_DATA_DIR: dataDir, DATABASE_URL: "", EDGECONF_ADMIN_TOKEN: preset });
@@ -115,6 +119,8 @@ describe("npm start", () => {
 
   it("error: says in one line what to fix when the port is taken, the database cannot be reached or a setting is malformed", async () => {
     const dataDir = await mkdtemp(path.join(os.tmpdir(), "edgeconf-start-"));
+    await seedDataDir(dataDir);
+    await seedDataDir(path.join(dataDir, "other"));
     try {
       const first = await npmStart({ EDGECONF_DATA_DIR: dataDir, DATABASE_URL: "" });
       const port = new URL(first.url).port;

@@ -7,6 +7,7 @@ import { ensureFirstAdmin } from "../../functions/core/credentials";
 import type { AppDeps } from "../../functions/core/ports";
 import { buildNodeRuntime, type NodeConfig, type NodeRuntime } from "../../functions/node/deps";
 import { createTestDatabase } from "./database";
+import { seedDataDir } from "./template";
 import type { TestWorker } from "./worker";
 
 /** `EDGECONF_TEST_RUNTIME=worker` runs the same suites against the Worker in workerd (needs DATABASE_URL). */
@@ -82,12 +83,16 @@ export type TestApi = {
   close(): Promise<void>;
 };
 
-/** An app on a fresh database: PGlite in memory, or a new database on DATABASE_URL's server. */
+/**
+ * An app on a fresh database: a new database on DATABASE_URL's server, else PGlite in a temp data
+ * folder holding a copy of the migrated template (test/helpers/template.ts; in memory without one).
+ */
 export async function createTestApi(overrides: Partial<NodeConfig> = {}): Promise<TestApi> {
   if (testRuntime === "worker") return createWorkerTestApi(overrides);
   const database = await createTestDatabase();
   const dataDir = await mkdtemp(path.join(os.tmpdir(), "edgeconf-test-"));
-  const node = await buildNodeRuntime({ databaseUrl: database?.url, dataDir: database ? dataDir : "memory://", blobDir: path.join(dataDir, "blobs"), ...overrides });
+  const embedded = !database && (await seedDataDir(dataDir)) ? dataDir : "memory://";
+  const node = await buildNodeRuntime({ databaseUrl: database?.url, dataDir: database ? dataDir : embedded, blobDir: path.join(dataDir, "blobs"), ...overrides });
   const adminToken = (await ensureFirstAdmin(node.deps.db, systemActor))!;
   const app = createApp(node.deps);
   const served = overNodeServer ? await nodeServerOf(app, node.deps) : undefined;

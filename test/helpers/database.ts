@@ -2,7 +2,7 @@ import pg from "pg";
 
 /**
  * With DATABASE_URL set, each test file gets its own database (unique name), dropped at the end.
- * Without it, tests run on PGlite in memory and this returns undefined.
+ * Without it, tests run on PGlite (test/helpers/app.ts, server.ts) and this returns undefined.
  */
 export async function createTestDatabase(): Promise<{ url: string; drop(): Promise<void> } | undefined> {
   const base = process.env.DATABASE_URL;

@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { seedDataDir } from "./template";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -62,12 +63,15 @@ export function runToExit(opts: { dataDir: string; script?: string; args?: strin
  * folder (a temp one, removed on stop, unless `dataDir` is given), or `databaseUrl` (never the
  * caller's DATABASE_URL itself: tests use databases of their own). `port` (default: any free one)
  * and `dataDir` let a test restart "the same" server. Resolves once it prints its "listening on" line.
+ * An embedded data folder without a database starts with a copy of the migrated template
+ * (test/helpers/template.ts) unless `fresh`: only tests of that first start need the server to create it.
  */
 export async function startServer(
-  opts: { databaseUrl?: string; env?: Record<string, string>; dataDir?: string; port?: number; adminToken?: string } = {},
+  opts: { databaseUrl?: string; env?: Record<string, string>; dataDir?: string; port?: number; adminToken?: string; fresh?: boolean } = {},
 ): Promise<ServerProcess> {
   const ownDataDir = !opts.dataDir;
   const dataDir = opts.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), "edgeconf-server-")));
+  if (!opts.databaseUrl && !opts.fresh) await seedDataDir(dataDir);
   const adminToken = opts.adminToken ?? `eca_${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`;
   const env = serverEnv({ ...opts, dataDir, adminToken });
   const script = "functions/entries/node.ts";
