@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -120,14 +121,19 @@ describe("npm start", () => {
   it("error: says in one line what to fix when the port is taken, the database cannot be reached or a setting is malformed", async () => {
     const dataDir = await mkdtemp(path.join(os.tmpdir(), "edgeconf-start-"));
     await seedDataDir(dataDir);
-    await seedDataDir(path.join(dataDir, "other"));
     try {
       const first = await npmStart({ EDGECONF_DATA_DIR: dataDir, DATABASE_URL: "" });
       const port = new URL(first.url).port;
-      const taken = await npmExit({ EDGECONF_DATA_DIR: path.join(dataDir, "other"), DATABASE_URL: "", PORT: port });
+      const other = path.join(dataDir, "other");
+      const taken = await npmExit({ EDGECONF_DATA_DIR: other, DATABASE_URL: "", PORT: port });
+      const apiTaken = await npmExit({ EDGECONF_DATA_DIR: other, DATABASE_URL: "", PORT: "0", EDGECONF_API_PORT: port });
       await stop(first.proc);
       expect(taken.code).toBe(1);
-      expect(taken.output).toContain(`port ${port} on 127.0.0.1 is already in use`);
+      expect(taken.output).toContain(`port ${port} on 127.0.0.1 is already in use: stop the other server or set PORT`);
+      expect(apiTaken.code).toBe(1);
+      expect(apiTaken.output).toContain(`port ${port} on 127.0.0.1 is already in use: stop the other server or set EDGECONF_API_PORT`);
+      // Found before the data folder or the database was touched.
+      expect(existsSync(other)).toBe(false);
       const noDb = await npmExit({ EDGECONF_DATA_DIR: dataDir, DATABASE_URL: "postgres://postgres@127.0.0.1:1/none" });
       expect(noDb.code).toBe(1);
       expect(noDb.output).toMatch(/cannot open the database at DATABASE_URL: ECONNREFUSED/);

@@ -1,5 +1,5 @@
 /** Node entry: embedded default (PGlite + local blobs) or self-hosted (DATABASE_URL, S3). */
-import type { AddressInfo } from "node:net";
+import { createServer as createNetServer, type AddressInfo } from "node:net";
 import type { Server } from "node:http";
 import { z } from "zod";
 import { existsSync } from "node:fs";
@@ -66,6 +66,28 @@ try {
 
 const started = performance.now();
 
+/** The one line for a listener that cannot listen, naming the setting to change. */
+function listenFailure(err: Error & { code?: string }, host: string, port: number, setting: string): never {
+  if (err.code === "EADDRINUSE") fail(`port ${port} on ${host} is already in use: stop the other server or set ${setting}`);
+  fail(`cannot listen on ${host}:${port}: ${err.message}`);
+}
+
+/**
+ * Fails at once when a port is taken or cannot be had, before the database is opened (which may
+ * take seconds, or create a database for nothing). A port taken in between still fails at listen,
+ * with the same line. Port 0 (any free port) needs no check.
+ */
+async function assertCanListen(host: string, port: number, setting: string): Promise<void> {
+  if (port === 0) return;
+  const probe = createNetServer();
+  await new Promise<void>((resolve) => {
+    probe.once("error", (err) => listenFailure(err, host, port, setting));
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve()));
+  });
+}
+await assertCanListen(env.HOST, env.PORT, "PORT");
+if (env.EDGECONF_API_PORT !== undefined) await assertCanListen(env.EDGECONF_API_HOST ?? env.HOST, env.EDGECONF_API_PORT, "EDGECONF_API_PORT");
+
 // The embedded database is single-process: this process takes the folder's lock, or stops here naming the holder.
 try {
   if (!env.DATABASE_URL) claimDataDir(env.EDGECONF_DATA_DIR, "npm start");
@@ -127,10 +149,7 @@ const apiServer = apiPort === undefined ? null : createNodeServer(createApp(runt
 
 /** Listens, or stops the process with one line naming the setting to change. Resolves the listener's URL. */
 function listen(s: Server, host: string, port: number, setting: string): Promise<string> {
-  s.once("error", (err: Error & { code?: string }) => {
-    if (err.code === "EADDRINUSE") fail(`port ${port} on ${host} is already in use: stop the other server or set ${setting}`);
-    fail(`cannot listen on ${host}:${port}: ${err.message}`);
-  });
+  s.once("error", (err: Error & { code?: string }) => listenFailure(err, host, port, setting));
   // No idle timeout on sockets: a held long-poll sends nothing for up to 60 s.
   s.setTimeout(0);
   // Thousands of agents reconnect at once after a restart or a publish: a deep accept queue keeps them from being reset.
