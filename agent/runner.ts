@@ -109,7 +109,8 @@ export class Runner {
         return this.run({ ...newAttempt(app, current.manifest, paths), lock, plan: current.plan }, current.previous, current.phase);
       },
       async (message) => {
-        if (journal && !(journal instanceof UntrustedFileError)) return this.record(newAttempt(app, journal.manifest, paths), "FAILED", message);
+        // Nothing done: the journal stays for the next start.
+        if (journal && !(journal instanceof UntrustedFileError)) return this.record({ ...newAttempt(app, journal.manifest, paths), keepJournal: true }, "FAILED", message);
         this.deps.log.warn("cannot check the service folder", { app, error: message });
         return null;
       },
@@ -200,9 +201,10 @@ export class Runner {
     let message = "";
     let status: "SUCCESS" | "FAILED" = "SUCCESS";
     const unsafe = (err: unknown) => Promise.reject(err instanceof UnsafePathError ? new StepError(err.message) : err);
-    // A resumed plan may have switched part of the files: until it is finished or undone, its
-    // journal stays (a check that refuses the folder now must not leave a mix with no plan).
-    if (phase === "apply" || phase === "switch") attempt.keepJournal = true;
+    // A resumed plan may have switched part of the files, or its post-script not have run: until
+    // it is finished or undone, its journal stays (a check that refuses the folder now must not
+    // leave a mix with no plan, nor a release in place whose post-script never ran).
+    if (phase !== "pre") attempt.keepJournal = true;
     try {
       // A fresh attempt only: a resumed journal must get to its own undo, never stop before it.
       if (phase === "pre") {
@@ -249,6 +251,7 @@ export class Runner {
       }
       const t = Date.now();
       const post = await runScript(this.deps, attempt, "post", manifest, env);
+      attempt.keepJournal = false; // the post-script ran: what is left is its outcome
       attempt.timings.postHookMs = Date.now() - t;
       attempt.postHook = post && hookReport(post);
       if (post && post.exitCode !== 0) {
@@ -261,6 +264,9 @@ export class Runner {
       status = "FAILED";
       message = (err as Error).message;
       if (!(err instanceof StepError)) log.error("apply failed", { releaseID: release.id, error: message });
+      if (phase !== "pre" && attempt.keepJournal && !message.includes(paths.journalPath)) {
+        message += `; the interrupted apply is not finished: its journal ${paths.journalPath} is kept, and finished at a later start once this is fixed`;
+      }
     }
     return this.record(attempt, status, message);
   }

@@ -7,7 +7,7 @@
  * tampered with its mtime put back, and a source rewritten between its check and its copy.
  */
 import { execFileSync } from "node:child_process";
-import { readdir, readFile, mkdir, rm, stat, writeFile } from "node:fs/promises";
+import { readdir, readFile, mkdir, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BlobCache } from "../../agent/cache";
@@ -19,7 +19,7 @@ import { keyOf } from "../../agent/integrity";
 import { createLogger } from "../../agent/log";
 import { Runner } from "../../agent/runner";
 import { appPaths, writeJournal } from "../../agent/state";
-import { Admin, sha256, startServer, tempDir, type ServerHandle } from "./harness";
+import { Admin, readLines, sha256, startServer, tempDir, until, type ServerHandle } from "./harness";
 
 const BIZ = 37;
 const APP = "integrity";
@@ -266,5 +266,80 @@ describe("a file checked once is not trusted by its mtime, nor between its check
     expect(seam.hit()).toBe(true);
     expect(outcome.status, outcome.message).toBe("SUCCESS");
     expect(await readFile(join(root, String(BIZ), BIG_APP, "files/data/big.bin"), "utf8")).toBe(BIG);
+  });
+});
+
+/**
+ * The real fs, noting the text of each journal.json the agent puts in place, in order. With
+ * `freezeAt` (a journal phase), the rename that puts a journal of that phase in place is done,
+ * then it and every later call never answer: the process is as good as killed there (kill -9).
+ */
+function journalSeam(freezeAt?: string): Fsys & { journals: string[]; frozen: () => boolean } {
+  let frozen = false;
+  const journals: string[] = [];
+  const never = () => new Promise<never>(() => undefined);
+  const seam: any = {};
+  for (const [name, fn] of Object.entries(nodeFsys)) seam[name] = (...args: unknown[]) => (frozen ? never() : (fn as any)(...args));
+  seam.rename = async (from: string, to: string) => {
+    if (frozen) return never();
+    await nodeFsys.rename(from, to);
+    if (!to.endsWith("/journal.json")) return;
+    const text = await readFile(to, "utf8");
+    journals.push(text);
+    if (freezeAt !== undefined && JSON.parse(text).phase === freezeAt) {
+      frozen = true;
+      return never();
+    }
+  };
+  seam.journals = journals;
+  seam.frozen = () => frozen;
+  return seam;
+}
+
+let variants = 9000;
+/** `m` as another release (new id), its post-script `post` (shell), without the file named `drop`. */
+function variant(m: any, post: string | null, drop?: string): any {
+  const id = ++variants;
+  return { ...m, release: { ...m.release, id, name: `R${id}` }, files: m.files.filter((f: any) => f.name !== drop), hooks: { ...m.hooks, post: post === null ? null : { type: "shell", content: post } } };
+}
+
+/** How many times the post-scripts made by `counting` ran. */
+const runs = (log: string) => readFile(log, "utf8").then((t) => t.trim().split("\n").filter(Boolean).length, () => 0);
+const counting = (log: string) => `echo run >> ${log}\n`;
+
+/** V1 applied, then `manifest` applied by a runner that "dies" once its journal of phase `phase` is in place. */
+async function crashedAt(phase: string, manifest: unknown, root: string, app: string): Promise<void> {
+  const seam = journalSeam(phase);
+  void runner(root, { fsys: seam }).apply(APP, manifest); // never settles once frozen
+  await until(() => seam.frozen(), `a journal of phase ${phase}`);
+  // The dead process's lock goes with it (a dead holder's lock is taken over).
+  await rm(join(app, ".edgeconf/lock.json"), { force: true });
+}
+
+describe("a journal kept for the operator", () => {
+  it("security: a post-phase journal refused at restart (a link planted in files/ after the swap) is kept, FAILED naming the link, the post-script not run; once the link is gone it is finished", async () => {
+    const { base, root, app } = await withV1();
+    const log = join(base, "x/post.log");
+    const next = variant(manifests.v1, counting(log));
+    await crashedAt("post", next, root, app);
+    const journal = join(app, ".edgeconf/journal.json");
+    const planted = join(app, "files/etc/app/planted");
+    await symlink(join(base, "x"), planted);
+    const refused = await runner(root).start(APP);
+    expect(refused?.status).toBe("FAILED");
+    expect(refused?.message).toContain(planted);
+    expect(await exists(journal)).toBe(true);
+    expect((await readLines(join(app, "metadata.json"))).at(-1)).toMatchObject({ status: "FAILED", releaseID: next.release.id });
+    const again = await runner(root).apply(APP, next);
+    expect(again.status).toBe("FAILED");
+    expect(again.message).toContain(planted);
+    expect(await exists(journal)).toBe(true);
+    expect(await runs(log)).toBe(0);
+    await rm(planted);
+    const after = await runner(root).apply(APP, next);
+    expect(after.status, after.message).not.toBe("FAILED");
+    expect(await runs(log)).toBe(1);
+    expect(await exists(journal)).toBe(false);
+    expect(JSON.parse(await readFile(join(app, ".edgeconf/state.json"), "utf8")).releaseId).toBe(next.release.id);
   });
 });
