@@ -5,6 +5,9 @@
  * a forged journal (writes/removes outside, a post-script at restart), a forged state (a script
  * run by a rollback), a sealed journal whose plan breaks the rules, a token change, a file
  * tampered with its mtime put back, and a source rewritten between its check and its copy.
+ * Replays: a journal or state the agent itself sealed for an earlier apply, put back (freshness,
+ * agent/state.ts `checkFresh`), and files of the previous agent version; and a post-phase journal
+ * refused at restart, kept for the operator.
  */
 import { execFileSync } from "node:child_process";
 import { readdir, readFile, mkdir, rm, stat, symlink, writeFile } from "node:fs/promises";
@@ -18,7 +21,7 @@ import { nodeFsys, type Fsys } from "../../agent/fsys";
 import { keyOf } from "../../agent/integrity";
 import { createLogger } from "../../agent/log";
 import { Runner } from "../../agent/runner";
-import { appPaths, writeJournal } from "../../agent/state";
+import { appPaths, writeJournal, writeState } from "../../agent/state";
 import { Admin, readLines, sha256, startServer, tempDir, until, type ServerHandle } from "./harness";
 
 const BIZ = 37;
@@ -315,6 +318,100 @@ async function crashedAt(phase: string, manifest: unknown, root: string, app: st
   // The dead process's lock goes with it (a dead holder's lock is taken over).
   await rm(join(app, ".edgeconf/lock.json"), { force: true });
 }
+
+describe("a sealed file put back from an earlier apply (replay) is refused", () => {
+  it("security: a journal of an earlier apply put back once it finished (switch or post phase) is refused: no file removed, no script run again, FAILED naming it, kept", async () => {
+    for (const phase of ["switch", "post"]) {
+      const { base, root, app } = await withV1();
+      const log = join(base, "x/post.log");
+      // A release without mode.conf (the swap removes it), whose post-script counts its runs.
+      const less = variant(manifests.v1, counting(log), "mode.conf");
+      const seam = journalSeam();
+      const first = await runner(root, { fsys: seam }).apply(APP, less);
+      expect(first.status, first.message).toBe("SUCCESS");
+      const old = seam.journals.find((t) => JSON.parse(t).phase === phase);
+      expect(old, phase).toBeDefined();
+      // V1 again: mode.conf is back; then the old journal is put back.
+      expect((await runner(root).apply(APP, manifests.v1)).status).toBe("SUCCESS");
+      const journal = join(app, ".edgeconf/journal.json");
+      await writeFile(journal, old!);
+      const lines: string[] = [];
+      const started = await runner(root, { lines }).start(APP);
+      const outcome = await runner(root).apply(APP, manifests.v1);
+      expect(started, `${phase}: ${JSON.stringify(started)}`).toBeNull();
+      expect(lines.some((l) => l.includes("journal refused"))).toBe(true);
+      expect(outcome.status).toBe("FAILED");
+      expect(outcome.message).toContain(journal);
+      expect(outcome.message).toContain("earlier apply");
+      expect(await readFile(join(app, "files/etc/app/mode.conf"), "utf8")).toBe("same\n");
+      expect(await runs(log)).toBe(1);
+      expect(await readFile(journal, "utf8")).toBe(old);
+      expect(JSON.parse(await readFile(join(app, ".edgeconf/state.json"), "utf8")).releaseId).toBe(manifests.v1.release.id);
+    }
+  });
+
+  it("security: a state.json copied while a release's post-script ran (before its failure was marked), put back, does not make that release 'already applied'", async () => {
+    for (const sameRunner of [false, true]) {
+      const { base, root, app } = await withV1();
+      const log = join(base, "x/post.log");
+      const saved = join(base, "x/state.saved");
+      const failing = variant(manifests.v2, `${counting(log)}cp ${join(app, ".edgeconf/state.json")} ${saved}\nexit 1\n`);
+      const agent = runner(root);
+      const first = await agent.apply(APP, failing);
+      expect(first.status).toBe("FAILED");
+      await writeFile(join(app, ".edgeconf/state.json"), await readFile(saved));
+      const again = await (sameRunner ? agent : runner(root)).apply(APP, failing);
+      expect(again.status, `same runner: ${sameRunner}`).toBe("FAILED");
+      expect(await runs(log)).toBe(2);
+    }
+  });
+
+  it("security: a state.json of an earlier apply put back while a journal is pending is refused with it: nothing acted on, FAILED naming state.json", async () => {
+    const { base, root, app } = await withV1();
+    const statePath = join(app, ".edgeconf/state.json");
+    const v1State = await readFile(statePath, "utf8");
+    expect((await runner(root).apply(APP, manifests.v2)).status).toBe("SUCCESS");
+    const log = join(base, "x/post.log");
+    const next = variant(manifests.v1, counting(log));
+    await crashedAt("post", next, root, app);
+    const journal = await readFile(join(app, ".edgeconf/journal.json"), "utf8");
+    await writeFile(statePath, v1State);
+    const lines: string[] = [];
+    const started = await runner(root, { lines }).start(APP);
+    const outcome = await runner(root).apply(APP, next);
+    expect(started).toBeNull();
+    expect(outcome.status).toBe("FAILED");
+    expect(outcome.message).toContain(statePath);
+    expect(await runs(log)).toBe(0);
+    expect(await readFile(join(app, ".edgeconf/journal.json"), "utf8")).toBe(journal);
+    expect(await readFile(statePath, "utf8")).toBe(v1State);
+  });
+
+  it("happy: a state and journal of the previous agent version (no sequence) are resumed once; that journal put back again is refused", async () => {
+    const { base, root, app } = await withV1();
+    const log = join(base, "x/post.log");
+    const next = variant(manifests.v1, counting(log));
+    await crashedAt("post", next, root, app);
+    // As the previous version wrote them: the same seal, no freshness fields.
+    const paths = appPaths(root, BIZ, APP);
+    const key = keyOf({ config: { token } });
+    const legacy = (path: string) =>
+      readFile(path, "utf8").then((t) => {
+        const { hmac: _, seq: _s, base: _b, closed: _c, ...body } = JSON.parse(t);
+        return body;
+      });
+    await writeState(paths, key, await legacy(paths.statePath));
+    await writeJournal(paths, key, await legacy(paths.journalPath));
+    const oldJournal = await readFile(paths.journalPath, "utf8");
+    const resumed = await runner(root).start(APP);
+    expect(resumed?.status, resumed?.message).toBe("SUCCESS");
+    expect(await runs(log)).toBe(1);
+    await writeFile(paths.journalPath, oldJournal);
+    expect(await runner(root).start(APP)).toBeNull();
+    expect((await runner(root).apply(APP, next)).status).toBe("FAILED");
+    expect(await runs(log)).toBe(1);
+  });
+});
 
 describe("a journal kept for the operator", () => {
   it("security: a post-phase journal refused at restart (a link planted in files/ after the swap) is kept, FAILED naming the link, the post-script not run; once the link is gone it is finished", async () => {
