@@ -440,3 +440,17 @@ describe("a journal kept for the operator", () => {
     expect(JSON.parse(await readFile(join(app, ".edgeconf/state.json"), "utf8")).releaseId).toBe(next.release.id);
   });
 });
+
+describe("errors about the cache folder name real paths", () => {
+  it("error: a blob that cannot be moved into the cache (a folder stands at its entry) is FAILED naming the cache's real path, not /proc/self/fd/N", async () => {
+    const base = join(work.path, `w${++seq}`);
+    const root = join(base, "temp");
+    // A folder, not empty, where the large blob's cache entry goes: the rename into it fails.
+    await mkdir(join(base, "cache", sha256(BIG), "x"), { recursive: true });
+    await mkdir(root, { recursive: true });
+    const outcome = await runner(root).apply(BIG_APP, manifests.big);
+    expect(outcome.status).toBe("FAILED");
+    expect(outcome.message).not.toContain("/proc/self/fd");
+    expect(outcome.message).toContain(join(base, "cache", sha256(BIG)));
+  });
+});
