@@ -63,24 +63,37 @@ export interface Attempt {
   plan?: SwapPlan;
   /** An undo failed: the journal stays, so the next start tries again. */
   keepJournal?: boolean;
+  /**
+   * This attempt's number and that of the state it started from (agent/state.ts, `checkFresh`),
+   * carried by every journal and state it writes; set by the runner before anything is written.
+   */
+  seq: number;
+  base: number;
+  /** A journal of this attempt was written (or resumed): its end is recorded in the state. */
+  journaled?: boolean;
 }
 
 /** A failure already logged by the step that raised it: the runner only records it. */
 export class StepError extends Error {}
 
 export function newAttempt(app: string, manifest: Manifest, paths: AppPaths): Attempt {
-  return { app, manifest, paths, started: Date.now(), preHook: null, postHook: null, timings: {}, bytesDownloaded: 0 };
+  return { app, manifest, paths, started: Date.now(), preHook: null, postHook: null, timings: {}, bytesDownloaded: 0, seq: 0, base: 0 };
 }
 
 export const nowOf = (deps: RunnerDeps): Date => (deps.now ?? (() => new Date()))();
 
-/** The state saved once `manifest`'s files are in place. */
-export function stateOf(deps: RunnerDeps, manifest: Manifest, files: AppliedState["files"]): AppliedState {
+/**
+ * The state saved once `manifest`'s files are in place by `attempt`: of its number, not closed
+ * (its journal may still be there) unless `closed`.
+ */
+export function stateOf(deps: RunnerDeps, attempt: Pick<Attempt, "seq">, manifest: Manifest, files: AppliedState["files"], closed = false): AppliedState {
   return {
     releaseId: manifest.release?.id ?? null,
     releaseName: manifest.release?.name ?? "",
     manifest,
     files,
     appliedAt: nowOf(deps).toISOString(),
+    seq: attempt.seq,
+    closed,
   };
 }

@@ -64,6 +64,20 @@ export class BlobCache {
     return main === null ? null : this.folders.check(`${main}/.partial`, join(this.dir, ".partial"));
   }
 
+  /**
+   * `err` (returned, changed in place) with the cache folders' `/proc/self/fd/N` replaced by
+   * their real paths in its message, `path` and `dest`: what an error about an entry says.
+   */
+  withRealPaths<T>(err: T): T {
+    if (err instanceof Error) {
+      const e = err as Error & { path?: unknown; dest?: unknown };
+      e.message = this.folders.realPaths(e.message);
+      if (typeof e.path === "string") e.path = this.folders.realPaths(e.path);
+      if (typeof e.dest === "string") e.dest = this.folders.realPaths(e.dest);
+    }
+    return err;
+  }
+
   /** Closes the folders' handles (paths handed out before stop working). */
   close(): Promise<void> {
     return this.folders.close();
@@ -223,7 +237,7 @@ export class BlobCache {
     });
     await this.cleanup();
     const timer = setInterval(() => {
-      this.cleanup().catch((err) => this.log.warn("cache cleanup failed", { error: (err as Error).message }));
+      this.cleanup().catch((err) => this.log.warn("cache cleanup failed", { error: this.withRealPaths(err as Error).message }));
     }, intervalMs);
     timer.unref();
     return () => clearInterval(timer);

@@ -110,10 +110,12 @@ export class Fetcher {
     };
     try {
       await mapLimit(unique, this.options.concurrency, (need) => this.fetchOne(need, stagingDir, inCache, result, onReady, behind, signal));
+    } catch (err) {
+      throw cache.withRealPaths(err);
     } finally {
       await Promise.all(writing);
     }
-    if (failed) throw failed.err;
+    if (failed) throw cache.withRealPaths(failed.err);
     return result;
   }
 
@@ -225,7 +227,7 @@ export class Fetcher {
           log.warn("disk full, cache blobs removed to make room", { sha256: need.sha256, freedBytes: freed });
         }
         if (attempt >= attempts || signal?.aborted) throw err;
-        log.warn("download failed, retrying", { sha256: need.sha256, attempt, error: (err as Error).message });
+        log.warn("download failed, retrying", { sha256: need.sha256, attempt, error: cache.withRealPaths(err as Error).message });
       }
     }
   }

@@ -74,7 +74,8 @@ export async function applyKv(deps: RunnerDeps, attempt: Attempt): Promise<void>
   }
   attempt.timings.kvCount = manifest.kvs?.length ?? 0;
   const saved: Manifest = { ...manifest, kvs: [] };
-  await writeState(paths, keyOf(deps), { ...stateOf(deps, saved, {}), kv: record }, deps.fsys);
+  // No journal for kv.json (one rename): the attempt is finished once the state is written.
+  await writeState(paths, keyOf(deps), { ...stateOf(deps, attempt, saved, {}, true), kv: record }, deps.fsys);
 }
 
 /** Whether kv.json still holds what the applied release wrote (same inode and stat, else same hash). */

@@ -130,7 +130,10 @@ export async function fetchAndApply(deps: RunnerDeps, attempt: Attempt, previous
   const warnedOwners = new Set<string>();
   const staging = new Set<string>();
   let plan: SwapPlan | undefined = options.resume;
-  const save = (p: SwapPlan) => writeJournal(paths, keyOf(deps), { phase: "switch", manifest, previous, startedAt: new Date().toISOString(), plan: p }, fsys);
+  const save = async (p: SwapPlan) => {
+    attempt.journaled = true;
+    await writeJournal(paths, keyOf(deps), { phase: "switch", manifest, previous, startedAt: new Date().toISOString(), plan: p, seq: attempt.seq, base: attempt.base }, fsys);
+  };
   try {
     const { onDisk } = await preflight(tree).catch((err) => Promise.reject(err instanceof UnsafePathError ? new StepError(err.message) : err));
     const records = previous?.files ?? {};
@@ -229,7 +232,7 @@ export async function fetchAndApply(deps: RunnerDeps, attempt: Attempt, previous
         const { user, group, privilege } = file.permission;
         files[rel] = { sha256: file.sha256, size: s.size, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs, ino: s.ino, privilege, user, group };
       }
-      await writeState(paths, keyOf(deps), stateOf(deps, manifest, files), fsys);
+      await writeState(paths, keyOf(deps), stateOf(deps, attempt, manifest, files), fsys);
       attempt.keepJournal = false; // the plan is finished
     } catch (err) {
       const reason = (err as Error).message;

@@ -1,5 +1,5 @@
 /** The runner's last phase: metadata.json (both files), the journal cleared, the event to the server. */
-import { nowOf, type Attempt, type Outcome, type RunnerDeps } from "./attempt.js";
+import { nowOf, stateOf, type Attempt, type Outcome, type RunnerDeps } from "./attempt.js";
 import { AGENT_VERSION } from "./config.js";
 import { appendMetadata, eventTime, type EventStatus } from "./metadata.js";
 import { nodeFsys } from "./fsys.js";
@@ -33,16 +33,32 @@ export async function recordAttempt(deps: RunnerDeps, attempt: Attempt, status: 
     log.error("cannot append the event to metadata.json", { event: JSON.stringify(event), error: unrecorded });
     if (!(err instanceof UnsafePathError)) attempt.keepJournal = true;
   }
+  let cleared = false;
   if (!attempt.keepJournal) {
     // A journal that cannot be removed is finished again at the next start (same event again).
     await clearJournal(paths, fsys)
+      .then(() => (cleared = true))
       .then(() => cleanUp(deps, paths))
       .catch((err) => log.warn("cannot clear the journal", { error: (err as Error).message }));
   }
-  let state = await readState(paths, keyOf(deps), fsys).catch(() => null);
+  let unreadable = false;
+  let state = await readState(paths, keyOf(deps), fsys).catch(() => ((unreadable = true), null));
+  let next = state;
   if (status === "SUCCESS" && state?.releaseId === releaseId && Boolean(state?.unrecorded) !== (unrecorded !== null)) {
-    state = { ...state!, unrecorded: unrecorded !== null || undefined };
-    await writeState(paths, keyOf(deps), state, fsys).catch((err) => log.warn("cannot save the state's unrecorded mark", { error: (err as Error).message }));
+    next = { ...state!, unrecorded: unrecorded !== null || undefined };
+  }
+  // The attempt's journal is gone: the state says it is finished, so no copy of that journal is
+  // ever resumed (agent/state.ts, checkFresh). Written after the removal: a crash in between
+  // leaves the state unsettled (its release applied again), never a journal refused as stale.
+  // Not when the state could not be read (a disk error): a state is never written over blindly.
+  if (cleared && attempt.journaled && !unreadable && (next?.seq !== attempt.seq || next.closed !== true)) {
+    next = { ...(next ?? stateOf(deps, attempt, { ...manifest, release: null, files: [], hooks: { pre: null, post: null, validate: null } }, {})), seq: attempt.seq, closed: true };
+  }
+  if (next !== state) {
+    await writeState(paths, keyOf(deps), next!, fsys).then(
+      () => (state = next),
+      (err) => log.warn("cannot save the state", { error: (err as Error).message }),
+    );
   }
   if (unrecorded !== null) {
     const note = `its event could not be recorded in metadata.json: ${unrecorded}`;

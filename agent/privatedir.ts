@@ -73,6 +73,8 @@ export class PrivateFolders {
   private readonly warned = new Set<string>();
   /** Every descriptor opened (replaced ones too: an apply in flight may still read through one). */
   private readonly fds: number[] = [];
+  /** `/proc/self/fd/N` of each folder opened → its real path, for messages. */
+  private readonly reals = new Map<string, string>();
 
   constructor(
     private readonly log: Logger,
@@ -110,9 +112,18 @@ export class PrivateFolders {
     if (PROC) {
       this.fds.push(fd);
       named = `/proc/self/fd/${fd}`;
+      this.reals.set(named, real);
     } else await closeFd(fd);
     this.known.set(real, { dev, ino, path: named });
     return named;
+  }
+
+  /**
+   * `text` with each `/proc/self/fd/N` of a folder opened here replaced by that folder's real
+   * path: an error about an entry names the path the operator knows, not the descriptor.
+   */
+  realPaths(text: string): string {
+    return text.replace(/\/proc\/self\/fd\/\d+/g, (p) => this.reals.get(p) ?? p);
   }
 
   private refuse(real: string, found: string): null {

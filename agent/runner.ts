@@ -18,7 +18,7 @@ import { keyOf, UntrustedFileError } from "./integrity.js";
 import { hookReport, runScript, scriptEnv, scriptFailure } from "./phase-hooks.js";
 import { recordAttempt } from "./phase-record.js";
 import { ServiceLock } from "./servicelock.js";
-import { appPaths, appTree, hasContent, readJournal, readState, writeJournal, writeState, type AppliedState, type AppPaths, type Journal, type JournalPhase } from "./state.js";
+import { appPaths, appTree, hasContent, nextSeq, readJournal, readState, settled, writeJournal, writeState, type AppliedState, type AppPaths, type Journal, type JournalPhase } from "./state.js";
 
 export type { Outcome, OutcomeStatus, RunnerDeps } from "./attempt.js";
 
@@ -106,10 +106,11 @@ export class Runner {
         }
         const log = this.deps.log.with({ app });
         log.warn("found an interrupted apply, finishing it", { releaseID: current.manifest.release?.id, phase: current.phase });
-        return this.run({ ...newAttempt(app, current.manifest, paths), lock, plan: current.plan }, current.previous, current.phase);
+        return this.run(resumed(app, current, paths, lock), current.previous, current.phase);
       },
       async (message) => {
-        if (journal && !(journal instanceof UntrustedFileError)) return this.record(newAttempt(app, journal.manifest, paths), "FAILED", message);
+        // Nothing done: the journal stays for the next start.
+        if (journal && !(journal instanceof UntrustedFileError)) return this.record({ ...newAttempt(app, journal.manifest, paths), keepJournal: true }, "FAILED", message);
         this.deps.log.warn("cannot check the service folder", { app, error: message });
         return null;
       },
@@ -144,7 +145,7 @@ export class Runner {
       }
       if (pending) {
         log.warn("an earlier apply is unfinished, finishing it first", { releaseID: pending.manifest.release?.id, phase: pending.phase });
-        const earlier = await this.run({ ...newAttempt(app, pending.manifest, paths), lock, plan: pending.plan }, pending.previous, pending.phase);
+        const earlier = await this.run(resumed(app, pending, paths, lock), pending.previous, pending.phase);
         if (await this.journal(paths)) return earlier;
       }
       let state: AppliedState | null;
@@ -155,7 +156,10 @@ export class Runner {
         log.error("cannot read the service's state", { error: (err as Error).message });
         return refused(`cannot read the service's state: ${(err as Error).message}`);
       }
-      if (state && (await this.alreadyApplied(paths, state, manifest))) {
+      // A state whose attempt never closed (no journal is left) is not trusted as applied: it is
+      // a copy made while that attempt ran, put back, or a crash right after its journal went.
+      if (state && !settled(state)) log.warn("the state's apply did not finish; the release is applied again", { releaseID: state.releaseId });
+      else if (state && (await this.alreadyApplied(paths, state, manifest))) {
         if (state.unrecorded) {
           // On disk, but not a success until its event is in metadata.json (phase-record.ts).
           log.warn("release already applied but its event was not recorded; recording it now", { releaseID: manifest.release.id });
@@ -165,7 +169,7 @@ export class Runner {
         this.current.set(app, { releaseId: manifest.release.id, publishId: manifest.release.publishId ?? null });
         return { app, status: "SKIPPED", releaseId: manifest.release.id, message: "" };
       }
-      return this.run({ ...newAttempt(app, manifest, paths), lock }, state, "pre");
+      return this.run({ ...newAttempt(app, manifest, paths), lock, seq: nextSeq(state, nowOf(this.deps)), base: state?.seq ?? 0 }, state, "pre");
     }, refused);
   }
 
@@ -200,9 +204,10 @@ export class Runner {
     let message = "";
     let status: "SUCCESS" | "FAILED" = "SUCCESS";
     const unsafe = (err: unknown) => Promise.reject(err instanceof UnsafePathError ? new StepError(err.message) : err);
-    // A resumed plan may have switched part of the files: until it is finished or undone, its
-    // journal stays (a check that refuses the folder now must not leave a mix with no plan).
-    if (phase === "apply" || phase === "switch") attempt.keepJournal = true;
+    // A resumed plan may have switched part of the files, or its post-script not have run: until
+    // it is finished or undone, its journal stays (a check that refuses the folder now must not
+    // leave a mix with no plan, nor a release in place whose post-script never ran).
+    if (phase !== "pre") attempt.keepJournal = true;
     try {
       // A fresh attempt only: a resumed journal must get to its own undo, never stop before it.
       if (phase === "pre") {
@@ -243,12 +248,12 @@ export class Runner {
         await fetchAndApply(this.deps, attempt, previous, manifest, { resume, validate });
         // Bookkeeping only: if it cannot be saved, the "switch" journal stays, and resuming it
         // after a crash finds every file switched and goes on to the post-script just the same.
-        await writeJournal(paths, keyOf(this.deps), { phase: "post", manifest, previous, startedAt: nowOf(this.deps).toISOString(), plan: attempt.plan }, fsysOf(this.deps)).catch((err) =>
-          log.warn("cannot save the journal's post phase", { error: (err as Error).message }),
-        );
+        const journal = { phase: "post" as const, manifest, previous, startedAt: nowOf(this.deps).toISOString(), plan: attempt.plan, seq: attempt.seq, base: attempt.base };
+        await writeJournal(paths, keyOf(this.deps), journal, fsysOf(this.deps)).catch((err) => log.warn("cannot save the journal's post phase", { error: (err as Error).message }));
       }
       const t = Date.now();
       const post = await runScript(this.deps, attempt, "post", manifest, env);
+      attempt.keepJournal = false; // the post-script ran: what is left is its outcome
       attempt.timings.postHookMs = Date.now() - t;
       attempt.postHook = post && hookReport(post);
       if (post && post.exitCode !== 0) {
@@ -261,6 +266,9 @@ export class Runner {
       status = "FAILED";
       message = (err as Error).message;
       if (!(err instanceof StepError)) log.error("apply failed", { releaseID: release.id, error: message });
+      if (phase !== "pre" && attempt.keepJournal && !message.includes(paths.journalPath)) {
+        message += `; the interrupted apply is not finished: its journal ${paths.journalPath} is kept, and finished at a later start once this is fixed`;
+      }
     }
     return this.record(attempt, status, message);
   }
@@ -278,6 +286,13 @@ export class Runner {
     this.current.set(attempt.app, { releaseId: current, publishId: currentPublish });
     return outcome;
   }
+}
+
+/** The attempt that finishes (or undoes) `journal`: its number, its plan, its journal kept until then. */
+function resumed(app: string, journal: Journal, paths: AppPaths, lock: ServiceLock): Attempt {
+  // A journal of an agent that predates numbers (checkFresh let it through: the state has none either).
+  const seq = journal.seq ?? 1;
+  return { ...newAttempt(app, journal.manifest, paths), lock, plan: journal.plan, seq, base: journal.seq === undefined ? 0 : (journal.base ?? 0), journaled: true };
 }
 
 /** Stands for a release refused before it could be read, so the attempt is still recorded. */

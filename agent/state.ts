@@ -70,6 +70,16 @@ export interface AppliedState {
   unrecorded?: boolean;
   /** kv services: kv.json as written (agent/kv.ts). */
   kv?: FileRecord;
+  /**
+   * The number of the apply attempt that last wrote this state (see `checkFresh`); absent in a
+   * state written by an agent that predates sequences (taken as 0).
+   */
+  seq?: number;
+  /**
+   * False while that attempt may still have a journal (from its swap until its event is recorded
+   * and its journal removed); true once it is finished, so no journal of it is resumed again.
+   */
+  closed?: boolean;
 }
 
 /** "switch": files staged, being swapped in (`plan`); "post": files in place, post-script next. */
@@ -83,6 +93,10 @@ export interface Journal {
   startedAt: string;
   /** The swap (agent/swap.ts): what is staged, kept and switched; its backups serve a rollback. */
   plan?: SwapPlan;
+  /** The attempt that wrote this journal (absent: an agent that predates sequences). */
+  seq?: number;
+  /** The `seq` of the state that attempt started from (0: none, or one without a sequence). */
+  base?: number;
 }
 
 /** The service folder, every component checked (agent/safetree.ts). */
@@ -143,9 +157,61 @@ export async function readJournal(paths: AppPaths, key: SealKey, fsys: Fsys = no
       `${paths.journalPath} was not written by this agent (no valid tag: edited, or written with another token); nothing in it is done. Check the service folder and remove that file to let applies go on`,
     );
   }
-  if (journal?.plan !== undefined) checkPlan(journal.plan, paths.journalPath);
+  if (journal === null) return null;
+  if (journal.plan !== undefined) checkPlan(journal.plan, paths.journalPath);
+  const state = await readSealed<AppliedState>(paths, "state.json", key, fsys);
+  checkFresh(journal, state === "untrusted" ? null : state, paths);
   return journal;
 }
+
+/**
+ * Freshness: a sealed journal proves the agent wrote it, not that it is the current one. Every
+ * apply attempt has a number (`seq`, growing per service: see `nextSeq`); its journal records it
+ * and the `seq` of the state it started from (`base`), and each state it writes records it too,
+ * `closed` once the attempt is finished. A journal is resumed only while it is its attempt's:
+ * the state is still the one it started from (`base`), or one its own attempt wrote and has not
+ * closed. Anything else (a journal of an earlier apply, or a state older than the journal, put
+ * back from a copy) raises UntrustedFileError naming the file; neither is acted on. Files of an
+ * agent that predates sequences count as 0: such a journal is resumed only with such a state.
+ */
+export function checkFresh(journal: Journal, state: AppliedState | null, paths: AppPaths): void {
+  const current = state?.seq ?? 0;
+  const earlier = (what: string) =>
+    new UntrustedFileError(
+      `${paths.journalPath} is the journal of an earlier apply (${what}), put back from a copy; nothing in it is done. Check the service folder and remove that file to let applies go on`,
+    );
+  if (journal.seq === undefined) {
+    if (state?.seq === undefined) return;
+    throw earlier(`written before apply numbers, while the state is of apply ${current}`);
+  }
+  if (journal.seq > current) {
+    const base = journal.base ?? 0;
+    if (base === current) return;
+    if (base > current) {
+      throw new UntrustedFileError(
+        `${paths.statePath} is ${state ? `the state of apply ${current}, older than` : "missing or not the agent's, yet"} the state apply ${journal.seq} started from (apply ${base}; its journal ${paths.journalPath} is pending): an earlier state was put back; neither is acted on. Check the service folder and remove the file that was put back`,
+      );
+    }
+    throw earlier(`apply ${journal.seq} started from apply ${base}, while the state is of apply ${current}`);
+  }
+  if (journal.seq === current && state?.closed !== true) return;
+  throw earlier(`apply ${journal.seq}, while the state is of apply ${current}${journal.seq === current ? ", finished" : ""}`);
+}
+
+/**
+ * The number of a new apply attempt over `state`: one more than the state's, or the clock in
+ * milliseconds when larger, so numbers keep growing even after state.json is removed by hand.
+ */
+export function nextSeq(state: AppliedState | null, now: Date): number {
+  return Math.max((state?.seq ?? 0) + 1, now.getTime());
+}
+
+/**
+ * A state taken as settled: written by an attempt that finished (or by an agent that predates
+ * sequences). An unsettled one (`closed: false` with no journal left) is a copy made while its
+ * attempt ran, or a crash right after its journal was removed: its release is applied again.
+ */
+export const settled = (state: AppliedState): boolean => state.closed !== false;
 
 /** state.json, 0600, sealed, whole or not at all (temp file, fsync, rename). */
 export async function writeState(paths: AppPaths, key: SealKey, state: AppliedState, fsys: Fsys = nodeFsys): Promise<void> {

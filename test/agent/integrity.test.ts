@@ -5,9 +5,12 @@
  * a forged journal (writes/removes outside, a post-script at restart), a forged state (a script
  * run by a rollback), a sealed journal whose plan breaks the rules, a token change, a file
  * tampered with its mtime put back, and a source rewritten between its check and its copy.
+ * Replays: a journal or state the agent itself sealed for an earlier apply, put back (freshness,
+ * agent/state.ts `checkFresh`), and files of the previous agent version; and a post-phase journal
+ * refused at restart, kept for the operator.
  */
 import { execFileSync } from "node:child_process";
-import { readdir, readFile, mkdir, rm, stat, writeFile } from "node:fs/promises";
+import { readdir, readFile, mkdir, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BlobCache } from "../../agent/cache";
@@ -18,8 +21,8 @@ import { nodeFsys, type Fsys } from "../../agent/fsys";
 import { keyOf } from "../../agent/integrity";
 import { createLogger } from "../../agent/log";
 import { Runner } from "../../agent/runner";
-import { appPaths, writeJournal } from "../../agent/state";
-import { Admin, sha256, startServer, tempDir, type ServerHandle } from "./harness";
+import { appPaths, writeJournal, writeState } from "../../agent/state";
+import { Admin, readLines, sha256, startServer, tempDir, until, type ServerHandle } from "./harness";
 
 const BIZ = 37;
 const APP = "integrity";
@@ -266,5 +269,188 @@ describe("a file checked once is not trusted by its mtime, nor between its check
     expect(seam.hit()).toBe(true);
     expect(outcome.status, outcome.message).toBe("SUCCESS");
     expect(await readFile(join(root, String(BIZ), BIG_APP, "files/data/big.bin"), "utf8")).toBe(BIG);
+  });
+});
+
+/**
+ * The real fs, noting the text of each journal.json the agent puts in place, in order. With
+ * `freezeAt` (a journal phase), the rename that puts a journal of that phase in place is done,
+ * then it and every later call never answer: the process is as good as killed there (kill -9).
+ */
+function journalSeam(freezeAt?: string): Fsys & { journals: string[]; frozen: () => boolean } {
+  let frozen = false;
+  const journals: string[] = [];
+  const never = () => new Promise<never>(() => undefined);
+  const seam: any = {};
+  for (const [name, fn] of Object.entries(nodeFsys)) seam[name] = (...args: unknown[]) => (frozen ? never() : (fn as any)(...args));
+  seam.rename = async (from: string, to: string) => {
+    if (frozen) return never();
+    await nodeFsys.rename(from, to);
+    if (!to.endsWith("/journal.json")) return;
+    const text = await readFile(to, "utf8");
+    journals.push(text);
+    if (freezeAt !== undefined && JSON.parse(text).phase === freezeAt) {
+      frozen = true;
+      return never();
+    }
+  };
+  seam.journals = journals;
+  seam.frozen = () => frozen;
+  return seam;
+}
+
+let variants = 9000;
+/** `m` as another release (new id), its post-script `post` (shell), without the file named `drop`. */
+function variant(m: any, post: string | null, drop?: string): any {
+  const id = ++variants;
+  return { ...m, release: { ...m.release, id, name: `R${id}` }, files: m.files.filter((f: any) => f.name !== drop), hooks: { ...m.hooks, post: post === null ? null : { type: "shell", content: post } } };
+}
+
+/** How many times the post-scripts made by `counting` ran. */
+const runs = (log: string) => readFile(log, "utf8").then((t) => t.trim().split("\n").filter(Boolean).length, () => 0);
+const counting = (log: string) => `echo run >> ${log}\n`;
+
+/** V1 applied, then `manifest` applied by a runner that "dies" once its journal of phase `phase` is in place. */
+async function crashedAt(phase: string, manifest: unknown, root: string, app: string): Promise<void> {
+  const seam = journalSeam(phase);
+  void runner(root, { fsys: seam }).apply(APP, manifest); // never settles once frozen
+  await until(() => seam.frozen(), `a journal of phase ${phase}`);
+  // The dead process's lock goes with it (a dead holder's lock is taken over).
+  await rm(join(app, ".edgeconf/lock.json"), { force: true });
+}
+
+describe("a sealed file put back from an earlier apply (replay) is refused", () => {
+  it("security: a journal of an earlier apply put back once it finished (switch or post phase) is refused: no file removed, no script run again, FAILED naming it, kept", async () => {
+    for (const phase of ["switch", "post"]) {
+      const { base, root, app } = await withV1();
+      const log = join(base, "x/post.log");
+      // A release without mode.conf (the swap removes it), whose post-script counts its runs.
+      const less = variant(manifests.v1, counting(log), "mode.conf");
+      const seam = journalSeam();
+      const first = await runner(root, { fsys: seam }).apply(APP, less);
+      expect(first.status, first.message).toBe("SUCCESS");
+      const old = seam.journals.find((t) => JSON.parse(t).phase === phase);
+      expect(old, phase).toBeDefined();
+      // V1 again: mode.conf is back; then the old journal is put back.
+      expect((await runner(root).apply(APP, manifests.v1)).status).toBe("SUCCESS");
+      const journal = join(app, ".edgeconf/journal.json");
+      await writeFile(journal, old!);
+      const lines: string[] = [];
+      const started = await runner(root, { lines }).start(APP);
+      const outcome = await runner(root).apply(APP, manifests.v1);
+      expect(started, `${phase}: ${JSON.stringify(started)}`).toBeNull();
+      expect(lines.some((l) => l.includes("journal refused"))).toBe(true);
+      expect(outcome.status).toBe("FAILED");
+      expect(outcome.message).toContain(journal);
+      expect(outcome.message).toContain("earlier apply");
+      expect(await readFile(join(app, "files/etc/app/mode.conf"), "utf8")).toBe("same\n");
+      expect(await runs(log)).toBe(1);
+      expect(await readFile(journal, "utf8")).toBe(old);
+      expect(JSON.parse(await readFile(join(app, ".edgeconf/state.json"), "utf8")).releaseId).toBe(manifests.v1.release.id);
+    }
+  });
+
+  it("security: a state.json copied while a release's post-script ran (before its failure was marked), put back, does not make that release 'already applied'", async () => {
+    for (const sameRunner of [false, true]) {
+      const { base, root, app } = await withV1();
+      const log = join(base, "x/post.log");
+      const saved = join(base, "x/state.saved");
+      const failing = variant(manifests.v2, `${counting(log)}cp ${join(app, ".edgeconf/state.json")} ${saved}\nexit 1\n`);
+      const agent = runner(root);
+      const first = await agent.apply(APP, failing);
+      expect(first.status).toBe("FAILED");
+      await writeFile(join(app, ".edgeconf/state.json"), await readFile(saved));
+      const again = await (sameRunner ? agent : runner(root)).apply(APP, failing);
+      expect(again.status, `same runner: ${sameRunner}`).toBe("FAILED");
+      expect(await runs(log)).toBe(2);
+    }
+  });
+
+  it("security: a state.json of an earlier apply put back while a journal is pending is refused with it: nothing acted on, FAILED naming state.json", async () => {
+    const { base, root, app } = await withV1();
+    const statePath = join(app, ".edgeconf/state.json");
+    const v1State = await readFile(statePath, "utf8");
+    expect((await runner(root).apply(APP, manifests.v2)).status).toBe("SUCCESS");
+    const log = join(base, "x/post.log");
+    const next = variant(manifests.v1, counting(log));
+    await crashedAt("post", next, root, app);
+    const journal = await readFile(join(app, ".edgeconf/journal.json"), "utf8");
+    await writeFile(statePath, v1State);
+    const lines: string[] = [];
+    const started = await runner(root, { lines }).start(APP);
+    const outcome = await runner(root).apply(APP, next);
+    expect(started).toBeNull();
+    expect(outcome.status).toBe("FAILED");
+    expect(outcome.message).toContain(statePath);
+    expect(await runs(log)).toBe(0);
+    expect(await readFile(join(app, ".edgeconf/journal.json"), "utf8")).toBe(journal);
+    expect(await readFile(statePath, "utf8")).toBe(v1State);
+  });
+
+  it("happy: a state and journal of the previous agent version (no sequence) are resumed once; that journal put back again is refused", async () => {
+    const { base, root, app } = await withV1();
+    const log = join(base, "x/post.log");
+    const next = variant(manifests.v1, counting(log));
+    await crashedAt("post", next, root, app);
+    // As the previous version wrote them: the same seal, no freshness fields.
+    const paths = appPaths(root, BIZ, APP);
+    const key = keyOf({ config: { token } });
+    const legacy = (path: string) =>
+      readFile(path, "utf8").then((t) => {
+        const { hmac: _, seq: _s, base: _b, closed: _c, ...body } = JSON.parse(t);
+        return body;
+      });
+    await writeState(paths, key, await legacy(paths.statePath));
+    await writeJournal(paths, key, await legacy(paths.journalPath));
+    const oldJournal = await readFile(paths.journalPath, "utf8");
+    const resumed = await runner(root).start(APP);
+    expect(resumed?.status, resumed?.message).toBe("SUCCESS");
+    expect(await runs(log)).toBe(1);
+    await writeFile(paths.journalPath, oldJournal);
+    expect(await runner(root).start(APP)).toBeNull();
+    expect((await runner(root).apply(APP, next)).status).toBe("FAILED");
+    expect(await runs(log)).toBe(1);
+  });
+});
+
+describe("a journal kept for the operator", () => {
+  it("security: a post-phase journal refused at restart (a link planted in files/ after the swap) is kept, FAILED naming the link, the post-script not run; once the link is gone it is finished", async () => {
+    const { base, root, app } = await withV1();
+    const log = join(base, "x/post.log");
+    const next = variant(manifests.v1, counting(log));
+    await crashedAt("post", next, root, app);
+    const journal = join(app, ".edgeconf/journal.json");
+    const planted = join(app, "files/etc/app/planted");
+    await symlink(join(base, "x"), planted);
+    const refused = await runner(root).start(APP);
+    expect(refused?.status).toBe("FAILED");
+    expect(refused?.message).toContain(planted);
+    expect(await exists(journal)).toBe(true);
+    expect((await readLines(join(app, "metadata.json"))).at(-1)).toMatchObject({ status: "FAILED", releaseID: next.release.id });
+    const again = await runner(root).apply(APP, next);
+    expect(again.status).toBe("FAILED");
+    expect(again.message).toContain(planted);
+    expect(await exists(journal)).toBe(true);
+    expect(await runs(log)).toBe(0);
+    await rm(planted);
+    const after = await runner(root).apply(APP, next);
+    expect(after.status, after.message).not.toBe("FAILED");
+    expect(await runs(log)).toBe(1);
+    expect(await exists(journal)).toBe(false);
+    expect(JSON.parse(await readFile(join(app, ".edgeconf/state.json"), "utf8")).releaseId).toBe(next.release.id);
+  });
+});
+
+describe("errors about the cache folder name real paths", () => {
+  it("error: a blob that cannot be moved into the cache (a folder stands at its entry) is FAILED naming the cache's real path, not /proc/self/fd/N", async () => {
+    const base = join(work.path, `w${++seq}`);
+    const root = join(base, "temp");
+    // A folder, not empty, where the large blob's cache entry goes: the rename into it fails.
+    await mkdir(join(base, "cache", sha256(BIG), "x"), { recursive: true });
+    await mkdir(root, { recursive: true });
+    const outcome = await runner(root).apply(BIG_APP, manifests.big);
+    expect(outcome.status).toBe("FAILED");
+    expect(outcome.message).not.toContain("/proc/self/fd");
+    expect(outcome.message).toContain(join(base, "cache", sha256(BIG)));
   });
 });
