@@ -55,7 +55,9 @@ describe("data folder: private", () => {
     const dataDir = path.join(root, "open", ".edgeconf");
     const first = await startServer({ dataDir });
     await first.stop();
-    const before = await tree(dataDir);
+    // server.lock, when the first server left it (killed after 10 s of SIGTERM on a loaded machine),
+    // is taken over by the next start before it tightens anything: it is a new file then.
+    const before = (await tree(dataDir)).filter((e) => path.basename(e.path) !== "server.lock");
     for (const e of before) await chmod(e.path, e.dir ? 0o755 : 0o666);
     const s = await startServer({ dataDir });
     try {
