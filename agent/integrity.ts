@@ -75,6 +75,7 @@ export function checkPlan(plan: unknown, where: string): SwapPlan {
   if (typeof p !== "object" || p === null || !Array.isArray(p.writes) || !Array.isArray(p.removes)) bad("not a plan");
   if (typeof p.id !== "string" || !/^[0-9a-f]{1,32}$/.test(p.id)) bad("bad plan id");
   if (typeof p.backedUp !== "boolean") bad("bad backedUp");
+  if (p.undoing !== undefined && typeof p.undoing !== "boolean") bad("bad undoing");
   const backup = new RegExp(`^\\.edgeconf/previous/${p.id}-(0|[1-9][0-9]{0,8})$`);
   for (const w of p.writes) {
     if (typeof w !== "object" || w === null || !belowFiles(w.rel)) bad(`write target ${JSON.stringify(w?.rel)} is not below files/`);

@@ -16,7 +16,7 @@ import { relativeTarget, type Manifest, type ManifestFile } from "./manifest.js"
 import { removeTempFiles, UnsafePathError, type SafeTree } from "./safetree.js";
 import { removeStaged, stageForValidation } from "./validate-stage.js";
 import { appTree, hasContent, writeJournal, writeState, type AppliedState, type AppPaths, type FileRecord } from "./state.js";
-import { backupName, dropBackups, prune, stage, switchIn, undo, type Owner, type SwapPlan, type WriteEntry } from "./swap.js";
+import { backupName, dropBackups, prune, stage, SwapError, switchIn, undo, type Owner, type SwapPlan, type WriteEntry } from "./swap.js";
 
 export const fsysOf = (deps: RunnerDeps): Fsys => deps.fsys ?? nodeFsys;
 
@@ -223,6 +223,7 @@ export async function fetchAndApply(deps: RunnerDeps, attempt: Attempt, previous
         const recorded = records[rel.slice("files/".length)]?.sha256;
         for (const sha of new Set([recorded, await sha256At(fsys, (await tree.path(rel))!)])) if (sha) await cache.release(sha, s);
       };
+      if (plan.undoing) throw new SwapError("an earlier attempt was undoing it when it stopped");
       await switchIn(plan, { tree, save, release, resumed: plan === options.resume, source: async (entry) => sourceFor(manifest, entry, sources) });
       // The state is part of the transaction: if it cannot be saved, the old files come back.
       const files: Record<string, FileRecord> = {};
@@ -238,6 +239,11 @@ export async function fetchAndApply(deps: RunnerDeps, attempt: Attempt, previous
       const reason = (err as Error).message;
       log.error("swap failed, putting the previous files back", { error: reason });
       try {
+        // Once a journal exists, it says so first: a restart after a partial undo finishes the undo.
+        if (plan.backedUp && !plan.undoing) {
+          plan.undoing = true;
+          await save(plan);
+        }
         await undo(plan, tree);
       } catch (undoErr) {
         attempt.keepJournal = true; // the next start tries again

@@ -21,6 +21,9 @@ export async function rollback(deps: RunnerDeps, attempt: Attempt, previous: App
   }
   const prev = previous.manifest;
   log.warn("rolling back", { to: prev.release!.name, releaseID: prev.release!.id });
+  // Its own transaction on a copy of the attempt; whether its journal must stay for the next start
+  // (its swap and then its undo failed) is the attempt's to say when it records.
+  const again = { ...attempt, plan: undefined };
   try {
     // The files the failed release replaced were kept: they are the sources, when intact.
     const preset = new Map<string, string>();
@@ -38,7 +41,6 @@ export async function rollback(deps: RunnerDeps, attempt: Attempt, previous: App
         await tree.close();
       }
     }
-    const again = { ...attempt, plan: undefined };
     await fetchAndApply(deps, again, current, prev, { preset });
     const env = scriptEnv(deps, attempt, prev.release!.name, prev.release!.id);
     await writeHooks(paths.appDir, prev.hooks, env);
@@ -48,5 +50,7 @@ export async function rollback(deps: RunnerDeps, attempt: Attempt, previous: App
   } catch (err) {
     log.error("rollback failed", { error: (err as Error).message });
     return `; rollback to ${prev.release!.name} failed: ${(err as Error).message}`;
+  } finally {
+    attempt.keepJournal = again.keepJournal;
   }
 }

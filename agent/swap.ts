@@ -49,6 +49,11 @@ export interface SwapPlan {
   removes: RemoveEntry[];
   /** Every backup exists: from here on, undo restores them. */
   backedUp: boolean;
+  /**
+   * The undo has begun (saved in the journal before its first step): a restart finishes the undo,
+   * never the switch, as the undo removes staged files the switch would take as switched.
+   */
+  undoing?: boolean;
 }
 
 export class SwapError extends Error {}

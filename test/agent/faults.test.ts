@@ -17,6 +17,7 @@ import { loadConfig } from "../../agent/config";
 import { Fetcher } from "../../agent/download";
 import { FeedClient } from "../../agent/feed";
 import { nodeFsys, type Fsys } from "../../agent/fsys";
+import { faulty } from "./fault-seam";
 import { createLogger } from "../../agent/log";
 import { Runner } from "../../agent/runner";
 import { Admin, readLines, snapshot, startServer, tempDir, type ServerHandle } from "./harness";
@@ -31,46 +32,6 @@ let server: ServerHandle;
 let token: string;
 let manifests: { v1: unknown; v2: unknown; ids: [number, number] };
 const counts = { runs: 0, faults: 0, crashes: 0, violations: 0 };
-
-/**
- * The seam under test: counts every call (handle methods too); the call numbered `at` fails
- * with `errno`, or with `crash` it and every later call never settle.
- */
-function faulty(plan: { at: number; errno?: string; crash?: boolean }): Fsys & { calls: () => number; hit: () => boolean } {
-  let n = 0;
-  let hit = false;
-  const gate = <T>(run: () => Promise<T>): Promise<T> => {
-    const index = n++;
-    if (plan.crash && index >= plan.at) {
-      hit = true;
-      return new Promise<T>(() => undefined);
-    }
-    if (index === plan.at && plan.errno) {
-      hit = true;
-      return Promise.reject(Object.assign(new Error(`${plan.errno}: injected at call ${index}`), { code: plan.errno }));
-    }
-    return run();
-  };
-  const wrapHandle = (handle: any) =>
-    new Proxy(handle, {
-      get(target, prop) {
-        const value = target[prop];
-        if (typeof value !== "function") return value;
-        if (["write", "writeFile", "chmod", "chown", "sync", "truncate", "read", "stat", "readFile"].includes(String(prop))) {
-          return (...args: unknown[]) => gate(() => value.apply(target, args));
-        }
-        return value.bind(target);
-      },
-    });
-  const seam: any = {};
-  for (const [name, fn] of Object.entries(nodeFsys)) {
-    seam[name] = (...args: unknown[]) => gate(() => (fn as any)(...args));
-  }
-  seam.open = (...args: unknown[]) => gate(() => (nodeFsys.open as any)(...args)).then(wrapHandle);
-  seam.calls = () => n;
-  seam.hit = () => hit;
-  return seam;
-}
 
 const sha = (s: string) => createHash("sha256").update(s).digest("hex");
 
