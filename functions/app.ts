@@ -43,8 +43,11 @@ const isUpload = (path: string) => /\/blobs$|\/files\/content$/.test(path);
  */
 export type AppSurface = "all" | "feed";
 
-/** The fleet-facing listener's own paths; decided on the path Hono routes on (percent-decoded, dot segments resolved). */
-const onFeedSurface = (path: string) => path === "/healthz" || path.startsWith("/feed/");
+/**
+ * The fleet-facing listener's own paths; decided on the path Hono routes on (percent-decoded, dot
+ * segments resolved), and by node/serve.ts on the WHATWG-parsed path before it invites a body.
+ */
+export const onFeedSurface = (path: string) => path === "/healthz" || path.startsWith("/feed/");
 
 export function createApp(source: DepsSource, options: { surface?: AppSurface } = {}) {
   const app = new OpenAPIHono<AppEnv>();

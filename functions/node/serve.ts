@@ -9,6 +9,7 @@ import { randomUUID } from "node:crypto";
 import { createServer, maxHeaderSize as nodeMaxHeaderSize, STATUS_CODES, type Server, type ServerOptions } from "node:http";
 import type { Duplex } from "node:stream";
 import type { AppDeps } from "../core/ports";
+import { onFeedSurface } from "../app";
 import { errorAnswer } from "../http/errors";
 import { withFeedLongPoll } from "./feed-long-poll";
 
@@ -39,14 +40,11 @@ export function createNodeServer(
   // body only to its own paths; anything else gets the app's final answer (404) without it.
   if (feedOnly)
     server.on("checkContinue", (req, res) => {
-      if (FEED_PATH.test(new URL(req.url ?? "/", "http://h").pathname)) res.writeContinue();
+      if (onFeedSurface(new URL(req.url ?? "/", "http://h").pathname)) res.writeContinue();
       listener(req, res);
     });
   return server;
 }
-
-/** Paths of the fleet's listener (app.ts `onFeedSurface`), on the WHATWG-parsed path. */
-const FEED_PATH = /^\/(?:feed\/|healthz$)/;
 
 /** What Node's parser (or its receive timeouts) refused, as status and message; the code is the app's mapping of the status. */
 function refusal(err: Error & { code?: string; reason?: string }, maxHeaderBytes: number): { status: ContentfulStatusCode; message: string } {
