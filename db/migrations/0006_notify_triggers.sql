@@ -30,9 +30,11 @@ $$;
 CREATE TRIGGER services_notify_gone AFTER DELETE ON services FOR EACH ROW EXECUTE FUNCTION edgeconf_notify_service_gone();
 --> statement-breakpoint
 -- A revoked (or deleted) credential: every instance forgets the token and ends the polls held with it.
+-- With the argument 'changed' (its scope or kind edited; psql, the API never edits them): every
+-- instance forgets its copy of the token and verifies it again at its next use; polls held with it go on.
 CREATE OR REPLACE FUNCTION edgeconf_notify_credential() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  PERFORM pg_notify('edgeconf_credential', OLD.id::text || ':' || edgeconf_origin());
+  PERFORM pg_notify('edgeconf_credential', OLD.id::text || ':' || edgeconf_origin() || coalesce(':' || TG_ARGV[0], ''));
   RETURN NULL;
 END
 $$;
@@ -41,16 +43,7 @@ CREATE TRIGGER credentials_notify_revoked AFTER UPDATE OF revoked_at ON credenti
 --> statement-breakpoint
 CREATE TRIGGER credentials_notify_deleted AFTER DELETE ON credentials FOR EACH ROW EXECUTE FUNCTION edgeconf_notify_credential();
 --> statement-breakpoint
--- A credential's scope or kind changed (psql; the API never edits them): every instance forgets its
--- copy of the token and verifies it again at its next use; polls held with it are not ended.
-CREATE OR REPLACE FUNCTION edgeconf_notify_credential_changed() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  PERFORM pg_notify('edgeconf_credential', NEW.id::text || ':' || edgeconf_origin() || ':changed');
-  RETURN NULL;
-END
-$$;
---> statement-breakpoint
-CREATE TRIGGER credentials_notify_changed AFTER UPDATE OF kind, biz_id, apps, token_hash ON credentials FOR EACH ROW WHEN (OLD.kind IS DISTINCT FROM NEW.kind OR OLD.biz_id IS DISTINCT FROM NEW.biz_id OR OLD.apps IS DISTINCT FROM NEW.apps OR OLD.token_hash IS DISTINCT FROM NEW.token_hash) EXECUTE FUNCTION edgeconf_notify_credential_changed();
+CREATE TRIGGER credentials_notify_changed AFTER UPDATE OF kind, biz_id, apps, token_hash ON credentials FOR EACH ROW WHEN (OLD.kind IS DISTINCT FROM NEW.kind OR OLD.biz_id IS DISTINCT FROM NEW.biz_id OR OLD.apps IS DISTINCT FROM NEW.apps OR OLD.token_hash IS DISTINCT FROM NEW.token_hash) EXECUTE FUNCTION edgeconf_notify_credential('changed');
 --> statement-breakpoint
 -- TRUNCATE names no rows: every instance reads everything again, as after a lost LISTEN connection.
 CREATE OR REPLACE FUNCTION edgeconf_notify_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
