@@ -12,58 +12,35 @@ import { cp, mkdir, readdir, readFile, rm, stat, symlink, utimes, writeFile } fr
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BlobCache } from "../../agent/cache";
-import { loadConfig } from "../../agent/config";
-import { Fetcher } from "../../agent/download";
-import { FeedClient } from "../../agent/feed";
 import { nodeFsys, type Fsys } from "../../agent/fsys";
 import { faulty } from "./fault-seam";
-import { createLogger } from "../../agent/log";
-import { Runner } from "../../agent/runner";
-import { Admin, readLines, snapshot, startServer, tempDir, type ServerHandle } from "./harness";
-import { expected, tempFilesLeft, V1, V2 } from "./versions";
+import { readLines, snapshot } from "./harness";
+import { transactionService, type TransactionService } from "./transaction";
+import { expected, V1, V2 } from "./versions";
 
 const BIZ = 31;
 const APP = "faults";
 const ERRNOS = ["EBUSY", "EXDEV", "EACCES", "EPERM", "ENOSPC", "EROFS", "EIO"];
 
-let work: Awaited<ReturnType<typeof tempDir>>;
-let server: ServerHandle;
-let token: string;
-let manifests: { v1: unknown; v2: unknown; ids: [number, number] };
+let svc: TransactionService;
+let work: TransactionService["work"];
+let manifests: TransactionService["manifests"];
 const counts = { runs: 0, faults: 0, crashes: 0, violations: 0 };
 
 const sha = (s: string) => createHash("sha256").update(s).digest("hex");
 
-
-function runner(root: string, fsys: Fsys, extra: Record<string, string> = {}) {
-  const config = loadConfig(new Map(), { biz: String(BIZ), app: APP, feed_addrs: server.url, token, temp_dir: root, uid: "faults", file_cache_dir: join(work.path, "cache"), ...extra });
-  const log = createLogger({ write: () => undefined });
-  const feed = new FeedClient({ addrs: config.feedAddrs, token, biz: BIZ, uid: "faults", labels: {}, mode: "pull", log });
-  const cache = new BlobCache(config.cacheDir, config.cacheThresholdBytes, true, log);
-  const fetcher = new Fetcher({ feed, cache, concurrency: 4, log });
-  return new Runner({ config, feed: { postEvent: async () => undefined }, fetcher, log, mode: "pull", fsys });
-}
+const runner = (root: string, fsys: Fsys, extra: Record<string, string> = {}) => svc.runner(root, fsys, extra);
 
 /** The invariants; returns what is violated (empty when all hold). */
 async function violations(root: string, sentinel: Record<string, string>): Promise<string[]> {
   const app = join(root, String(BIZ), APP);
-  const out: string[] = [];
+  const { version, problems: out } = await svc.wholeVersion(root);
   const canon = (x: Record<string, string>) => JSON.stringify(Object.entries(x).sort());
-  const disk = await snapshot(join(app, "files"));
-  const state = JSON.parse(await readFile(join(app, ".edgeconf/state.json"), "utf8"));
   const events = await readLines(join(app, "metadata.json"));
-  const [v1, v2] = manifests.ids;
-  const version = canon(disk) === canon(expected(V1)) ? v1 : canon(disk) === canon(expected(V2)) ? v2 : null;
-  if (version === null) out.push(`files/ is neither V1 nor V2: ${JSON.stringify(disk)}`);
-  if (state.releaseId !== version) out.push(`state names ${state.releaseId}, disk holds ${version}`);
   const last = events.at(-1);
   const lastSuccess = events.filter((e) => e.status === "SUCCESS").at(-1);
   if (last?.status === "SUCCESS" && last.releaseID !== version) out.push(`last event SUCCESS ${last.releaseID}, disk holds ${version}`);
   if (lastSuccess?.releaseID !== version) out.push(`last SUCCESS event names ${lastSuccess?.releaseID}, disk holds ${version}`);
-  if ((await stat(join(app, ".edgeconf/journal.json")).catch(() => null)) !== null) out.push("journal left behind");
-  const temps = await tempFilesLeft(app);
-  if (temps.length) out.push(`temp files left behind: ${temps.join(", ")}`);
   const outside = await snapshot(join(root, "sentinel"));
   if (canon(outside) !== canon(sentinel)) out.push("sentinel tree changed");
   return out;
@@ -96,29 +73,13 @@ async function prepared(): Promise<{ root: string; sentinel: Record<string, stri
 }
 
 beforeAll(async () => {
-  work = await tempDir("edgeconf-faults-");
-  server = await startServer({ dataDir: join(work.path, "server") });
-  const admin = new Admin(server.url);
-  await admin.biz(BIZ);
-  await admin.service(BIZ, APP);
-  token = await admin.agentToken(BIZ, ["*"]);
-  const feed = new FeedClient({ addrs: [server.url], token, biz: BIZ, uid: "probe", labels: {}, mode: "pull", log: createLogger({ write: () => undefined }) });
-  const publish = async (files: Record<string, [string, string]>, name: string, drop: string[] = []) => {
-    for (const path of drop) await admin.removeFile(BIZ, APP, path);
-    for (const [path, [content, privilege]] of Object.entries(files)) await admin.file(BIZ, APP, path, content, { privilege });
-    const id = await admin.release(BIZ, APP, name);
-    const answer = await feed.release(APP, { current: null, wait: 0 });
-    return { id, manifest: (answer as { manifest: unknown }).manifest };
-  };
-  const one = await publish(V1, "V1");
-  const two = await publish(V2, "V2", ["/etc/old/gone.conf"]);
-  manifests = { v1: one.manifest, v2: two.manifest, ids: [one.id, two.id] };
+  svc = await transactionService({ biz: BIZ, app: APP, uid: "faults" });
+  ({ work, manifests } = svc);
 }, 120_000);
 
 afterAll(async () => {
   console.log(`fault suite: ${counts.runs} runs, ${counts.faults} errno faults injected, ${counts.crashes} crashes, ${counts.violations} invariant violations`);
-  await server?.stop();
-  await work?.remove();
+  await svc?.stop();
 });
 
 describe("apply transaction under faults", () => {
