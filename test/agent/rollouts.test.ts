@@ -67,10 +67,12 @@ async function rolloutUntil(app: string, id: number, done: (r: any) => boolean, 
 
 describe("rollouts with real agents", () => {
   it("halts in the first wave whose failures pass the threshold, rolls its hosts back, and never reaches hosts outside the released waves", async () => {
-    const start = await suite.admin.call("POST", `${api("fleet")}/rollouts`, { versionId: v.fleet2, waves: [10, 50, 100], bakeSeconds: 1, maxFailurePercent: 10, reportTimeoutSeconds: 20, autoRollback: true });
+    const start = await suite.admin.call("POST", `${api("fleet")}/rollouts`, { versionId: v.fleet2, waves: [10, 50, 100], bakeSeconds: 1, maxFailurePercent: 15, reportTimeoutSeconds: 20, autoRollback: true });
     const id = start.id;
     const inWave = (h: Host, k: number) => inRolloutShare(h.uid, id, [10, 50, 100][k]);
-    // Two hosts that join in wave 2 are broken: wave 2 (≈10 hosts) then fails 20 % > 10 %. They get
+    // Two hosts that join in wave 2 are broken: wave 2 (≈10 hosts) then fails 20 % > 15 %. The gate
+    // counts the wave's online hosts; at 15 % one failure never halts and two always do for 7 to 13
+    // of them (at 10 %, a host counted offline under load made one failure of 9 halt it). They get
     // the version only after wave 1 reported and baked, so marking them now is in time.
     const broken = hosts.filter((h) => !inWave(h, 0) && inWave(h, 1)).slice(0, 2);
     expect(broken.length).toBe(2);
@@ -78,7 +80,7 @@ describe("rollouts with real agents", () => {
 
     const r = await rolloutUntil("fleet", id, (x) => x.state === "rolled_back", "rolled back");
     expect(r.currentWave).toBe(1);
-    expect(r.reason).toMatch(/^wave 2 \(50 %\): 2 of \d+ clients failed, more than 10 %/);
+    expect(r.reason).toMatch(/^wave 2 \(50 %\): 2 of \d+ clients failed, more than 15 %/);
     expect(r.progress[0].failed).toBe(0);
     expect(r.progress[1].failing.map((f: any) => f.uid).sort()).toEqual(broken.map((h) => h.uid).sort());
     expect(r.progress[1].failing[0].preHook).toMatchObject({ exitCode: 3, outputTail: expect.stringContaining("pre-check: disk full on") });
